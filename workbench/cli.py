@@ -1,0 +1,142 @@
+"""The `workbench` command line. Each command is a thin shell over one module."""
+import functools
+import json
+import sys
+
+import click
+
+from . import device  # noqa: F401  (chooses Triton's interpreter before any kernel is imported)
+from .errors import WorkbenchError
+
+PROBLEM_FIELDS = [("batch", int), ("in-channels", int), ("out-channels", int), ("kernel-size", int),
+                  ("length", int), ("stride", int), ("dilation", int), ("padding", int),
+                  ("dtype", str)]
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            click.echo(f"workbench: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """An NCU-driven optimization workbench for Triton conv1d kernels."""
+
+
+def problem_options(multiple=False):
+    """--problem NAME plus per-field flags that override it (an ad-hoc problem named 'custom')."""
+    def decorate(fn):
+        for flag, kind in reversed(PROBLEM_FIELDS):
+            fn = click.option(f"--{flag}", type=kind, default=None, help=f"override the problem's {flag}")(fn)
+        fn = click.option("--bias/--no-bias", default=None, help="override whether the problem has a bias")(fn)
+        fn = click.option("--problems-file", type=click.Path(dir_okay=False), default=None,
+                          help="problem suite to use instead of problems.yaml")(fn)
+        fn = click.option("--problem", "-p", "problem_names", multiple=multiple, default=None,
+                          help="problem name from the suite (default: the suite's default)")(fn)
+
+        @functools.wraps(fn)
+        def wrapper(problem_names, problems_file, bias, **kw):
+            from .problems import Problem, load_suite
+            overrides = {f.replace("-", "_"): kw.pop(f.replace("-", "_")) for f, _ in PROBLEM_FIELDS}
+            overrides = {k: v for k, v in overrides.items() if v is not None}
+            if bias is not None:
+                overrides["bias"] = bias
+            suite = load_suite(problems_file)
+            names = (problem_names or []) if multiple else [problem_names]
+            problems = [suite.get(n) for n in names] if names and names != [None] else [suite.get(None)]
+            if overrides:
+                problems = [Problem.from_dict("custom", {**{k: v for k, v in p.to_dict().items()
+                                                            if k not in ("name", "about")}, **overrides})
+                            for p in problems]
+            kw["suite"] = suite
+            kw["problems" if multiple else "problem"] = problems if multiple else problems[0]
+            return fn(**kw)
+        return wrapper
+    return decorate
+
+
+def _print_json(data):
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@main.command()
+@click.option("--problems-file", type=click.Path(dir_okay=False), default=None)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def problems(problems_file, as_json):
+    """List the problem suite."""
+    from .problems import load_suite
+    suite = load_suite(problems_file)
+    rows = [{**p.to_dict(), "l_out": p.l_out, "min_bytes": p.min_bytes, "flops": p.flops,
+             "default": p.name == suite.default, "fits_interpreter": p.fits_interpreter}
+            for p in suite.problems.values()]
+    if as_json:
+        return _print_json(rows)
+    for r in rows:
+        p = suite.problems[r["name"]]
+        mark = "*" if r["default"] else " "
+        click.echo(f"{mark} {p.name:<24} {p.shape_str()}  {p.min_bytes / 1e6:,.1f} MB  "
+                   f"{p.flops / 1e9:,.3g} GFLOP  {p.about}")
+    click.echo(f"(* default; from {suite.path})")
+
+
+@main.command()
+@click.option("--stage", default=None, help="only families registered for this stage")
+@click.option("--json", "as_json", is_flag=True)
+def variants(stage, as_json):
+    """List kernel families: parameters with their allowed values, known configs, stages."""
+    from . import registry
+    fams = registry.for_stage(stage)
+    rows = [{"family": f.name, "summary": f.summary, "stages": list(f.stages),
+             "params": {k: list(v) for k, v in f.params.items()}, "defaults": f.defaults,
+             "known_configs": {n: f.variant(c).spec for n, c in f.known_configs.items()}}
+            for f in fams]
+    if as_json:
+        return _print_json({"families": rows, "broken": registry.broken()})
+    for r in rows:
+        click.echo(f"{r['family']}: {r['summary']}\n  stages: {', '.join(r['stages'])}")
+        for k, v in r["params"].items():
+            click.echo(f"  {k:<12} {' '.join(map(str, v))}   (default {r['defaults'][k]})")
+        for n, spec in r["known_configs"].items():
+            click.echo(f"  known {n}: {spec}")
+    for stem, err in registry.broken().items():
+        click.echo(f"kernels/{stem}.py failed to import:\n{err}", err=True)
+    if not rows:
+        click.echo(f"no family is registered for stage {stage!r}")
+
+
+@main.command()
+@problem_options(multiple=True)
+@click.option("--variant", "-v", "variant_specs", multiple=True,
+              help="FAMILY, FAMILY:KNOWN or FAMILY:key=value,... (default: every family's known configs)")
+@click.option("--all", "everything", is_flag=True, help="every problem in the suite")
+@click.option("--seed", type=int, default=None, help="replay a check with this input seed")
+@click.option("--json", "as_json", is_flag=True)
+def check(problems, suite, variant_specs, everything, seed, as_json):
+    """Compare variants with a float64 reference (exit 1 on any failure)."""
+    from . import correctness, registry
+    if everything:
+        problems = list(suite.problems.values())
+    variants = ([registry.parse_variant(s) for s in variant_specs] if variant_specs else
+                list({v.id: v for f in registry.families().values()
+                      for v in [f.variant(c) for c in f.known_configs.values()] + [f.variant()]}.values()))
+    if device.interpreted():
+        click.echo("no GPU: running the kernels in Triton's CPU interpreter; problems too large for it are skipped",
+                   err=True)
+    results = []
+    for p in problems:
+        for v in variants:
+            r = correctness.check(v, registry.family(v.family), p, seed)
+            results.append(r)
+            if not as_json:
+                click.echo(r.line())
+    failed = [r for r in results if not r.passed and not r.skipped]
+    ran = [r for r in results if not r.skipped]
+    if as_json:
+        _print_json({"device": device.facts(), "results": [r.to_dict() for r in results]})
+    else:
+        click.echo(f"{len(ran) - len(failed)} passed, {len(failed)} failed, {len(results) - len(ran)} skipped")
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,72 @@
+"""What a kernel family is, and what a variant (a family plus one concrete config) is.
+
+A family module in kernels/ builds one `Family`: its launcher, its tunable parameters with
+the values each may take, the configs it already knows by name, the problems it supports and
+the stages it is registered for. A `Variant` pins every parameter; launching one never
+autotunes, so a profiler sees exactly the one kernel the config describes.
+"""
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Callable
+
+from .errors import WorkbenchError
+from .problems import Problem
+
+# Precision classes; correctness.TOLERANCES holds the error each may show.
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    summary: str
+    # launch(x, w, bias_or_None, out, problem, config): one kernel launch writing into `out`.
+    launch: Callable
+    params: dict                      # parameter -> tuple of allowed values
+    defaults: dict                    # a full config
+    stages: tuple                     # the stages whose search may use this family
+    known_configs: dict = field(default_factory=dict)   # name -> full config
+    # supports(problem) -> None, or why not
+    supports: Callable = lambda problem: None
+    # precision(problem, config) -> one of PRECISIONS
+    precision: Callable = lambda problem, config: "fp32"
+    module: ModuleType | None = None
+
+    def config(self, partial: dict) -> dict:
+        """A full, validated config: the defaults overlaid with `partial`."""
+        for key, value in partial.items():
+            if key not in self.params:
+                raise WorkbenchError(f"family {self.name!r} has no parameter {key!r}; "
+                                     f"its parameters: {', '.join(self.params)}")
+            if value not in self.params[key]:
+                raise WorkbenchError(f"{self.name}: {key}={value!r} is not allowed; "
+                                     f"allowed: {', '.join(map(str, self.params[key]))}")
+        return {**self.defaults, **partial}
+
+    def variant(self, partial: dict | None = None) -> "Variant":
+        return Variant(self.name, self.config(partial or {}))
+
+
+@dataclass(frozen=True)
+class Variant:
+    family: str
+    config: dict
+
+    @property
+    def id(self) -> str:
+        """A file-name-safe identity: family-KEYvalue-... in the family's parameter order."""
+        return "-".join([self.family] + [f"{k}{v}" for k, v in self.config.items()])
+
+    @property
+    def spec(self) -> str:
+        """The command-line form, accepted back by registry.parse_variant."""
+        return f"{self.family}:" + ",".join(f"{k}={v}" for k, v in self.config.items())
+
+    def with_changes(self, changes: dict) -> "Variant":
+        return Variant(self.family, {**self.config, **changes})
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "family": self.family, "config": dict(self.config)}
+
+    def __hash__(self):
+        return hash(self.id)

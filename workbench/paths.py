@@ -1,0 +1,12 @@
+"""Where the project's data lives: the repository root holds problems.yaml, stages.yaml,
+kernels/, profiles/ and reports/. WORKBENCH_ROOT overrides it (tests use a scratch copy)."""
+import os
+from pathlib import Path
+
+ROOT = Path(os.environ.get("WORKBENCH_ROOT", Path(__file__).resolve().parent.parent))
+PROBLEMS_FILE = ROOT / "problems.yaml"
+STAGES_FILE = ROOT / "stages.yaml"
+KERNELS_DIR = ROOT / "kernels"
+PROFILES_DIR = ROOT / "profiles"
+REPORTS_DIR = ROOT / "reports"
+PROMOTED_DIR = KERNELS_DIR / "promoted"

@@ -1,0 +1,172 @@
+"""conv1d problems: the named suite in problems.yaml, plus problems given as flags.
+
+A problem is (batch, in_channels, out_channels, kernel_size, length, stride, dilation,
+padding, bias, dtype), zero padding, groups=1. Everything else (output length, shapes,
+the bytes that must move and the FLOPs) is derived here, in one place.
+"""
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from . import paths, yamlschema
+from .errors import WorkbenchError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SIZE_FIELDS = ("batch", "in_channels", "out_channels", "kernel_size", "length", "stride", "dilation")
+DEFAULTS = {"stride": 1, "dilation": 1, "padding": 0, "bias": False, "dtype": "float32"}
+# Triton's interpreter runs each program in numpy; beyond this many multiply-adds it takes minutes.
+INTERPRETER_MAX_MACS = 5_000_000
+
+_FIELD_SCHEMA = {
+    **{f: {"type": "integer", "minimum": 1} for f in SIZE_FIELDS},
+    "padding": {"type": "integer", "minimum": 0},
+    "bias": {"type": "boolean"},
+    "dtype": {"enum": list(DTYPES)},
+    "about": {"type": "string"},
+}
+SCHEMA = {
+    "type": "object",
+    "required": ["problems"],
+    "additionalProperties": False,
+    "properties": {
+        "default": {"type": "string"},
+        "problems": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["batch", "in_channels", "out_channels", "kernel_size", "length"],
+                "additionalProperties": False,
+                "properties": _FIELD_SCHEMA,
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    batch: int
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    length: int
+    stride: int = 1
+    dilation: int = 1
+    padding: int = 0
+    bias: bool = False
+    dtype: str = "float32"
+    about: str = ""
+
+    def __post_init__(self):
+        for f in SIZE_FIELDS:
+            value = getattr(self, f)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise WorkbenchError(f"problem {self.name!r}: {f} must be a positive integer, got {value!r}")
+        if not isinstance(self.padding, int) or self.padding < 0:
+            raise WorkbenchError(f"problem {self.name!r}: padding must be an integer >= 0, got {self.padding!r}")
+        if self.dtype not in DTYPES:
+            raise WorkbenchError(
+                f"problem {self.name!r}: dtype {self.dtype!r} is unknown; allowed: {', '.join(DTYPES)}")
+        if self.l_out < 1:
+            raise WorkbenchError(
+                f"problem {self.name!r}: output length is {self.l_out} (< 1): the dilated kernel spans "
+                f"{self.footprint} positions but the padded input has {self.length + 2 * self.padding}; "
+                f"raise length or padding, or lower kernel_size or dilation")
+
+    @property
+    def footprint(self) -> int:
+        return self.dilation * (self.kernel_size - 1) + 1
+
+    @property
+    def l_out(self) -> int:
+        return (self.length + 2 * self.padding - self.footprint) // self.stride + 1
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    @property
+    def x_shape(self):
+        return (self.batch, self.in_channels, self.length)
+
+    @property
+    def w_shape(self):
+        return (self.out_channels, self.in_channels, self.kernel_size)
+
+    @property
+    def y_shape(self):
+        return (self.batch, self.out_channels, self.l_out)
+
+    @property
+    def element_size(self) -> int:
+        return torch.empty((), dtype=self.torch_dtype).element_size()
+
+    @property
+    def min_bytes(self) -> int:
+        """Bytes that must cross DRAM at least once: x, w, bias read; y written."""
+        n = (self.batch * self.in_channels * self.length + self.out_channels * self.in_channels * self.kernel_size
+             + self.batch * self.out_channels * self.l_out + (self.out_channels if self.bias else 0))
+        return n * self.element_size
+
+    @property
+    def macs(self) -> int:
+        return self.batch * self.out_channels * self.l_out * self.in_channels * self.kernel_size
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def fits_interpreter(self) -> bool:
+        return self.macs <= INTERPRETER_MAX_MACS
+
+    def shape_str(self) -> str:
+        return (f"B={self.batch} Cin={self.in_channels} Cout={self.out_channels} K={self.kernel_size} "
+                f"L={self.length} stride={self.stride} dil={self.dilation} pad={self.padding} "
+                f"bias={'yes' if self.bias else 'no'} {self.dtype} -> L_out={self.l_out}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, name: str, spec: dict) -> "Problem":
+        known = {f.name for f in fields(cls)} - {"name"}
+        unknown = set(spec) - known
+        if unknown:
+            raise WorkbenchError(f"problem {name!r}: unknown field(s) {', '.join(sorted(unknown))}; "
+                                 f"allowed: {', '.join(sorted(known))}")
+        return cls(name=name, **{**DEFAULTS, **spec})
+
+
+@dataclass(frozen=True)
+class Suite:
+    problems: dict
+    default: str
+    path: Path
+
+    def get(self, name: str | None) -> Problem:
+        name = name or self.default
+        if name not in self.problems:
+            raise WorkbenchError(f"unknown problem {name!r}; known: {', '.join(self.problems)} "
+                                 f"(from {self.path}), or give the shape as flags")
+        return self.problems[name]
+
+
+def load_suite(path: Path | None = None) -> Suite:
+    path = Path(path or paths.PROBLEMS_FILE)
+    data, node = yamlschema.load(path, SCHEMA)
+    problems = {}
+    for name, spec in data["problems"].items():
+        try:
+            problems[name] = Problem.from_dict(name, spec)
+        except WorkbenchError as exc:
+            raise yamlschema.error_at(path, node, ["problems", name], str(exc)) from None
+    default = data.get("default", next(iter(problems)))
+    if default not in problems:
+        raise yamlschema.error_at(path, node, ["default"], f"{default!r} is not a problem in this file; "
+                                  f"allowed: {', '.join(problems)}")
+    return Suite(problems, default, path)

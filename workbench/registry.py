@@ -1,0 +1,93 @@
+"""The kernel registry: every kernels/*.py that defines FAMILY, and variant specs.
+
+A variant spec on the command line is FAMILY, FAMILY:NAME (a known config) or
+FAMILY:key=value,... (unnamed parameters keep the family's defaults).
+"""
+import importlib.util
+import sys
+import traceback
+from functools import lru_cache
+from pathlib import Path
+
+from . import paths
+from .errors import WorkbenchError
+from .family import Family, Variant
+
+SEED_FAMILY = "implicit_gemm"   # the seed kernel's family: its known configs are the baseline
+
+
+@lru_cache(maxsize=None)
+def _load(kernels_dir: Path):
+    families, broken = {}, {}
+    for path in sorted(kernels_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        name = f"kernels.{path.stem}"
+        try:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            family = module.FAMILY
+            if not isinstance(family, Family):
+                raise TypeError("FAMILY is not a workbench.family.Family")
+        except Exception:  # a broken kernel file must not hide the others
+            broken[path.stem] = traceback.format_exc(limit=-3)
+            continue
+        families[family.name] = Family(**{**family.__dict__, "module": module})
+    return families, broken
+
+
+def families() -> dict:
+    return _load(paths.KERNELS_DIR)[0]
+
+
+def broken() -> dict:
+    """Kernel files that failed to import: file stem -> the error's last lines."""
+    return _load(paths.KERNELS_DIR)[1]
+
+
+def family(name: str) -> Family:
+    fams = families()
+    if name not in fams:
+        hint = f" ({name}.py failed to import:\n{broken()[name]})" if name in broken() else ""
+        raise WorkbenchError(f"unknown kernel family {name!r}{hint}; known: {', '.join(fams) or 'none'}")
+    return fams[name]
+
+
+def _value(text: str):
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def parse_variant(spec: str) -> Variant:
+    name, _, rest = spec.partition(":")
+    fam = family(name.strip())
+    if not rest:
+        return fam.variant()
+    if "=" not in rest:
+        if rest not in fam.known_configs:
+            raise WorkbenchError(f"{fam.name} has no known config {rest!r}; known: "
+                                 f"{', '.join(fam.known_configs) or 'none'}")
+        return fam.variant(fam.known_configs[rest])
+    partial = {}
+    for item in rest.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise WorkbenchError(f"bad variant spec {spec!r}: expected FAMILY:key=value,...")
+        partial[key.strip()] = _value(value.strip())
+    return fam.variant(partial)
+
+
+def variant_from_dict(data: dict) -> Variant:
+    """A variant from a record; its config is validated against the family as registered now."""
+    return family(data["family"]).variant(data["config"])
+
+
+def seed_variants() -> list:
+    """The seed kernel's configs; the fastest of them on a problem is that problem's baseline."""
+    fam = family(SEED_FAMILY)
+    return [fam.variant(c) for c in fam.known_configs.values()]
+
+
+def for_stage(stage: str | None) -> list:
+    return [f for f in families().values() if stage is None or stage in f.stages]
