@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
-WB := $(PY) -m workbench.cli
+WB := $(PY) -m workbench
 STAGE ?= memory
 PROBLEM ?=
 BUDGET ?=

@@ -140,3 +140,98 @@ def check(problems, suite, variant_specs, everything, seed, as_json):
     else:
         click.echo(f"{len(ran) - len(failed)} passed, {len(failed)} failed, {len(results) - len(ran)} skipped")
     sys.exit(1 if failed else 0)
+
+
+def metric_names(spec: str | None, stages_file) -> tuple:
+    """--metrics: 'stage:NAME' (that stage's metrics) or a comma list of logical/ncu names.
+    Returns (names, stage dict or None)."""
+    if not spec:
+        return [], None
+    if spec.startswith("stage:"):
+        from .stages import load_stages
+        stage = load_stages(stages_file).get(spec.split(":", 1)[1])
+        return stage.metric_names, stage.to_dict()
+    return [n.strip() for n in spec.split(",") if n.strip()], None
+
+
+def measure_options(fn):
+    for option in reversed([
+        click.option("--no-ncu", is_flag=True, help="time and check only; no ncu profile"),
+        click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True,
+                     help="seconds each isolated job (check+time, profile) may take"),
+        click.option("--clock-control", type=click.Choice(["none", "base"]), default="none", show_default=True,
+                     help="ncu --clock-control; 'none' leaves the GPU's clocks as they are"),
+        click.option("--cudnn-tf32/--no-cudnn-tf32", default=True, show_default=True,
+                     help="let the cuDNN reference use TF32 (the seed kernel's precision)"),
+        click.option("--stages", "stages_file", type=click.Path(dir_okay=False), default=None,
+                     help="stages file to use instead of stages.yaml"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32):
+    from .runners import LocalRunner
+    return LocalRunner(problem, names, use_ncu=not no_ncu, timeout_s=timeout_s,
+                       clock_control=clock_control, cudnn_tf32=cudnn_tf32)
+
+
+@main.command()
+@problem_options()
+@click.option("--variant", "-v", "variant_specs", multiple=True, required=True,
+              help="FAMILY, FAMILY:KNOWN or FAMILY:key=value,... (repeatable)")
+@click.option("--metrics", "metrics_spec", default=None,
+              help="stage:NAME for a stage's metric set, or a comma list of logical or ncu metric names")
+@measure_options
+def measure(problem, suite, variant_specs, metrics_spec, no_ncu, timeout_s, clock_control, cudnn_tf32,
+            stages_file):
+    """Check, time and profile variants on this GPU into profiles/<run-id>/."""
+    from . import registry
+    from .session import Session
+    variants = [registry.parse_variant(s) for s in variant_specs]
+    names, stage = metric_names(metrics_spec, stages_file)
+    runner = _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32)
+    session = Session(runner, problem, "measure", stage, " ".join(["workbench", *sys.argv[1:]]))
+    click.echo(f"run {session.run_id}: timing the references (copy bandwidth, cuDNN, seed kernel)")
+    session.start()
+    for i, v in enumerate(variants, 1):
+        click.echo(f"[{i}/{len(variants)}] {v.id}")
+        entry = session.measure(v)
+        click.echo("    " + describe_entry(entry))
+    session.finish()
+    click.echo(f"recorded {session.dir / 'run.json'}")
+
+
+def describe_entry(entry: dict) -> str:
+    if entry["status"] != "ok":
+        return f"{entry['status']}: {(entry.get('error') or '').strip().splitlines()[-1:]}"
+    t, r = entry["timing"], entry.get("ratios") or {}
+    parts = [f"{t['median_ms']:.4g} ms (p10-p90 {t['p10_ms']:.4g}-{t['p90_ms']:.4g})"]
+    parts += [f"{k} x{v:.3g}" for k, v in r.items() if v]
+    if entry.get("roofline") and entry["roofline"].get("pct_of_copy"):
+        parts.append(f"{entry['roofline']['pct_of_copy']:.3g}% of copy bandwidth")
+    if entry.get("missing"):
+        parts.append(f"{len(entry['missing'])} metric(s) missing")
+    return ", ".join(parts)
+
+
+@main.command(name="metrics")
+@click.argument("report", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def metrics_cmd(report, as_json):
+    """Print every kernel of a .ncu-rep with its metrics and their logical names."""
+    from . import metrics, ncu
+    kernels = ncu.read_report(report)
+    if as_json:
+        return _print_json(kernels)
+    for k in kernels:
+        arch = ncu.arch_of(k) or "unknown arch"
+        by_ncu = {}
+        for logical in metrics.logical_names():
+            name = metrics.ncu_name(logical, arch)
+            by_ncu.setdefault(name, []).append(logical)
+        click.echo(f"== {k['kernel']} ({arch}, {len(k['metrics'])} metrics)")
+        for name, m in sorted(k["metrics"].items()):
+            value = f"{m['value']:.6g}" if isinstance(m["value"], float) else str(m["value"])
+            logical = f"  [{', '.join(by_ncu[name])}]" if name in by_ncu else ""
+            click.echo(f"  {name:<72} {value:>16} {m['unit']}{logical}")

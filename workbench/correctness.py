@@ -33,6 +33,7 @@ class CheckResult:
     unwritten: int = 0
     skipped: str | None = None
     error: str | None = None
+    error_type: str | None = None     # the exception's class, so a runner can tell compile errors
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +101,8 @@ def check(variant: Variant, family, problem: Problem, seed: int | None = None) -
         del x, w
         stats = compare(out, ref)
     except Exception as exc:  # a kernel that fails to compile or launch is a failed check
-        result.error = "".join(traceback.format_exception_only(exc)).strip() or repr(exc)
+        result.error = "".join(traceback.format_exception(exc, limit=-2)).strip()[-2000:]
+        result.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         return result
     result.__dict__.update(stats)
     result.passed = stats["unwritten"] == 0 and stats["rel_l2"] <= result.tolerance

@@ -56,10 +56,11 @@ def write_json(path: Path, data) -> None:
 
 
 def save(record: dict, root: Path | None = None) -> Path:
+    """Write the record; a measured run (not a replay) also becomes profiles/latest."""
     directory = run_dir(record["run_id"], root)
-    write_json(directory / "run.json", record)
+    write_json(directory / "run.json", {k: v for k, v in record.items() if not k.startswith("_")})
     latest = directory.parent / "latest"
-    if latest.is_symlink() or not latest.exists():
+    if not record.get("replay_of") and (latest.is_symlink() or not latest.exists()):
         tmp = directory.parent / f".latest.{os.getpid()}"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(directory.name)
