@@ -49,6 +49,7 @@ def write_json(path: Path, data) -> None:
     """Atomic: readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)   # mkstemp makes files private; records are meant to be shared
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1, default=str)
         f.write("\n")
