@@ -235,3 +235,90 @@ def metrics_cmd(report, as_json):
             value = f"{m['value']:.6g}" if isinstance(m["value"], float) else str(m["value"])
             logical = f"  [{', '.join(by_ncu[name])}]" if name in by_ncu else ""
             click.echo(f"  {name:<72} {value:>16} {m['unit']}{logical}")
+
+
+
+from .stages import stages_option  # noqa: E402  (rules' --stages; other commands may reuse it)
+
+TARGET_STATE = {True: "met", False: "NOT met", None: "not measured"}
+
+
+def _parse_facts(items) -> dict:
+    facts = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            facts[name.strip()] = float(value)
+        except ValueError:
+            raise WorkbenchError(f"bad --fact {item!r}: expected NAME=NUMBER, e.g. sm_count=132") from None
+    return facts
+
+
+def _read_metrics(path) -> dict:
+    try:
+        with open(path) as f:
+            measured = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"cannot read metrics from {path}: {exc}") from exc
+    if not isinstance(measured, dict):
+        raise WorkbenchError(f"{path}: expected a JSON object of metric name -> number or {{\"value\": number}}")
+    return measured
+
+
+@main.command()
+@click.option("--stage", "stage_name", required=True, help="the stage whose rules to evaluate")
+@click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False),
+              help="JSON object: metric name (ncu or logical) -> number or {\"value\": number, ...}")
+@click.option("--variant", "-v", "variant_spec", default=None,
+              help="the current variant, FAMILY:key=value,... (default: the seed family's defaults)")
+@problem_options()
+@click.option("--fact", "fact_items", multiple=True, metavar="NAME=NUMBER",
+              help="a device fact the conditions may name, e.g. sm_count=132 (repeatable)")
+@click.option("--arch", default="sm_90", show_default=True, help="architecture whose ncu names the metrics use")
+@stages_option
+@click.option("--json", "as_json", is_flag=True)
+def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, arch, stages_file, as_json):
+    """Evaluate a stage's rules on a metrics file (no GPU) and print what they propose."""
+    from . import registry
+    from . import rules as engine
+    from .stages import load_stages
+    stage = load_stages(stages_file).get(stage_name)
+    measured = _read_metrics(metrics_file)
+    current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
+    facts = {**engine.facts_for(problem, arch=arch), **_parse_facts(fact_items)}
+    proposals = engine.propose(stage, current, measured, facts, set())
+    if as_json:
+        return _print_json([p.to_dict() for p in proposals])
+    says = {r.id: r.says for r in stage.rules}
+    met = engine.targets_met(stage, measured, facts)
+    click.echo(f"stage {stage.name}: {stage.focus}\ncurrent: {current.spec}  (problem {problem.name})")
+    click.echo("targets: " + ", ".join(f"{t.metric} {t.op} {t.value} {TARGET_STATE[met[t.metric]]}"
+                                       for t in stage.targets))
+    for i, p in enumerate(proposals, 1):
+        changes = ", ".join(f"{k} {current.config.get(k, current.family)} -> {v}" for k, v in p.changes.items())
+        click.echo(f"{i}. [{p.rule}] {says[p.rule]}\n   change: {changes}\n"
+                   f"   because: {'; '.join(map(engine.evidence_text, p.evidence))}\n   variant: {p.variant.spec}")
+    if not proposals:
+        click.echo("no rule proposes a change")
+
+
+@main.command()
+@click.argument("runs", nargs=-1)
+@click.option("--diff", is_flag=True, help="compare two runs metric by metric: --diff RUN_A RUN_B")
+@click.option("--variant", "variant_id", default=None, help="with --diff: the variant to compare (default: each run's best)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="write the HTML here instead of reports/")
+def report(runs, diff, variant_id, out_dir):
+    """Write reports/RUN.html (RUN: id, 'latest' or path; default latest), refresh reports/index.html,
+    print the path. With --diff, write reports/diff-A-vs-B.html instead."""
+    from . import report as reporting
+    if diff:
+        if len(runs) != 2:
+            raise WorkbenchError(f"--diff takes two runs (workbench report --diff RUN_A RUN_B), got {len(runs)}")
+        path = reporting.write_diff(*runs, variant_id=variant_id, out_dir=out_dir)
+    else:
+        if len(runs) > 1 or variant_id:
+            raise WorkbenchError("report takes one run; to compare two, use: workbench report --diff RUN_A RUN_B "
+                                 "[--variant ID]")
+        path = reporting.write_report(runs[0] if runs else "latest", out_dir)
+    click.echo(path)
