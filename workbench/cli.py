@@ -285,7 +285,7 @@ def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, ar
     stage = load_stages(stages_file).get(stage_name)
     measured = _read_metrics(metrics_file)
     current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
-    facts = {**engine.facts_for(problem, arch=arch), **_parse_facts(fact_items)}
+    facts = {**engine.facts(problem, arch=arch), **_parse_facts(fact_items)}
     proposals = engine.propose(stage, current, measured, facts, set())
     if as_json:
         return _print_json([p.to_dict() for p in proposals])

@@ -31,7 +31,7 @@ class Proposal:
                 "changes": dict(self.changes), "evidence": [dict(e) for e in self.evidence]}
 
 
-def facts_for(problem=None, gpu: dict | None = None, arch: str | None = None) -> dict:
+def facts(problem=None, gpu: dict | None = None, arch: str | None = None) -> dict:
     """The facts conditions may name: the problem's shape and the device's (device.facts()['gpu'])."""
     out = {name: getattr(problem, name) for name in PROBLEM_FACTS} if problem else {}
     out.update({name: gpu[name] for name in DEVICE_FACTS if gpu and gpu.get(name) is not None})

@@ -15,7 +15,7 @@ from .errors import WorkbenchError
 from .problems import SIZE_FIELDS
 
 OPS = ("<", "<=", ">", ">=", "==", "!=")
-# Facts a condition may name besides metrics: the problem's shape and the device's (rules.facts_for()).
+# Facts a condition may name besides metrics: the problem's shape and the device's (rules.facts()).
 PROBLEM_FACTS = (*SIZE_FIELDS, "padding", "l_out")
 DEVICE_FACTS = ("sm_count", "l2_bytes", "memory_bytes")
 ACTIONS = ("step", "set", "try", "family")
