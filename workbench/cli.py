@@ -7,6 +7,8 @@ import click
 
 from . import device  # noqa: F401  (chooses Triton's interpreter before any kernel is imported)
 from .errors import WorkbenchError
+from .problems import Problem
+from .stages import stages_option
 
 PROBLEM_FIELDS = [("batch", int), ("in-channels", int), ("out-channels", int), ("kernel-size", int),
                   ("length", int), ("stride", int), ("dilation", int), ("padding", int),
@@ -163,11 +165,9 @@ def measure_options(fn):
                      help="ncu --clock-control; 'none' leaves the GPU's clocks as they are"),
         click.option("--cudnn-tf32/--no-cudnn-tf32", default=True, show_default=True,
                      help="let the cuDNN reference use TF32 (the seed kernel's precision)"),
-        click.option("--stages", "stages_file", type=click.Path(dir_okay=False), default=None,
-                     help="stages file to use instead of stages.yaml"),
     ]):
         fn = option(fn)
-    return fn
+    return stages_option(fn)
 
 
 def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32):
@@ -213,6 +213,96 @@ def describe_entry(entry: dict) -> str:
     if entry.get("missing"):
         parts.append(f"{len(entry['missing'])} metric(s) missing")
     return ", ".join(parts)
+
+
+class ConsoleProgress:
+    """Prints the search's progress: variant n of the budget, elapsed time, best so far."""
+
+    def event(self, kind, **d):
+        if kind == "measuring":
+            best = f"{d['best_ms']:.4g} ms" if d["best_ms"] else "-"
+            click.echo(f"[{d['n'] - 1}/{d['budget']}] {d['elapsed']:5.0f}s  best so far {best}  "
+                       f"measuring {d['variant'].id}" if d["n"] > 1 else f"[start] measuring {d['variant'].id}")
+        elif kind == "measured":
+            click.echo("    " + (describe_entry(d["entry"]) if d["entry"] else "not in the replayed run"))
+        elif kind == "improved":
+            click.echo(f"    -> new incumbent {d['variant'].id}")
+
+
+@main.command()
+@problem_options()
+@click.option("--stage", required=True, help="stage from stages.yaml (grid, tiling, memory, micro, ...)")
+@click.option("--budget", type=click.IntRange(min=1), default=8, show_default=True,
+              help="variants to measure after the starting one")
+@click.option("--strategy", type=click.Choice(["rules", "exhaustive"]), default="rules", show_default=True,
+              help="rules: the stage's rules pick what to try; exhaustive: the stage's whole space")
+@click.option("--start", "start_spec", default=None,
+              help="starting variant (default: the variant promoted for the problem, else the seed baseline)")
+@click.option("--replay", "replay_run", default=None,
+              help="replay a recorded run's measurements instead of using the GPU")
+@click.option("--report/--no-report", "write_report", default=True, show_default=True,
+              help="write the HTML report at the end")
+@measure_options
+def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, write_report, no_ncu, timeout_s,
+            clock_control, cudnn_tf32, stages_file):
+    """Run one optimization stage: measure, let the rules propose, keep what is faster."""
+    from . import promote, registry, runners
+    from .search import STRATEGIES
+    from .session import Session
+    from .stages import load_stages
+    stage_obj = load_stages(stages_file).get(stage)
+    command = " ".join(["workbench", *sys.argv[1:]])
+    if replay_run:
+        recorded = runners.replay_source(replay_run)
+        problem = Problem.from_record(recorded["problem"])
+        runner = runners.ReplayRunner(recorded)
+    else:
+        runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32)
+    session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
+                      replay_of=replay_run and recorded["run_id"])
+    session.record["strategy"] = strategy
+    click.echo(f"run {session.run_id}: stage {stage} on {problem.name} ({problem.shape_str()})"
+               + (f", replaying {recorded['run_id']}" if replay_run else ""))
+    session.start()
+    start = (registry.parse_variant(start_spec) if start_spec else
+             promote.promoted_variant(problem.name) or session.seed_variant())
+    search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
+    best = search.run(start)
+    session.finish()
+    baseline = session.record["variants"][session.record["baseline"]]["timing"]["median_ms"]
+    best_ms = session.record["variants"][best]["timing"]["median_ms"]
+    click.echo(f"best {best} at {best_ms:.4g} ms ({baseline / best_ms:.3g}x the start); "
+               f"{search.measured} variant(s) measured")
+    click.echo(f"recorded {session.dir / 'run.json'}")
+    if write_report:
+        from . import report
+        click.echo(f"report {report.write_report(session.record['run_id'] if not replay_run else session.dir)}")
+    click.echo(f"promote the winner with: make promote RUN={session.run_id}")
+
+
+@main.command(name="compare-search")
+@click.argument("run")
+@click.option("--stage", default=None, help="stage to search (default: the run's stage)")
+@click.option("--budget", type=click.IntRange(min=1), default=64, show_default=True)
+@stages_option
+def compare_search(run, stage, budget, stages_file):
+    """Replay rule-guided and exhaustive search over one recorded run: what each measured, how close each got."""
+    from . import compare
+    rows = compare.compare(run, stage, budget, stages_file)
+    for r in rows:
+        gap = f"{r['gap_pct']:.1f}% slower than the best recorded" if r["gap_pct"] else "reached the best recorded"
+        click.echo(f"{r['strategy']:<11} measured {r['measured']:>3} variant(s); best {r['best']} "
+                   f"at {r['best_ms']:.4g} ms: {gap}")
+
+
+@main.command(name="promote")
+@click.argument("run", default="latest")
+@click.option("--force", is_flag=True, help="promote even when not faster than the promoted variant (recorded)")
+def promote_cmd(run, force):
+    """Re-check a run's winner and write kernels/promoted/<problem>.py and registry.yaml."""
+    from . import promote
+    path = promote.promote(run, force=force, log=click.echo)
+    click.echo(f"promoted: {path} (registry: {promote.registry_file()})")
 
 
 @main.command(name="metrics")

@@ -142,6 +142,12 @@ class Problem:
         return cls(name=name, **{**DEFAULTS, **spec})
 
 
+    @classmethod
+    def from_record(cls, data: dict) -> "Problem":
+        """Back from a run record's problem (which also holds the derived l_out, bytes, FLOPs)."""
+        return cls(**{k: v for k, v in data.items() if k not in ("l_out", "min_bytes", "flops")})
+
+
 @dataclass(frozen=True)
 class Suite:
     problems: dict

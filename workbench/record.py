@@ -45,15 +45,19 @@ def run_dir(run_id: str, root: Path | None = None) -> Path:
     return Path(root or paths.PROFILES_DIR) / run_id
 
 
-def write_json(path: Path, data) -> None:
+def write_text(path: Path, text: str) -> None:
     """Atomic: readers see the old file or the new one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, 0o644)   # mkstemp makes files private; records are meant to be shared
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, default=str)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data) -> None:
+    write_text(path, json.dumps(data, indent=1, default=str) + "\n")
 
 
 def save(record: dict, root: Path | None = None) -> Path:

@@ -58,6 +58,10 @@ class LocalRunner:
             self._profile(variant, entry, run_dir)
         return entry
 
+    def retime(self, variant: Variant) -> dict | None:
+        out = isolation.run_job(self._job("measure", variant), self.timeout_s)
+        return (out.result or {}).get("timing") if out.status == "ok" else None
+
     def _profile(self, variant: Variant, entry: dict, run_dir: Path):
         report, log = run_dir / f"{variant.id}.ncu-rep", run_dir / f"{variant.id}.ncu.log"
         cmd = ncu.command(self.ncu, self.request.ncu_metrics, report, log, self.clock_control, self.cache_control)
@@ -84,14 +88,21 @@ class ReplayRunner:
 
     def __init__(self, recorded: dict):
         self.recorded = recorded
-        self.problem_dict = recorded["problem"]
         self.facts = {**recorded["device"], "replayed_from": recorded["run_id"]}
         self.settings = {**recorded.get("settings", {}), "replay_of": recorded["run_id"]}
+        self._retimes = list(recorded.get("retimes", []))
 
     def references(self) -> dict:
         refs = self.recorded.get("references") or {}
         return {"copy_gbps": self.recorded["device"].get("copy_gbps"), "cudnn": refs.get("cudnn"),
                 "seed_candidates": (refs.get("seed") or {}).get("candidates", {})}
+
+    def retime(self, variant: Variant) -> dict | None:
+        """The recorded re-timings of this variant, one per call, in the order they were taken."""
+        for i, r in enumerate(self._retimes):
+            if r["variant"] == variant.id:
+                return self._retimes.pop(i)["timing"]
+        return None
 
     def measure(self, variant: Variant, run_dir: Path) -> dict | None:
         found = self.recorded["variants"].get(variant.id)

@@ -69,6 +69,15 @@ class Session:
         self.save()
         return entry
 
+    def retime(self, variant: Variant, iteration: int) -> dict | None:
+        """Time a measured variant again (the noise between two timings of one kernel)."""
+        timing = self.runner.retime(variant)
+        if timing:
+            self.record.setdefault("retimes", []).append({"variant": variant.id, "iteration": iteration,
+                                                          "timing": timing})
+            self.save()
+        return timing
+
     def finish(self):
         self.record["finished"] = record.now()
         self.save()

@@ -1,0 +1,116 @@
+"""Promote a run's winner: re-check it, then write kernels/promoted/<problem>.py (a standalone
+module in the seed prompt's output format, config pinned) and its entry in
+kernels/promoted/registry.yaml, which the next stage's run starts from."""
+import importlib.util
+import inspect
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from . import correctness, device, paths, record, registry
+from .errors import WorkbenchError
+from .family import Variant
+from .problems import Problem, load_suite
+
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+
+def registry_file(root: Path | None = None) -> Path:
+    return Path(root or paths.PROMOTED_DIR) / "registry.yaml"
+
+
+def promoted(root: Path | None = None) -> dict:
+    path = registry_file(root)
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def promoted_variant(problem: str, root: Path | None = None) -> Variant | None:
+    entry = promoted(root).get(problem)
+    return registry.variant_from_dict(entry) if entry else None
+
+
+def _sources(family) -> tuple:
+    """The family's @triton.jit kernels (in file order) and its launcher, as source text."""
+    module = family.module
+    jitted = [obj for obj in vars(module).values() if hasattr(obj, "fn") and getattr(obj.fn, "__module__", None) == module.__name__]
+    jitted.sort(key=lambda k: inspect.getsourcelines(k.fn)[1])
+    return [inspect.getsource(k.fn).rstrip() for k in jitted], inspect.getsource(family.launch)
+
+
+def render(problem: dict, entry: dict, run: dict) -> str:
+    family = registry.family(entry["family"])
+    kernels, launch = _sources(family)
+    refs = entry.get("ratios") or {}
+    return TEMPLATES.get_template("promoted.py.j2").render(
+        problem=problem, problem_shape=_shape_text(problem), family=family.name, run_id=run["run_id"],
+        gpu=(run["device"].get("gpu") or {}).get("name", "unknown GPU"), time_ms=entry["timing"]["median_ms"],
+        vs_seed=refs.get("vs_seed") or float("nan"),
+        vs_cudnn_text=f"{refs['vs_cudnn']:.3g}x cuDNN" if refs.get("vs_cudnn") else "cuDNN not timed",
+        kernel_sources=kernels, config=repr(dict(entry["config"])), launch_source=launch.rstrip() + "\n")
+
+
+def _shape_text(p: dict) -> str:
+    return (f"B={p['batch']} Cin={p['in_channels']} Cout={p['out_channels']} K={p['kernel_size']} L={p['length']} "
+            f"stride={p['stride']} dil={p['dilation']} pad={p['padding']} {p['dtype']}")
+
+
+def load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(f"promoted_{path.stem.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def recheck(variant: Variant, problem) -> list:
+    """Correctness of the winner: on the run's problem with a GPU, else on every problem of the
+    suite small enough for the interpreter (the config is the same code at other sizes)."""
+    fam = registry.family(variant.family)
+    problems = [problem] if device.has_gpu() else [p for p in load_suite().problems.values() if p.fits_interpreter]
+    return [correctness.check(variant, fam, p) for p in problems]
+
+
+def promote(run: str, force: bool = False, root: Path | None = None, log=print) -> Path:
+    rec = record.load(run)
+    best = rec.get("best")
+    entry = rec["variants"].get(best) if best else None
+    if entry is None:
+        raise WorkbenchError(f"run {rec['run_id']} has no winner to promote (no variant was measured)")
+    if entry["status"] != "ok" or not entry.get("timing"):
+        raise WorkbenchError(f"run {rec['run_id']}: winner {best} {entry['status']}; nothing to promote")
+    problem = Problem.from_record(rec["problem"])
+    variant = registry.variant_from_dict(entry)
+    current = promoted(root).get(problem.name)
+    time_ms = entry["timing"]["median_ms"]
+    forced = False
+    if current and time_ms >= current["time_ms"] and current.get("variant") != variant.id:
+        if not force:
+            raise WorkbenchError(
+                f"{variant.id} ({time_ms:.4g} ms) is not faster than the variant promoted for {problem.name} "
+                f"({current['variant']}, {current['time_ms']:.4g} ms from run {current['run']}); "
+                "pass --force to promote it anyway (recorded)")
+        forced = True
+    checks = recheck(variant, problem)
+    for c in checks:
+        log(c.line())
+    failed = [c for c in checks if not c.passed and not c.skipped]
+    if failed or not [c for c in checks if c.passed]:
+        raise WorkbenchError(f"{variant.id} failed its correctness re-check; not promoted")
+    out_dir = Path(root or paths.PROMOTED_DIR)
+    module_path = out_dir / f"{problem.name}.py"
+    record.write_text(module_path, render(rec["problem"], entry, rec))
+    load_module(module_path)   # it must import on its own
+    ratios = entry.get("ratios") or {}
+    table = promoted(root)
+    table[problem.name] = {
+        "variant": variant.id, "family": variant.family, "config": dict(variant.config), "spec": variant.spec,
+        "run": rec["run_id"], "gpu": (rec["device"].get("gpu") or {}).get("name"), "time_ms": time_ms,
+        "vs_seed": ratios.get("vs_seed"), "vs_cudnn": ratios.get("vs_cudnn"),
+        "date": datetime.now(timezone.utc).date().isoformat(), "forced": forced, "module": module_path.name,
+    }
+    record.write_text(registry_file(root), yaml.safe_dump(table, sort_keys=True))
+    return module_path
