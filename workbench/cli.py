@@ -2,6 +2,7 @@
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -117,7 +118,9 @@ def variants(stage, as_json):
 @click.option("--all", "everything", is_flag=True, help="every problem in the suite")
 @click.option("--seed", type=int, default=None, help="replay a check with this input seed")
 @click.option("--json", "as_json", is_flag=True)
-def check(problems, suite, variant_specs, everything, seed, as_json):
+@click.option("--save", type=click.Path(dir_okay=False), default=None,
+              help="also write the results with the device's facts as JSON to this file")
+def check(problems, suite, variant_specs, everything, seed, as_json, save):
     """Compare variants with a float64 reference (exit 1 on any failure)."""
     from . import correctness, registry
     if everything:
@@ -137,8 +140,12 @@ def check(problems, suite, variant_specs, everything, seed, as_json):
                 click.echo(r.line())
     failed = [r for r in results if not r.passed and not r.skipped]
     ran = [r for r in results if not r.skipped]
+    summary = {"device": device.facts(), "results": [r.to_dict() for r in results]}
+    if save:
+        from .record import write_json
+        write_json(Path(save), summary)
     if as_json:
-        _print_json({"device": device.facts(), "results": [r.to_dict() for r in results]})
+        _print_json(summary)
     else:
         click.echo(f"{len(ran) - len(failed)} passed, {len(failed)} failed, {len(results) - len(ran)} skipped")
     sys.exit(1 if failed else 0)
