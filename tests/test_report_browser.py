@@ -1,0 +1,71 @@
+"""The report in a real browser: headless Chromium opens it from file://, its script runs without
+errors, and clicking a header sorts the variant table. Chromium clicks the header itself when the
+address ends in #autosort=COLUMN; --dump-dom then shows the table as the script left it.
+
+WB_SAVE_SCREENSHOT=1 also saves the page at 1280 px wide to docs/report.png (the README shows it).
+"""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_report import RUN_SOURCES, Page, save_run, synthetic_record
+
+from workbench import record, report
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "report.png"
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
+                                 "(apt-get install -y chromium; .ci/run installs it)")]
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
+    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--hide-scrollbars", "--enable-logging=stderr", "--v=0", f"--user-data-dir={profile}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the page's console reaches stderr as CONSOLE(...) lines; an uncaught error reads "Uncaught ..."
+    assert "Uncaught" not in done.stderr, done.stderr[-2000:]
+    return done
+
+
+@pytest.fixture(params=RUN_SOURCES, ids=lambda p: "synthetic" if p == "synthetic" else Path(p).parent.name)
+def report_file(request, tmp_path) -> tuple:
+    source = save_run(synthetic_record(), tmp_path / "profiles") if request.param == "synthetic" else request.param
+    return record.load(source), report.write_report(source, tmp_path / "reports")
+
+
+def sorted_by(tmp_path: Path, path: Path, column: str) -> list:
+    """The column's sort keys, in row order, after Chromium clicked its header (COLUMN:desc: twice)."""
+    page = Page(chromium(tmp_path, "--dump-dom", f"{path.as_uri()}#autosort={column}").stdout)
+    assert page.body.get("data-errors") == "", page.body.get("data-errors")
+    return page.sort_keys(column.split(":")[0])
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+def test_clicking_the_time_header_sorts_numerically_untimed_last(report_file, tmp_path, descending):
+    rec, path = report_file
+    keys = sorted_by(tmp_path, path, "time:desc" if descending else "time")
+    timed = [float(k) for k in keys[:len(record.ok_variants(rec))]]
+    assert timed == sorted((v["timing"]["median_ms"] for v in record.ok_variants(rec).values()), reverse=descending)
+    assert keys[len(timed):] == [""] * (len(rec["variants"]) - len(timed))
+
+
+def test_clicking_a_text_header_sorts_alphabetically(report_file, tmp_path):
+    rec, path = report_file
+    assert sorted_by(tmp_path, path, "status") == sorted(v["status"] for v in rec["variants"].values())
+
+
+def test_page_renders_and_screenshots(report_file, tmp_path):
+    _, path = report_file
+    shot = tmp_path / "report.png"
+    chromium(tmp_path, "--window-size=1280,1800", f"--screenshot={shot}", path.as_uri())
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000   # not a blank page
+    if os.environ.get("WB_SAVE_SCREENSHOT") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
