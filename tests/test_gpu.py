@@ -44,8 +44,12 @@ def test_measure_the_seed_family_under_ncu(problem):
         m = entry["metrics"]
         for name in ["dram_pct", "l2_hit", "stall_memory", "occupancy", "registers", "duration_ns"]:
             assert name in m, name
-        # x crosses DRAM once: the counters agree with the bytes the problem must move
-        assert m["dram_read_bytes"]["value"] == pytest.approx(x_bytes, rel=0.05)
+        # Each column tile of BLOCK_N output channels gathers x again: seed1 (BLOCK_N 128 = C_out)
+        # reads x from DRAM once, the BLOCK_N 64 configs read it twice (measured on the H200).
+        column_tiles = -(-p["out_channels"] // entry["config"]["BLOCK_N"])
+        assert x_bytes * 0.99 <= m["dram_read_bytes"]["value"] <= x_bytes * column_tiles * 1.05
+        if column_tiles == 1:
+            assert m["dram_read_bytes"]["value"] == pytest.approx(x_bytes, rel=0.05)
         assert (paths.PROFILES_DIR / run["run_id"] / entry["ncu_rep"]).is_file()
         assert entry["ratios"]["vs_cudnn"] > 0 and entry["roofline"]["pct_of_copy"] > 0
         # ncu's kernel time and the event-timed median describe the same launch
