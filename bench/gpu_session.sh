@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device call: what the GPU machine must check and record for issues 2-4.
 #   bash bench/gpu_session.sh checks    full-suite check, GPU tests, ncu collection cost
-#   bash bench/gpu_session.sh stages    memory stage on mid (rules and exhaustive) and kb76
+#   bash bench/gpu_session.sh mid       GPU tests, memory stage on mid (rule-guided)
+#   bash bench/gpu_session.sh kb76      memory stage on mid (exhaustive, for compare-search) and kb76
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
@@ -11,10 +12,12 @@ case "${1:-}" in
     python3 -m workbench check --all --save profiles/checks/h200-check-all.json 2>&1 | tee profiles/checks/h200-check-all.txt
     python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt
     python3 bench/ncu_cost.py 2>&1 | tee bench/results/ncu_cost.txt ;;
-  stages)
-    make profile STAGE=memory PROBLEM=mid ARGS=--no-report 2>&1 | tee bench/results/profile-memory-mid.txt
+  mid)
+    python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt
+    make profile STAGE=memory PROBLEM=mid ARGS=--no-report 2>&1 | tee bench/results/profile-memory-mid.txt ;;
+  kb76)
     make profile STAGE=memory PROBLEM=mid BUDGET=16 ARGS="--strategy exhaustive --no-report" 2>&1 | tee bench/results/profile-memory-mid-exhaustive.txt
     make profile STAGE=memory PROBLEM=kb76 ARGS=--no-report 2>&1 | tee bench/results/profile-memory-kb76.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|stages" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76" >&2; exit 2 ;;
 esac
 tar czf "$OUT/results.tgz" profiles bench/results
