@@ -3,10 +3,12 @@
 #   bash bench/gpu_session.sh checks    full-suite check, GPU tests, ncu collection cost
 #   bash bench/gpu_session.sh mid       GPU tests, memory stage on mid (rule-guided)
 #   bash bench/gpu_session.sh kb76      memory stage on mid (exhaustive, for compare-search) and kb76
+#   bash bench/gpu_session.sh chain     memory stage, promote, micro stage from the promoted kernel: kb76, then mid
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
 mkdir -p profiles/checks bench/results
+trap 'tar czf "$OUT/results.tgz" profiles bench/results kernels/promoted 2>/dev/null' EXIT   # partial results too
 case "${1:-}" in
   checks)
     python3 -m workbench check --all --save profiles/checks/h200-check-all.json 2>&1 | tee profiles/checks/h200-check-all.txt
@@ -18,6 +20,12 @@ case "${1:-}" in
   kb76)
     make profile STAGE=memory PROBLEM=mid BUDGET=16 ARGS="--strategy exhaustive --no-report" 2>&1 | tee bench/results/profile-memory-mid-exhaustive.txt
     make profile STAGE=memory PROBLEM=kb76 ARGS=--no-report 2>&1 | tee bench/results/profile-memory-kb76.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76" >&2; exit 2 ;;
+  chain)
+    for p in kb76 mid; do
+      make profile STAGE=memory PROBLEM=$p ARGS=--no-report 2>&1 | tee bench/results/chain-memory-$p.txt
+      make promote RUN=latest 2>&1 | tee bench/results/chain-promote-memory-$p.txt
+      make profile STAGE=micro PROBLEM=$p ARGS=--no-report 2>&1 | tee bench/results/chain-micro-$p.txt
+      make promote RUN=latest 2>&1 | tee bench/results/chain-promote-micro-$p.txt
+    done ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain" >&2; exit 2 ;;
 esac
-tar czf "$OUT/results.tgz" profiles bench/results

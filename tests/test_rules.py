@@ -49,7 +49,7 @@ AT_THRESHOLD = {
     "stages-up-on-memory-stalls": ({"stall_memory": 20.1}, ("stall_memory", 20.0)),
     "access-pattern-on-evidence": ({"l2_hit": 49.9}, ("l2_hit", 50)),
     "block-k-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
-    "stages-if-unsure": ({"stall_memory": 30}, ("stall_memory", 30.1)),
+    "stages-if-unsure": ({"stall_memory": 20.1, "dram_pct": 49.9}, ("dram_pct", 50)),
     "warps-up-on-low-occupancy": ({"occupancy": 49.9}, ("occupancy", 50)),
     "warps-down-when-plenty": ({"occupancy": 75, "stall_memory": 19.9}, ("stall_memory", 20)),
     "stages-deeper": ({"stall_memory": 20.1}, ("stall_memory", 20.0)),
@@ -90,13 +90,15 @@ def test_anchor_measurement_proposals():
     assert by_stage == {
         "grid": [("grid-fewer-programs", {"BLOCK_M": 128})],
         "tiling": [],
-        "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64})],
+        # dram_pct 32.7 < 50 with stalls at 31.3: latency, so num_stages 1 is tried too (3 already is)
+        "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64}),
+                   ("stages-if-unsure", {"num_stages": 1})],
         "micro": [("warps-up-on-low-occupancy", {"num_warps": 16}), ("stages-deeper", {"num_stages": 3})],
     }
 
 
 def test_anchor_proposal_record():
-    [first, _] = rules.propose(STAGES.get("memory"), CURRENT, ANCHOR, {}, set())
+    first = rules.propose(STAGES.get("memory"), CURRENT, ANCHOR, {}, set())[0]
     assert first.to_dict() == {
         "rule": "stages-up-on-memory-stalls",
         "variant": "implicit_gemm-BLOCK_M64-BLOCK_N128-BLOCK_K32-num_warps8-num_stages3-precisiontf32",
@@ -125,7 +127,7 @@ def test_metric_names_are_normalised(measured):
 
 def test_tried_and_current_variants_are_skipped():
     memory = STAGES.get("memory")
-    inputs = {"stall_memory": 25}        # stages-up proposes 3; stages-if-unsure tries 1, 2, 3
+    inputs = {"stall_memory": 25, "dram_pct": 30}   # stages-up proposes 3; stages-if-unsure tries 1, 2, 3
     proposed = [p.variant.id for p in rules.propose(memory, CURRENT, inputs, {}, set())]
     assert proposed == [CURRENT.with_changes({"num_stages": n}).id for n in (3, 1)]   # 2 is current, 3 once
     assert [p.changes for p in rules.propose(memory, CURRENT, inputs, {}, {proposed[0]})] == [{"num_stages": 1}]
@@ -134,7 +136,8 @@ def test_tried_and_current_variants_are_skipped():
 def test_family_disallowed_values_are_skipped(monkeypatch):
     narrow = dataclasses.replace(SEED, params={**SEED.params, "num_stages": (1, 2)})
     monkeypatch.setattr(registry, "families", lambda: {narrow.name: narrow})
-    changes = [p.changes for p in rules.propose(STAGES.get("memory"), CURRENT, {"stall_memory": 25}, {}, set())]
+    inputs = {"stall_memory": 25, "dram_pct": 30}
+    changes = [p.changes for p in rules.propose(STAGES.get("memory"), CURRENT, inputs, {}, set())]
     assert changes == [{"num_stages": 1}]
 
 

@@ -15,7 +15,7 @@ from .errors import WorkbenchError
 from .family import Variant
 from .problems import Problem, load_suite
 
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), trim_blocks=True,
                                keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 

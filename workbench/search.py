@@ -102,24 +102,25 @@ class RuleGuided(Search):
             if not proposals:
                 step["stop"] = "no rule fired"
                 break
-            candidates = []
+            measured = {}
             for p in proposals:
-                if self.spent:
-                    step["proposals"].append({**p.to_dict(), "outcome": "not_measured", "reason": "budget spent"})
-                    continue
-                tried.add(p.variant.id)
-                measured = self._measure(p.variant, index)
-                candidates.append((p, measured))
+                if not self.spent:
+                    tried.add(p.variant.id)
+                    measured[p.variant.id] = self._measure(p.variant, index)
             again = self.session.retime(incumbent, index)
             noise = noise_pct(entry["timing"], again)
             step["incumbent_noise_pct"] = noise
             winner = None
-            for p, measured in candidates:
-                outcome, reason = judge(entry["timing"], measured, self.stage.min_gain_pct, noise)
+            for p in proposals:   # in rule order, each with what became of it
+                if p.variant.id not in measured:
+                    step["proposals"].append({**p.to_dict(), "outcome": "not_measured", "reason": "budget spent"})
+                    continue
+                candidate = measured[p.variant.id]
+                outcome, reason = judge(entry["timing"], candidate, self.stage.min_gain_pct, noise)
                 step["proposals"].append({**p.to_dict(), "outcome": outcome, "reason": reason})
                 if outcome == "faster" and (winner is None or
-                                            measured["timing"]["median_ms"] < winner[1]["timing"]["median_ms"]):
-                    winner = (p, measured)
+                                            candidate["timing"]["median_ms"] < winner[1]["timing"]["median_ms"]):
+                    winner = (p, candidate)
             self.session.save()
             if winner is None:
                 step["stop"] = "budget spent" if self.spent else \

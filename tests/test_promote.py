@@ -1,0 +1,110 @@
+"""Promote: a run's winner becomes kernels/promoted/<problem>.py (the seed prompt's output format,
+config pinned) and an entry in registry.yaml; slower, failed or unmeasured winners are refused."""
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench import paths, promote, record
+from workbench.errors import WorkbenchError
+
+RUNS = Path(__file__).parent / "fixtures" / "runs"
+MID_ALL = "20261125-010149-profile-memory-mid"
+MEASURE_WITH_FAILURE = "20261125-005354-measure-mid"
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch):
+    root = tmp_path / "profiles"
+    shutil.copytree(RUNS, root)
+    monkeypatch.setattr(paths, "PROFILES_DIR", root)
+    monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
+    return root
+
+
+def variant_of(run_id, rank):
+    rec = record.load(run_id)
+    ok = sorted((v["timing"]["median_ms"], k) for k, v in rec["variants"].items() if v["status"] == "ok")
+    return ok[rank][1]
+
+
+def with_best(profiles, run_id, best, new_id):
+    """A copy of a recorded run whose winner is `best` (to test refusals on real entries)."""
+    rec = record.load(run_id)
+    rec.update(run_id=new_id, best=best)
+    record.write_json(profiles / new_id / "run.json", {k: v for k, v in rec.items() if k != "_dir"})
+    return new_id
+
+
+def test_promote_writes_a_standalone_module_and_registry_entry(profiles):
+    path = promote.promote(MID_ALL, log=lambda line: None)
+    rec = record.load(MID_ALL)
+    winner = rec["variants"][rec["best"]]
+    entry = promote.promoted()["mid"]
+    assert entry["variant"] == rec["best"] and entry["config"] == winner["config"]
+    assert entry["time_ms"] == winner["timing"]["median_ms"] and entry["run"] == MID_ALL
+    assert entry["gpu"] == "NVIDIA H200" and entry["vs_seed"] == winner["ratios"]["vs_seed"] and not entry["forced"]
+    assert promote.promoted_variant("mid").id == rec["best"]       # where the next stage starts
+    source = path.read_text()
+    assert f"CONFIG = {winner['config']!r}" in source
+
+
+def test_promoted_module_follows_the_seed_output_format(profiles):
+    tree = ast.parse(promote.promote(MID_ALL, log=lambda line: None).read_text())
+    kinds = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            kinds.append("import")
+        elif isinstance(node, ast.FunctionDef):
+            jit = any("jit" in ast.unparse(d) for d in node.decorator_list)
+            kinds.append("kernel" if jit else "wrapper")
+        elif isinstance(node, ast.ClassDef):
+            kinds.append("class")
+    order = ["import", "kernel", "wrapper", "class"]
+    assert [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k] == order
+    imports = {ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+    assert imports == {"import torch", "import torch.nn as nn", "import triton", "import triton.language as tl"}
+    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["ModelNew"]
+    assert "__main__" not in ast.unparse(tree) and "get_inputs" not in ast.unparse(tree)
+
+
+@pytest.mark.parametrize("padding,bias", [(0, False), (2, True)])
+def test_promoted_model_computes_conv1d(profiles, padding, bias):
+    module = promote.load_module(promote.promote(MID_ALL, log=lambda line: None))
+    model = module.ModelNew(6, 20, 3, stride=3, padding=padding, dilation=4, bias=bias)
+    x = torch.randn(2, 6, 64)
+    expected = torch.nn.functional.conv1d(x.double(), model.conv1d.weight.detach().double(),
+                                          None if not bias else model.conv1d.bias.detach().double(),
+                                          stride=3, padding=padding, dilation=4)
+    with torch.no_grad():
+        got = model(x).double()
+    assert got.shape == expected.shape
+    assert float((got - expected).norm() / expected.norm()) < 1e-5
+
+
+def test_a_slower_winner_is_refused_unless_forced(profiles):
+    promote.promote(MID_ALL, log=lambda line: None)
+    slower = with_best(profiles, MID_ALL, variant_of(MID_ALL, 3), "slower-run")
+    with pytest.raises(WorkbenchError, match="not faster than the variant promoted for mid"):
+        promote.promote(slower, log=lambda line: None)
+    promote.promote(slower, force=True, log=lambda line: None)
+    assert promote.promoted()["mid"]["forced"] is True and promote.promoted()["mid"]["run"] == "slower-run"
+
+
+def test_failed_and_unmeasured_winners_are_refused(profiles):
+    rec = record.load(MEASURE_WITH_FAILURE)
+    failed = next(k for k, v in rec["variants"].items() if v["status"] != "ok")
+    with pytest.raises(WorkbenchError, match="no winner"):
+        promote.promote(MEASURE_WITH_FAILURE, log=lambda line: None)
+    with pytest.raises(WorkbenchError, match="compile_error; nothing to promote"):
+        promote.promote(with_best(profiles, MEASURE_WITH_FAILURE, failed, "failed-run"), log=lambda line: None)
+    assert not promote.registry_file().exists()
+
+
+def test_promote_command(cli, profiles):
+    out = cli("promote", MID_ALL)
+    assert out.exit_code == 0 and "PASS" in out.output and "promoted:" in out.output
+    assert cli("promote", "no-such-run").exit_code == 2
