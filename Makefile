@@ -15,11 +15,10 @@ help:
 	@echo "make setup | test | test-gpu | check | profile STAGE=memory [PROBLEM=kb76] [BUDGET=n] | report [RUN=id] | promote [RUN=id] | demo"
 
 # With a GPU the venv sees the machine's CUDA torch; without one it gets the CPU build.
-# WHEELS=dir installs offline from a folder of wheels (for GPU machines with no network).
 setup:
 	python3 -m venv $(if $(HAS_CUDA),--system-site-packages) $(VENV)
 	$(if $(HAS_CUDA),,$(VENV)/bin/pip install -q torch==2.13.0)
-	$(VENV)/bin/pip install -q $(if $(WHEELS),--no-index --find-links $(WHEELS)) -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test]'
 	@echo "set up in $(VENV); try: make test"
 
 test:

@@ -128,3 +128,17 @@ def test_unknown_stage_and_bad_stages_file(cli, profiles, tmp_path):
 def test_profile_without_a_gpu_says_what_to_do(cli, profiles):
     out = cli("profile", "--stage", "memory", "-p", "mid")
     assert out.exit_code == 2 and "needs a CUDA GPU" in out.output and "make demo" in out.output
+
+
+def test_demo_replays_the_recorded_kb76_memory_stage(cli, profiles):
+    from workbench.cli import DEMO_RUN
+    recorded = record.load(DEMO_RUN)
+    out = cli("demo")
+    assert out.exit_code == 0, out.output
+    report_path = Path(out.output.strip().splitlines()[-1].split("report ", 1)[1])
+    html = report_path.read_text()
+    assert report_path.parent == paths.REPORTS_DIR / "demo"
+    assert "replay" in html.lower() and DEMO_RUN in html
+    # the replayed loop reaches the winner the GPU run reached, through the same proposals
+    assert f"new incumbent {recorded['best']}" in out.output
+    assert out.output.count("measuring") == len(recorded["variants"])

@@ -267,7 +267,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
         runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32)
     session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
                       replay_of=replay_run and recorded["run_id"])
-    session.record["strategy"] = strategy
+    session.record.update(strategy=strategy, budget=budget)
     click.echo(f"run {session.run_id}: stage {stage} on {problem.name} ({problem.shape_str()})"
                + (f", replaying {recorded['run_id']}" if replay_run else ""))
     session.start()
@@ -310,6 +310,36 @@ def promote_cmd(run, force):
     from . import promote
     path = promote.promote(run, force=force, log=click.echo)
     click.echo(f"promoted: {path} (registry: {promote.registry_file()})")
+
+
+DEMO_RUN = "20261125-010926-profile-memory-kb76"   # the memory stage on kb76, recorded on an H200
+
+
+@main.command()
+@click.option("--run", "run_id", default=DEMO_RUN, show_default=True, help="recorded run to replay")
+def demo(run_id):
+    """Replay a recorded GPU run through the stage loop (no GPU needed) and write its report."""
+    import tempfile
+
+    from . import paths, registry, report, runners
+    from .search import STRATEGIES
+    from .session import Session
+    from .stages import load_stages
+    recorded = runners.replay_source(run_id)
+    stage = load_stages().get(recorded["stage"]["name"])
+    problem = Problem.from_record(recorded["problem"])
+    click.echo(f"replaying {recorded['run_id']}: stage {stage.name} on {problem.name}, measured on "
+               f"{(recorded['device'].get('gpu') or {}).get('name')}")
+    with tempfile.TemporaryDirectory(prefix="wb-demo-") as scratch:
+        session = Session(runners.ReplayRunner(recorded), problem, "profile", stage.to_dict(),
+                          f"workbench demo --run {run_id}", root=Path(scratch), replay_of=recorded["run_id"])
+        session.start()
+        start = registry.variant_from_dict(recorded["variants"][recorded["baseline"]])
+        budget = recorded.get("budget") or len(recorded["variants"])
+        STRATEGIES[recorded.get("strategy", "rules")](session, stage, budget, ConsoleProgress()).run(start)
+        session.finish()
+        path = report.write_report(session.dir, paths.REPORTS_DIR / "demo")
+    click.echo(f"report {path}")
 
 
 @main.command(name="metrics")
