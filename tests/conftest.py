@@ -1,3 +1,6 @@
+import shutil
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -10,3 +13,16 @@ def cli():
     from workbench.cli import main
     runner = CliRunner()
     return lambda *args: runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch):
+    """A scratch profiles/ holding copies of the runs recorded on the H200 (tests/fixtures/runs),
+    with promoted/ and reports/ beside it, so tests never touch the repository's own."""
+    from workbench import paths
+    root = tmp_path / "profiles"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "runs", root)
+    monkeypatch.setattr(paths, "PROFILES_DIR", root)
+    monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    return root

@@ -1,6 +1,5 @@
 """GPU machine only (`make test-gpu`): the collection layer on real counters. Each test
 leaves its run under profiles/ so the records can be committed."""
-import json
 import subprocess
 import sys
 

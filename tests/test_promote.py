@@ -1,28 +1,15 @@
 """Promote: a run's winner becomes kernels/promoted/<problem>.py (the seed prompt's output format,
 config pinned) and an entry in registry.yaml; slower, failed or unmeasured winners are refused."""
 import ast
-import json
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
-from workbench import paths, promote, record
+from workbench import promote, record
 from workbench.errors import WorkbenchError
 
-RUNS = Path(__file__).parent / "fixtures" / "runs"
 MID_ALL = "20261125-010149-profile-memory-mid"
 MEASURE_WITH_FAILURE = "20261125-005354-measure-mid"
-
-
-@pytest.fixture
-def profiles(tmp_path, monkeypatch):
-    root = tmp_path / "profiles"
-    shutil.copytree(RUNS, root)
-    monkeypatch.setattr(paths, "PROFILES_DIR", root)
-    monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
-    return root
 
 
 def variant_of(run_id, rank):

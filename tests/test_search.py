@@ -1,8 +1,6 @@
 """The stage loop on real measurements: runs recorded on the H200 (tests/fixtures/runs),
 replayed with no GPU. The exhaustive memory-stage run on mid holds every point of that
 stage's space, so any path the rules take through it has real numbers."""
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,21 +11,9 @@ from workbench.problems import Problem
 from workbench.session import Session
 from workbench.stages import load_stages
 
-RUNS = Path(__file__).parent / "fixtures" / "runs"
 MID_ALL = "20261125-010149-profile-memory-mid"      # every memory-stage config on mid
 KB76 = "20261125-010432-profile-memory-kb76"
 SEED1 = registry.parse_variant("implicit_gemm:seed1")
-
-
-@pytest.fixture
-def profiles(tmp_path, monkeypatch):
-    """A scratch profiles/ holding copies of the recorded runs."""
-    root = tmp_path / "profiles"
-    shutil.copytree(RUNS, root)
-    monkeypatch.setattr(paths, "PROFILES_DIR", root)
-    monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
-    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
-    return root
 
 
 def replay(run_id, strategy="rules", budget=8, start=SEED1, stage="memory"):

@@ -10,7 +10,6 @@ from types import ModuleType
 from typing import Callable
 
 from .errors import WorkbenchError
-from .problems import Problem
 
 # Precision classes; correctness.TOLERANCES holds the error each may show.
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")

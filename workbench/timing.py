@@ -50,5 +50,4 @@ def copy_bandwidth_gbps() -> float:
     src = torch.empty(COPY_BYTES // 2, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
     t = benchmark(lambda i: dst.copy_(src), target_ms=300, min_runs=10, max_runs=30)
-    del src, dst
     return COPY_BYTES / (t["median_ms"] * 1e-3) / 1e9
