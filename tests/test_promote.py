@@ -78,7 +78,9 @@ def test_a_slower_winner_is_refused_unless_forced(profiles):
     with pytest.raises(WorkbenchError, match="not faster than the variant promoted for mid"):
         promote.promote(slower, log=lambda line: None)
     promote.promote(slower, force=True, log=lambda line: None)
-    assert promote.promoted()["mid"]["forced"] is True and promote.promoted()["mid"]["run"] == "slower-run"
+    entry = promote.promoted()["mid"]
+    assert entry["forced"] is True and entry["run"] == "slower-run"
+    assert [h["run"] for h in entry["history"]] == [MID_ALL]     # the promotion it replaced is kept
 
 
 def test_failed_and_unmeasured_winners_are_refused(profiles):

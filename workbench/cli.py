@@ -317,7 +317,8 @@ DEMO_RUN = "20261125-010926-profile-memory-kb76"   # the memory stage on kb76, r
 
 @main.command()
 @click.option("--run", "run_id", default=DEMO_RUN, show_default=True, help="recorded run to replay")
-def demo(run_id):
+@stages_option
+def demo(run_id, stages_file):
     """Replay a recorded GPU run through the stage loop (no GPU needed) and write its report."""
     import tempfile
 
@@ -326,7 +327,7 @@ def demo(run_id):
     from .session import Session
     from .stages import load_stages
     recorded = runners.replay_source(run_id)
-    stage = load_stages().get(recorded["stage"]["name"])
+    stage = load_stages(stages_file).get(recorded["stage"]["name"])
     problem = Problem.from_record(recorded["problem"])
     click.echo(f"replaying {recorded['run_id']}: stage {stage.name} on {problem.name}, measured on "
                f"{(recorded['device'].get('gpu') or {}).get('name')}")

@@ -106,11 +106,14 @@ def promote(run: str, force: bool = False, root: Path | None = None, log=print) 
     load_module(module_path)   # it must import on its own
     ratios = entry.get("ratios") or {}
     table = promoted(root)
+    # earlier promotions stay listed under `history`, newest first: nothing recorded is dropped
+    history = ([{k: v for k, v in current.items() if k != "history"}] + current.get("history", [])) if current else []
     table[problem.name] = {
         "variant": variant.id, "family": variant.family, "config": dict(variant.config), "spec": variant.spec,
         "run": rec["run_id"], "gpu": (rec["device"].get("gpu") or {}).get("name"), "time_ms": time_ms,
         "vs_seed": ratios.get("vs_seed"), "vs_cudnn": ratios.get("vs_cudnn"),
         "date": datetime.now(timezone.utc).date().isoformat(), "forced": forced, "module": module_path.name,
+        "history": history,
     }
     record.write_text(registry_file(root), yaml.safe_dump(table, sort_keys=True))
     return module_path
