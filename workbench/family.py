@@ -19,7 +19,8 @@ PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 class Family:
     name: str
     summary: str
-    # launch(x, w, bias_or_None, out, problem, config): one kernel launch writing into `out`.
+    # launch(x, w, bias_or_None, out, problem, config): one kernel launch writing into `out`;
+    # with allocates_output, it returns the output it allocated instead (`out` may then be None).
     launch: Callable
     params: dict                      # parameter -> tuple of allowed values
     defaults: dict                    # a full config
@@ -30,6 +31,7 @@ class Family:
     # precision(problem, config) -> one of PRECISIONS
     precision: Callable = lambda problem, config: "fp32"
     module: ModuleType | None = None
+    allocates_output: bool = False    # a candidate's ModelNew allocates y itself
 
     def config(self, partial: dict) -> dict:
         """A full, validated config: the defaults overlaid with `partial`."""
@@ -58,8 +60,9 @@ class Variant:
 
     @property
     def spec(self) -> str:
-        """The command-line form, accepted back by registry.parse_variant."""
-        return f"{self.family}:" + ",".join(f"{k}={v}" for k, v in self.config.items())
+        """The command-line form, accepted back by registry.parse_variant (a candidate's: its family)."""
+        params = ",".join(f"{k}={v}" for k, v in self.config.items())
+        return f"{self.family}:{params}" if params else self.family
 
     def with_changes(self, changes: dict) -> "Variant":
         return Variant(self.family, {**self.config, **changes})
