@@ -450,3 +450,44 @@ def report(runs, diff, variant_id, out_dir):
                                  "[--variant ID]")
         path = reporting.write_report(runs[0] if runs else "latest", out_dir)
     click.echo(path)
+
+
+@main.command(name="prompt")
+@click.option("--stage", required=True, help="stage from stages.yaml whose prompt to write")
+@click.option("--run", default=None,
+              help="run id, 'latest' or path (default: the newest run of this stage and problem, else latest)")
+@click.option("--problem", "-p", default=None, help="problem whose newest run of the stage to use")
+@click.option("--target", default=None, help="target GPU from workbench/targets.yaml (default: the run's GPU)")
+@click.option("--stdout", "to_stdout", is_flag=True, help="print the prompt rather than its path")
+@stages_option
+def prompt_cmd(stage, run, problem, target, to_stdout, stages_file):
+    """Write the stage prompt for a run's best variant to reports/prompts/<run-id>-<stage>.txt."""
+    from . import prompt
+    path, text = prompt.write_prompt(stage, run, problem, target, stages_file)
+    click.echo(text if to_stdout else path, nl=not to_stdout)
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="candidate name (default: the file's stem); its family is cand_<name>")
+@click.option("--stage", default=None, help="stage whose metrics measure it and whose searches may use it")
+@problem_options()
+@click.option("--against", "against_specs", multiple=True,
+              help="variant to measure it next to (repeatable; default: the promoted variant, else the seed baseline)")
+@click.option("--no-measure", is_flag=True, help="check and register it only, even on a GPU")
+@stages_option
+def import_cmd(file, name, stage, problem, suite, against_specs, no_measure, stages_file):
+    """Check a ModelNew file in the seed's output format, register it as family cand_<name> and,
+    on a GPU, measure it in a run of kind import (exit 1: wrong result; 2: refused)."""
+    from . import intake, registry
+    against = [registry.parse_variant(s) for s in against_specs]
+    try:
+        done = intake.import_candidate(file, name, stage, problem, against, stages_file, not no_measure,
+                                       log=click.echo)
+    except intake.Incorrect as exc:
+        click.echo(f"workbench: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"imported {done.family}: passed on {sum(c.passed for c in done.checks)} problem(s)")
+    if done.run_id:
+        click.echo(f"    {describe_entry(done.entry)}\nrecorded run {done.run_id}; "
+                   f"report: workbench report {done.run_id}; promote: workbench promote {done.run_id}")

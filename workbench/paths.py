@@ -10,3 +10,4 @@ KERNELS_DIR = ROOT / "kernels"
 PROFILES_DIR = ROOT / "profiles"
 REPORTS_DIR = ROOT / "reports"
 PROMOTED_DIR = KERNELS_DIR / "promoted"
+CANDIDATES_DIR = KERNELS_DIR / "candidates"   # files added by `workbench import`

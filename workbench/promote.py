@@ -1,6 +1,6 @@
 """Promote a run's winner: re-check it, then write kernels/promoted/<problem>.py (a standalone
-module in the seed prompt's output format, config pinned) and its entry in
-kernels/promoted/registry.yaml, which the next stage's run starts from."""
+module in the seed prompt's output format, config pinned; for an imported candidate, its own
+file) and its entry in kernels/promoted/registry.yaml, which the next stage's run starts from."""
 import importlib.util
 import inspect
 import sys
@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from . import correctness, device, paths, record, registry
+from . import candidate_family, correctness, device, paths, record, registry
 from .errors import WorkbenchError
 from .family import Variant
 from .problems import Problem, load_suite
@@ -43,6 +43,8 @@ def _sources(family) -> tuple:
 
 def render(problem: dict, entry: dict, run: dict) -> str:
     family = registry.family(entry["family"])
+    if candidate_family.is_candidate(family):   # an imported file is already in the seed's format
+        return Path(family.module.__file__).read_text()
     kernels, launch = _sources(family)
     refs = entry.get("ratios") or {}
     return TEMPLATES.get_template("promoted.py.j2").render(

@@ -4,14 +4,15 @@ A record is plain JSON, rewritten atomically (temp file + rename) after every va
 interrupted run leaves each finished variant readable. profiles/latest points at the newest run.
 
 Layout (schema 1):
-  run_id, kind ("measure" | "profile"), replay_of, created, finished, command
+  run_id, kind ("measure" | "profile" | "import"), replay_of, created, finished, command
   problem    Problem fields + l_out, min_bytes, flops
   stage      {name, focus, metrics, ...} or null
   device     device.facts() + ncu version + copy_gbps (measured device-to-device copy)
   settings   {clock_control, cache_control, timeout_s, cudnn_tf32}
   references {cudnn: {label, tf32, timing}, seed: {variant, timing, candidates: {id: timing}}}
   variants   {id: {id, family, config, spec, status, error, check, timing, metrics, missing,
-                   ncu_rep, roofline, ratios, iteration}}
+                   ncu_rep, roofline, ratios, iteration, [autotuned: {kernel: the config its
+                   @triton.autotune chose}, candidates only]}}
   iterations [{index, incumbent, incumbent_ms, proposals: [{rule, variant, changes, evidence,
                                                              outcome, reason}]}]
   baseline, best   variant ids

@@ -1,4 +1,5 @@
-"""The kernel registry: every kernels/*.py that defines FAMILY, and variant specs.
+"""The kernel registry: every kernels/*.py that defines FAMILY, every imported candidate in
+kernels/candidates/*.py (family cand_<name>), and variant specs.
 
 A variant spec on the command line is FAMILY, FAMILY:NAME (a known config) or
 FAMILY:key=value,... (unnamed parameters keep the family's defaults).
@@ -9,7 +10,7 @@ import traceback
 from functools import lru_cache
 from pathlib import Path
 
-from . import paths
+from . import candidate_family, paths
 from .errors import WorkbenchError
 from .family import Family, Variant
 
@@ -17,7 +18,7 @@ SEED_FAMILY = "implicit_gemm"   # the seed kernel's family: its known configs ar
 
 
 @lru_cache(maxsize=None)
-def _load(kernels_dir: Path):
+def _load(kernels_dir: Path, candidates_dir: Path):
     families, broken = {}, {}
     for path in sorted(kernels_dir.glob("*.py")):
         if path.name.startswith("_"):
@@ -35,16 +36,22 @@ def _load(kernels_dir: Path):
             broken[path.stem] = traceback.format_exc(limit=-3)
             continue
         families[family.name] = Family(**{**family.__dict__, "module": module})
-    return families, broken
+    candidates, broken_candidates = candidate_family.load_all(candidates_dir)
+    return {**families, **candidates}, {**broken, **broken_candidates}
 
 
 def families() -> dict:
-    return _load(paths.KERNELS_DIR)[0]
+    return _load(paths.KERNELS_DIR, paths.CANDIDATES_DIR)[0]
 
 
 def broken() -> dict:
     """Kernel files that failed to import: file stem -> the error's last lines."""
-    return _load(paths.KERNELS_DIR)[1]
+    return _load(paths.KERNELS_DIR, paths.CANDIDATES_DIR)[1]
+
+
+def reload():
+    """Forget the loaded families, so a file added since (an imported candidate) is seen."""
+    _load.cache_clear()
 
 
 def family(name: str) -> Family:

@@ -54,6 +54,8 @@ class LocalRunner:
         out = isolation.run_job(self._job("measure", variant), self.timeout_s)
         result = out.result or {}
         entry.update(status=out.status, error=out.error, check=result.get("check"), timing=result.get("timing"))
+        if result.get("autotuned"):
+            entry["autotuned"] = result["autotuned"]
         if out.status == "ok" and self.use_ncu:
             self._profile(variant, entry, run_dir)
         return entry

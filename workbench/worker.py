@@ -7,6 +7,7 @@ Jobs:
   profile     compile and warm up, then exactly one launch between cudaProfilerStart/Stop,
               the region `ncu --profile-from-start off` records
   references  copy bandwidth, torch conv1d (cuDNN) and every seed config, timed side by side
+  check_file  import a candidate file (workbench import) and check it on the given problems
 """
 import json
 import sys
@@ -16,7 +17,7 @@ from workbench import device  # noqa: F401  (first: chooses the interpreter befo
 
 import torch
 
-from workbench import correctness, registry, timing
+from workbench import candidate_family, correctness, registry, timing
 from workbench.problems import Problem
 
 COMPILE_ERRORS = ("triton.compiler.errors.", "triton.runtime.errors.OutOfResources")
@@ -53,7 +54,9 @@ def measure(job):
         return {**result, "status": "incorrect", "error": check.line()}
     torch.cuda.empty_cache()
     launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
-    return {**result, "status": "ok", "timing": _time(problem, launch, check.seed + 1)}
+    result.update(status="ok", timing=_time(problem, launch, check.seed + 1))
+    tuned = candidate_family.autotuned(family.module) if family.module else {}
+    return {**result, "autotuned": tuned} if tuned else result
 
 
 def profile(job):
@@ -93,7 +96,14 @@ def references(job):
     return result
 
 
-JOBS = {"measure": measure, "profile": profile, "references": references}
+def check_file(job):
+    """A candidate not yet registered: importing it here keeps its crashes out of the caller."""
+    family = candidate_family.load(job["path"], job["name"])
+    checks = [correctness.check(family.variant(), family, Problem(**p)) for p in job["problems"]]
+    return {"status": "ok", "checks": [c.to_dict() for c in checks]}
+
+
+JOBS = {"measure": measure, "profile": profile, "references": references, "check_file": check_file}
 
 
 def main(job_path, result_path):
