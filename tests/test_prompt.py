@@ -102,3 +102,10 @@ def test_the_default_run_is_the_newest_of_the_stage_and_problem(cli, reports, tm
 def test_unknown_names_are_errors_naming_the_known_ones(cli, reports, args, says):
     out = cli("prompt", *args)
     assert out.exit_code == 2 and says in out.output
+
+
+def test_datasheet_peaks_give_the_report_a_flop_roof():
+    from workbench import targets
+    assert targets.datasheet_peak_tflops("NVIDIA H200", "tf32") == 495
+    assert targets.datasheet_peak_tflops("NVIDIA H200", "bf16") == 990
+    assert targets.datasheet_peak_tflops("Some Other GPU", "tf32") is None

@@ -250,7 +250,11 @@ def test_answer_states_best_time_and_speedups(rendered):
     assert page.text("vs-cudnn") == report.fmt_ratio(cudnn_ms / best_ms)
     achieved_gbps = rec["problem"]["min_bytes"] / (best_ms * 1e-3) / 1e9
     assert page.text("memory-pct") == report.fmt_pct(100 * achieved_gbps / rec["device"]["copy_gbps"])
-    if not (rec["device"].get("gpu") or {}).get("peak_tflops"):
+    peak = report.peak_tflops(rec)    # measured if the record has it, else the datasheet's (targets.yaml)
+    if peak:
+        achieved_tflops = rec["problem"]["flops"] / (best_ms * 1e-3) / 1e12
+        assert page.text("flop-pct") == report.fmt_pct(100 * achieved_tflops / peak)
+    else:
         assert page.text("flop-pct") == "n/a"
     assert f"TF32 {'on' if rec['references']['cudnn']['tf32'] else 'off'}" in page.text("answer")
     if best != rec["references"]["seed"]["variant"]:

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 import jinja2
 
-from . import paths, record as records
+from . import paths, record as records, registry, targets
+from .problems import Problem
 from .errors import WorkbenchError
 
 DASH = "—"
@@ -190,7 +191,17 @@ def copy_gbps(record: dict):
 
 
 def peak_tflops(record: dict):
-    return _get(record, "device", "gpu", "peak_tflops")
+    """A measured peak where the record has one, else the datasheet's for the best variant's precision."""
+    measured = _get(record, "device", "gpu", "peak_tflops")
+    best = record["variants"].get(best_id(record) or "")
+    if measured or not best:
+        return measured
+    try:
+        family = registry.family(best["family"])
+    except WorkbenchError:   # a candidate file that is not registered here
+        return None
+    precision = family.precision(Problem.from_record(record["problem"]), best["config"])
+    return targets.datasheet_peak_tflops(_get(record, "device", "gpu", "name"), precision)
 
 
 def _ratio(numerator, denominator):
@@ -527,7 +538,9 @@ def report_context(record: dict, out_dir: Path) -> dict:
                    "ncu": device.get("ncu") or device.get("ncu_version") or DASH,
                    "triton": device.get("triton") or DASH, "torch": device.get("torch") or DASH,
                    "host": device.get("host") or DASH,
-                   "peak": fmt_tflops(s["roof"].peak_tflops) if s["roof"].peak_tflops else "n/a"},
+                   "peak": (f"{fmt_tflops(s['roof'].peak_tflops)} "
+                            f"({'measured' if _get(record, 'device', 'gpu', 'peak_tflops') else 'datasheet'})"
+                            if s["roof"].peak_tflops else "n/a")},
         "answer": {"best": s["best"], "best_time": fmt_ms(s["best_ms"]), "seed_time": fmt_ms(s["seed_ms"]),
                    "vs_seed": fmt_ratio(s["vs_seed"]), "vs_cudnn": fmt_ratio(s["vs_cudnn"]),
                    "tf32": DASH if tf32 is None else ("on" if tf32 else "off"),

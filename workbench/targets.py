@@ -18,6 +18,9 @@ SCHEMA = {
             "name": {"type": "string"},
             "architecture": {"type": "string"},
             "gpu_names": {"type": "array", "items": {"type": "string"}},
+            # datasheet dense rate per precision class (family.PRECISIONS): the report's FLOP roof
+            "peak_tflops": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+                            "propertyNames": {"enum": ["fp32", "tf32", "fp16", "bf16"]}},
             "facts": {"type": "array", "minItems": 1, "items": {
                 "type": "object", "required": ["label", "value"], "additionalProperties": False,
                 "properties": {"label": {"type": "string"}, "value": {"type": "string"},
@@ -44,3 +47,11 @@ def pick(name: str | None, gpu_name: str | None, path: Path | None = None) -> di
             return target
     raise WorkbenchError(f"no target matches the run's GPU ({gpu_name or 'none recorded'}); "
                          f"pass --target, one of: {', '.join(targets)}")
+
+
+def datasheet_peak_tflops(gpu_name: str | None, precision: str) -> float | None:
+    """The datasheet's dense rate for `precision` on the GPU a run used, if a target knows it."""
+    for target in load_targets().values():
+        if gpu_name and any(n in gpu_name for n in target["gpu_names"]):
+            return target.get("peak_tflops", {}).get(precision)
+    return None
