@@ -4,6 +4,7 @@
 #   bash bench/gpu_session.sh mid       GPU tests, memory stage on mid (rule-guided)
 #   bash bench/gpu_session.sh kb76      memory stage on mid (exhaustive, for compare-search) and kb76
 #   bash bench/gpu_session.sh chain     memory stage, promote, micro stage from the promoted kernel: kb76, then mid
+#   bash bench/gpu_session.sh more      grid and tiling stages on kb76 from the promoted kernel; memory stage on kb67
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
@@ -27,5 +28,11 @@ case "${1:-}" in
       make profile STAGE=micro PROBLEM=$p ARGS=--no-report 2>&1 | tee bench/results/chain-micro-$p.txt
       make promote RUN=latest 2>&1 | tee bench/results/chain-promote-micro-$p.txt
     done ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain" >&2; exit 2 ;;
+  more)
+    for run in "grid kb76" "tiling kb76" "memory kb67"; do
+      set -- $run
+      make profile STAGE=$1 PROBLEM=$2 ARGS=--no-report 2>&1 | tee bench/results/more-$1-$2.txt
+      make promote RUN=latest 2>&1 | grep -v "^PASS" | tee bench/results/more-promote-$1-$2.txt
+    done ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more" >&2; exit 2 ;;
 esac

@@ -97,3 +97,12 @@ def test_promote_command(cli, profiles):
     out = cli("promote", MID_ALL)
     assert out.exit_code == 0 and "PASS" in out.output and "promoted:" in out.output
     assert cli("promote", "no-such-run").exit_code == 2
+
+
+def test_promoting_the_promoted_variant_again_changes_nothing(profiles):
+    path = promote.promote(MID_ALL, log=lambda line: None)
+    before = promote.registry_file().read_text()
+    said = []
+    assert promote.promote(MID_ALL, log=said.append) == path
+    assert "already the variant promoted for mid" in said[0]
+    assert promote.registry_file().read_text() == before

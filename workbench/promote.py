@@ -89,7 +89,10 @@ def promote(run: str, force: bool = False, root: Path | None = None, log=print) 
     current = promoted(root).get(problem.name)
     time_ms = entry["timing"]["median_ms"]
     forced = False
-    if current and time_ms >= current["time_ms"] and current.get("variant") != variant.id:
+    if current and current.get("variant") == variant.id and not force:
+        log(f"{variant.id} is already the variant promoted for {problem.name} (run {current['run']}); nothing to do")
+        return Path(root or paths.PROMOTED_DIR) / current["module"]
+    if current and time_ms >= current["time_ms"]:
         if not force:
             raise WorkbenchError(
                 f"{variant.id} ({time_ms:.4g} ms) is not faster than the variant promoted for {problem.name} "
