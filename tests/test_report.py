@@ -273,7 +273,9 @@ def test_variant_table_lists_every_variant_with_verdicts(rendered):
         for v in record.ok_variants(rec).values():
             entry = v["metrics"].get(m["metric"])
             if entry:
-                met = OPS[m["op"]](entry["value"], m["value"])
+                # a threshold may name a device fact (grid: grid_size >= sm_count)
+                threshold = rec["device"]["gpu"][m["value"]] if isinstance(m["value"], str) else m["value"]
+                met = OPS[m["op"]](entry["value"], threshold)
                 shown = report.fmt_value(entry["value"], entry["unit"])
                 assert f"{shown} {'✓ met' if met else '✗ not met'}" in table
             elif m["metric"] in v["missing"]:

@@ -6,7 +6,6 @@ Any part of a record may be missing (failed variants, CPU replays, interrupted r
 that is not there renders as DASH, never as an error.
 """
 import math
-import operator
 import os
 from datetime import datetime
 from functools import wraps
@@ -15,14 +14,12 @@ from urllib.parse import quote
 
 import jinja2
 
-from . import paths, record as records, registry, targets
+from . import paths, record as records, registry, rules, targets
 from .problems import Problem
 from .errors import WorkbenchError
 
 DASH = "—"
 ERROR_TAIL_LINES = 12
-OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-       "==": operator.eq, "!=": operator.ne}
 OUTCOMES = {"faster": "▲ faster", "slower": "▼ slower", "within_noise": "≈ within noise", "failed": "✗ failed"}
 
 
@@ -157,11 +154,11 @@ def metric_entry(variant: dict, name: str) -> dict:
     return entry if isinstance(entry, dict) else {"value": entry} if entry is not None else {}
 
 
-def judge(value, op: str, threshold) -> bool | None:
-    """Whether value meets `op threshold`; None when there is nothing to judge."""
-    if not isinstance(value, (int, float)) or op not in OPS:
-        return None
-    return bool(OPS[op](value, threshold))
+def targets_met(record: dict, variant: dict) -> dict:
+    """The stage's targets judged on a variant by the rule engine (thresholds may name facts)."""
+    problem = Problem.from_record(record["problem"])
+    facts = rules.facts(problem, _get(record, "device", "gpu") or {})
+    return rules.targets_met(_stage_metrics(record), variant.get("metrics") or {}, facts)
 
 
 def verdict(met: bool | None) -> tuple:
@@ -391,9 +388,10 @@ def variant_table(record: dict, seed_ms, cudnn_ms) -> dict:
             "vs_seed": _cell(fmt_ratio(_ratio(seed_ms, ms)), _ratio(seed_ms, ms)),
             "vs_cudnn": _cell(fmt_ratio(_ratio(cudnn_ms, ms)), _ratio(cudnn_ms, ms)),
         }
+        met_by_metric = targets_met(record, variant)
         for m in stage_metrics:
             entry = metric_entry(variant, m["metric"])
-            met = judge(entry.get("value"), m.get("op"), m.get("value"))
+            met = met_by_metric.get(m["metric"])
             if met is None and m["metric"] not in (variant.get("missing") or {}):
                 cells[f"m-{m['metric']}"] = _cell(DASH)   # never measured (a failed variant), not missing
                 continue

@@ -137,14 +137,17 @@ def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: s
     return proposals
 
 
-def targets_met(stage: Stage, metrics: dict, facts: dict | None = None) -> dict:
-    """metric -> True/False for each of the stage's targets, None where a value is missing."""
+def targets_met(targets, metrics: dict, facts: dict | None = None) -> dict:
+    """metric -> True/False for each target ({metric, op, value} dicts, or a Stage's targets),
+    None where a value is missing. The one place a stage's targets are judged."""
     facts = facts or {}
     values = {**facts, **observed(metrics, facts.get("arch", DEFAULT_ARCH))}
+    if isinstance(targets, Stage):
+        targets = [t.to_dict() for t in targets.targets]
     met = {}
-    for target in stage.targets:
-        holds, [evidence] = _compare(target.to_dict(), values)
-        met[target.metric] = None if None in (evidence["value"], evidence["threshold"]) else holds
+    for target in targets:
+        holds, [evidence] = _compare(target, values)
+        met[target["metric"]] = None if None in (evidence["value"], evidence["threshold"]) else holds
     return met
 
 
