@@ -108,6 +108,11 @@ _BYTE_UNITS = {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e1
 _TIME_UNITS_MS = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3}
 
 
+def fmt_threshold(value) -> str:
+    """A stage target's threshold: a number, or the name of the fact it is compared with."""
+    return value if isinstance(value, str) else fmt_number(value)
+
+
 def fmt_value(value, unit: str | None = None) -> str:
     """A measured value with ncu's unit, for people: 31.3 %, 14.3 GB, 8.44 ms, 4.27 TB/s."""
     if isinstance(value, str):
@@ -371,7 +376,7 @@ def variant_table(record: dict, seed_ms, cudnn_ms) -> dict:
     columns = [("family", "family", False), ("config", "config", False),
                ("status", "status", False), ("time", "median", True), ("spread", "p10–p90", True),
                ("vs_seed", "vs seed", True), ("vs_cudnn", "vs cuDNN", True)]
-    columns += [(f"m-{m['metric']}", f"{m['metric']} {m.get('op', '')} {fmt_number(m.get('value'))}", True)
+    columns += [(f"m-{m['metric']}", f"{m['metric']} {m.get('op', '')} {fmt_threshold(m.get('value'))}", True)
                 for m in stage_metrics]
     rows = []
     for vid, variant in (record.get("variants") or {}).items():
@@ -529,7 +534,7 @@ def report_context(record: dict, out_dir: Path) -> dict:
                     "flops": fmt_flops(problem.get("flops")), "about": problem.get("about", "")},
         "stage": {"name": stage.get("name") or DASH, "title": stage.get("title") or "", "focus": stage.get("focus") or "",
                   "min_gain_pct": stage.get("min_gain_pct"),
-                  "metrics": [{**m, "threshold": fmt_number(m.get("value"))} for m in _stage_metrics(record)]},
+                  "metrics": [{**m, "threshold": fmt_threshold(m.get("value"))} for m in _stage_metrics(record)]},
         "device": {"gpu": gpu.get("name") or ("none (CPU)" if device else DASH), "arch": gpu.get("arch") or DASH,
                    "bandwidth": fmt_gbps(copy_gbps(record)), "driver": gpu.get("driver") or DASH,
                    "cuda": gpu.get("cuda") or DASH, "cudnn": gpu.get("cudnn") or DASH,
