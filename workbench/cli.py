@@ -283,7 +283,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
     click.echo(f"recorded {session.dir / 'run.json'}")
     if write_report:
         from . import report
-        click.echo(f"report {report.write_report(session.record['run_id'] if not replay_run else session.dir)}")
+        click.echo(f"report {report.write_report(session.dir)}")
     click.echo(f"promote the winner with: make promote RUN={session.run_id}")
 
 
@@ -322,9 +322,8 @@ def demo(run_id, stages_file):
     """Replay a recorded GPU run through the stage loop (no GPU needed) and write its report."""
     import tempfile
 
-    from . import paths, registry, report, runners
-    from .search import STRATEGIES
-    from .session import Session
+    from . import paths, report, runners
+    from .search import replay
     from .stages import load_stages
     recorded = runners.replay_source(run_id)
     stage = load_stages(stages_file).get(recorded["stage"]["name"])
@@ -332,13 +331,8 @@ def demo(run_id, stages_file):
     click.echo(f"replaying {recorded['run_id']}: stage {stage.name} on {problem.name}, measured on "
                f"{(recorded['device'].get('gpu') or {}).get('name')}")
     with tempfile.TemporaryDirectory(prefix="wb-demo-") as scratch:
-        session = Session(runners.ReplayRunner(recorded), problem, "profile", stage.to_dict(),
-                          f"workbench demo --run {run_id}", root=Path(scratch), replay_of=recorded["run_id"])
-        session.start()
-        start = registry.variant_from_dict(recorded["variants"][recorded["baseline"]])
-        budget = recorded.get("budget") or len(recorded["variants"])
-        STRATEGIES[recorded.get("strategy", "rules")](session, stage, budget, ConsoleProgress()).run(start)
-        session.finish()
+        session = replay(recorded, stage, recorded.get("strategy", "rules"), recorded.get("budget"),
+                         root=Path(scratch), observer=ConsoleProgress(), command=f"workbench demo --run {run_id}")
         path = report.write_report(session.dir, paths.REPORTS_DIR / "demo")
     click.echo(f"report {path}")
 
@@ -364,9 +358,6 @@ def metrics_cmd(report, as_json):
             logical = f"  [{', '.join(by_ncu[name])}]" if name in by_ncu else ""
             click.echo(f"  {name:<72} {value:>16} {m['unit']}{logical}")
 
-
-
-from .stages import stages_option  # noqa: E402  (rules' --stages; other commands may reuse it)
 
 TARGET_STATE = {True: "met", False: "NOT met", None: "not measured"}
 

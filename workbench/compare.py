@@ -5,10 +5,8 @@ many variants it measured and how far its best is from the best variant the reco
 The replays' own records go to a scratch folder unless `root` is given."""
 import tempfile
 
-from . import registry, runners
-from .problems import Problem
-from .search import STRATEGIES, Observer
-from .session import Session
+from . import runners
+from .search import STRATEGIES, replay
 from .stages import load_stages
 
 
@@ -17,18 +15,13 @@ def compare(run: str, stage_name: str | None, budget: int, stages_file=None, roo
     stage = load_stages(stages_file).get(stage_name or (recorded.get("stage") or {}).get("name"))
     timed = [v["timing"]["median_ms"] for v in recorded["variants"].values() if v["status"] == "ok" and v.get("timing")]
     best_recorded = min(timed)
-    start = registry.variant_from_dict(recorded["variants"][recorded["baseline"]])
     rows = []
     with tempfile.TemporaryDirectory(prefix="wb-compare-") as scratch:
-        for name, strategy in STRATEGIES.items():
-            session = Session(runners.ReplayRunner(recorded), Problem.from_record(recorded["problem"]), "compare",
-                              stage.to_dict(), f"workbench compare-search {run}", root=root or scratch,
-                              replay_of=recorded["run_id"])
-            session.start()
-            search = strategy(session, stage, budget, Observer())
-            best = search.run(start)
+        for name in STRATEGIES:
+            session = replay(recorded, stage, name, budget, root=root or scratch,
+                             command=f"workbench compare-search {run}")
+            best = session.record["best"]
             best_ms = session.record["variants"][best]["timing"]["median_ms"]
-            rows.append({"strategy": name, "measured": len(session.record["variants"]), "asked": search.measured,
-                         "best": best, "best_ms": best_ms,
-                         "gap_pct": 100.0 * (best_ms - best_recorded) / best_recorded})
+            rows.append({"strategy": name, "measured": len(session.record["variants"]), "best": best,
+                         "best_ms": best_ms, "gap_pct": 100.0 * (best_ms - best_recorded) / best_recorded})
     return rows

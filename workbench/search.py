@@ -170,3 +170,19 @@ class Exhaustive(Search):
 
 
 STRATEGIES = {"rules": RuleGuided, "exhaustive": Exhaustive}
+
+
+def replay(recorded: dict, stage, strategy: str = "rules", budget: int | None = None, root=None,
+           observer: Observer | None = None, command: str = ""):
+    """Run a strategy against a recorded run's measurements (no GPU), from the run's starting
+    variant; returns the finished Session. Budget defaults to what the record could answer."""
+    from .runners import ReplayRunner
+    from .session import Session
+    session = Session(ReplayRunner(recorded), Problem.from_record(recorded["problem"]), "profile",
+                      stage.to_dict(), command, root=root, replay_of=recorded["run_id"])
+    session.record.update(strategy=strategy)
+    session.start()
+    start = registry.variant_from_dict(recorded["variants"][recorded["baseline"]])
+    STRATEGIES[strategy](session, stage, budget or len(recorded["variants"]), observer).run(start)
+    session.finish()
+    return session
