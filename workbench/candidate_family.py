@@ -6,17 +6,15 @@ out_channels, kernel_size, stride, dilation, bias; padding only if __init__ take
 the first submodule's `weight`/`bias` at the harness's tensors and returns what forward returns.
 Imported candidates live in kernels/candidates/<name>.py, with their stages in registry.yaml there.
 """
-import importlib.util
 import inspect
 import re
-import sys
 import traceback
 from pathlib import Path
 
 import torch
 import yaml
 
-from .family import Family
+from .family import Family, import_file
 
 PREFIX = "cand_"
 
@@ -101,11 +99,7 @@ def load(path: Path, name: str | None = None, stages=()) -> Family:
     checked is loaded only in a worker process."""
     path = Path(path)
     name = name or path.stem
-    module_name = f"kernels.candidates.{name}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    module = import_file(path, f"kernels.candidates.{name}")
     model_cls = getattr(module, "ModelNew", None)
     if not isinstance(model_cls, type) or not issubclass(model_cls, torch.nn.Module):
         raise TypeError(f"{path.name} defines no ModelNew(nn.Module)")

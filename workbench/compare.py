@@ -5,7 +5,7 @@ many variants it measured and how far its best is from the best variant the reco
 The replays' own records go to a scratch folder unless `root` is given."""
 import tempfile
 
-from . import runners
+from . import record, runners
 from .search import STRATEGIES, replay
 from .stages import load_stages
 
@@ -13,8 +13,7 @@ from .stages import load_stages
 def compare(run: str, stage_name: str | None, budget: int, stages_file=None, root=None) -> list:
     recorded = runners.replay_source(run)
     stage = load_stages(stages_file).get(stage_name or (recorded.get("stage") or {}).get("name"))
-    timed = [v["timing"]["median_ms"] for v in recorded["variants"].values() if v["status"] == "ok" and v.get("timing")]
-    best_recorded = min(timed)
+    best_recorded = min(v["timing"]["median_ms"] for v in record.ok_variants(recorded).values())
     rows = []
     with tempfile.TemporaryDirectory(prefix="wb-compare-") as scratch:
         for name in STRATEGIES:

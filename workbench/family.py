@@ -5,11 +5,23 @@ the values each may take, the configs it already knows by name, the problems it 
 the stages it is registered for. A `Variant` pins every parameter; launching one never
 autotunes, so a profiler sees exactly the one kernel the config describes.
 """
+import importlib.util
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
 from .errors import WorkbenchError
+
+def import_file(path: Path, module_name: str) -> ModuleType:
+    """Import a Python file (a family, a candidate, a promoted module) as `module_name`; running it."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 # Precision classes; correctness.TOLERANCES holds the error each may show.
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")

@@ -1,9 +1,7 @@
 """Promote a run's winner: re-check it, then write kernels/promoted/<problem>.py (a standalone
 module in the seed prompt's output format, config pinned; for an imported candidate, its own
 file) and its entry in kernels/promoted/registry.yaml, which the next stage's run starts from."""
-import importlib.util
 import inspect
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import yaml
 
 from . import candidate_family, correctness, device, paths, record, registry
 from .errors import WorkbenchError
-from .family import Variant
+from .family import Variant, import_file
 from .problems import Problem, load_suite
 
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), trim_blocks=True,
@@ -61,11 +59,7 @@ def _shape_text(p: dict) -> str:
 
 
 def load_module(path: Path):
-    spec = importlib.util.spec_from_file_location(f"promoted_{path.stem.replace('-', '_')}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path, f"promoted_{path.stem.replace('-', '_')}")
 
 
 def recheck(variant: Variant, problem) -> list:

@@ -4,15 +4,13 @@ kernels/candidates/*.py (family cand_<name>), and variant specs.
 A variant spec on the command line is FAMILY, FAMILY:NAME (a known config) or
 FAMILY:key=value,... (unnamed parameters keep the family's defaults).
 """
-import importlib.util
-import sys
 import traceback
 from functools import lru_cache
 from pathlib import Path
 
 from . import candidate_family, paths
 from .errors import WorkbenchError
-from .family import Family, Variant
+from .family import Family, Variant, import_file
 
 SEED_FAMILY = "implicit_gemm"   # the seed kernel's family: its known configs are the baseline
 
@@ -25,10 +23,7 @@ def _load(kernels_dir: Path, candidates_dir: Path):
             continue
         name = f"kernels.{path.stem}"
         try:
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
+            module = import_file(path, name)
             family = module.FAMILY
             if not isinstance(family, Family):
                 raise TypeError("FAMILY is not a workbench.family.Family")

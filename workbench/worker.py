@@ -40,10 +40,14 @@ def _time(problem, launch, seed):
     return timing.benchmark(lambda i: launch(*sets[i], outs[i]), n_sets=n_sets, l2_bytes=l2)
 
 
-def measure(job):
-    problem = Problem(**job["problem"])
+def _variant_job(job):
+    """(problem, variant, family) that a measure or profile job names."""
     variant = registry.variant_from_dict(job["variant"])
-    family = registry.family(variant.family)
+    return Problem(**job["problem"]), variant, registry.family(variant.family)
+
+
+def measure(job):
+    problem, variant, family = _variant_job(job)
     check = correctness.check(variant, family, problem, job.get("seed"))
     result = {"check": check.to_dict()}
     if check.skipped:
@@ -60,9 +64,7 @@ def measure(job):
 
 
 def profile(job):
-    problem = Problem(**job["problem"])
-    variant = registry.variant_from_dict(job["variant"])
-    family = registry.family(variant.family)
+    problem, variant, family = _variant_job(job)
     (args,), (out,) = _inputs(problem, 1, job.get("seed", 0))
     for _ in range(2):                        # compile and warm up outside the profiled region
         family.launch(*args, out, problem, variant.config)
