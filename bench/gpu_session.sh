@@ -5,6 +5,7 @@
 #   bash bench/gpu_session.sh kb76      memory stage on mid (exhaustive, for compare-search) and kb76
 #   bash bench/gpu_session.sh chain     memory stage, promote, micro stage from the promoted kernel: kb76, then mid
 #   bash bench/gpu_session.sh more      grid and tiling stages on kb76 from the promoted kernel; memory stage on kb67
+#   bash bench/gpu_session.sh explore   bench/sweep.py over persistent_taps configs on kb76, then the others; ncu on kb76's best
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
@@ -34,5 +35,23 @@ case "${1:-}" in
       make profile STAGE=$1 PROBLEM=$2 ARGS=--no-report 2>&1 | tee bench/results/more-$1-$2.txt
       make promote RUN=latest 2>&1 | grep -v "^PASS" | tee bench/results/more-promote-$1-$2.txt
     done ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more" >&2; exit 2 ;;
+  explore)
+    pt=persistent_taps
+    python3 bench/sweep.py -p kb76 --json bench/results/explore-kb76.json -v implicit_gemm:seed1 \
+      -v implicit_gemm:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 \
+      -g "$pt:ACC=LC|CL,BLOCK_L=32|64|128,num_warps=4|8,num_stages=1|2,programs_per_sm=1" \
+      -g "$pt:ACC=LC|CL,BLOCK_L=64,num_warps=8,num_stages=1|2,programs_per_sm=0|2" \
+      -g "$pt:ACC=LC|CL,weights=reloaded,BLOCK_L=64|128,num_warps=8,num_stages=1|2,programs_per_sm=0" 2>&1 | tee bench/results/explore-kb76.txt
+    best=$(python3 -c "import json; print(json.load(open('bench/results/explore-kb76.json'))['best'])")
+    for p in kb67 mid kb76-bf16; do
+      python3 bench/sweep.py -p $p --json bench/results/explore-$p.json -v implicit_gemm:seed1 -v implicit_gemm:seed3 -v "$best" \
+        -g "$pt:ACC=LC|CL,BLOCK_L=32|64|128,num_warps=8,num_stages=1|2" 2>&1 | tee bench/results/explore-$p.txt
+    done
+    python3 bench/sweep.py -p kb76-small -v implicit_gemm:seed1 -v implicit_gemm:seed0 \
+      -g "$pt:ACC=LC|CL,BLOCK_L=16|32,num_warps=2|4,num_stages=1,programs_per_sm=0|1" 2>&1 | tee bench/results/explore-kb76-small.txt
+    python3 bench/sweep.py -p kb76 -v implicit_gemm:precision=ieee,num_stages=1 -v implicit_gemm:precision=tf32x3,num_stages=1 \
+      -v "${best/precision=tf32/precision=tf32x3}" 2>&1 | tee bench/results/explore-kb76-strict.txt
+    python3 -m workbench measure -p kb76 -v implicit_gemm:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 -v "$best" \
+      --metrics stall_memory,dram_pct,l2_hit,tensor_pct,tensor_gmma_pct,registers,occupancy,sectors_per_request,sm_pct,smem_per_block,dram_read_bytes 2>&1 | tee bench/results/explore-kb76-ncu.txt ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore" >&2; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ workbench's family form, extended to padding and to float16/bfloat16 inputs.
 import triton
 import triton.language as tl
 
-from workbench.family import Family
+from workbench.family import Family, dot_precision
 
 
 @triton.jit
@@ -93,12 +93,6 @@ def launch(x, w, bias, out, problem, config):
     )
 
 
-def precision(problem, config):
-    if problem.dtype != "float32":
-        return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
-    return "tf32" if config["precision"] == "tf32" else "fp32"
-
-
 def _seed(bm, bn, bk, warps, stages):
     return {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "num_warps": warps, "num_stages": stages,
             "precision": "tf32"}
@@ -126,5 +120,5 @@ FAMILY = Family(
         "seed4": _seed(128, 64, 64, 8, 3),
     },
     stages=("grid", "tiling", "memory", "micro"),
-    precision=precision,
+    precision=dot_precision,
 )

@@ -27,6 +27,15 @@ def import_file(path: Path, module_name: str) -> ModuleType:
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 
 
+def dot_precision(problem, config) -> str:
+    """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
+    input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under
+    "tf32" and strict fp32 under "tf32x3" (three TF32 products) or "ieee"."""
+    if problem.dtype != "float32":
+        return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+    return "tf32" if config["precision"] == "tf32" else "fp32"
+
+
 @dataclass(frozen=True)
 class Family:
     name: str

@@ -1,0 +1,123 @@
+"""A quick look at many configs before a stage run: one process, no isolation and no ncu.
+
+Every variant is checked against the float64 reference (fresh seeded inputs, output poisoned
+with NaN) and timed by workbench.timing (CUDA events, L2 flushed, median); cuDNN and the seed
+baseline are timed in the same process. It also reads the compiled kernel's registers, spills,
+shared memory and matrix instruction (wgmma, mma.sync or none: FMA) from Triton's cache.
+A crash here takes the sweep with it; `workbench measure` is the isolated, recorded path.
+
+    python3 bench/sweep.py -p kb76 -v implicit_gemm:seed1 \
+        -g "persistent_taps:BLOCK_L=32|64,ACC=LC|CL" [--json bench/results/sweep-kb76.json]
+
+-g crosses the '|'-separated values of each key; the other parameters keep the defaults.
+"""
+import argparse
+import itertools
+import json
+import math
+import time
+
+from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+
+import torch
+import triton
+
+from workbench import correctness, registry, timing
+from workbench.problems import load_suite
+
+
+def expand(grid: str) -> list:
+    """'fam:A=1|2,B=x' -> ['fam:A=1,B=x', 'fam:A=2,B=x']."""
+    family, _, rest = grid.partition(":")
+    keys, choices = zip(*(item.split("=") for item in rest.split(",")))
+    return [f"{family}:" + ",".join(f"{k}={v}" for k, v in zip(keys, combo))
+            for combo in itertools.product(*(c.split("|") for c in choices))]
+
+
+def compiled_facts(module) -> dict:
+    """The most recently compiled kernel of a family module, as Triton cached it."""
+    for fn in vars(module).values():
+        if isinstance(fn, triton.runtime.JITFunction) and fn.device_caches:
+            kernels = list(next(iter(fn.device_caches.values()))[0].values())
+            if kernels:
+                k = kernels[-1]
+                ptx = k.asm.get("ptx", "")
+                mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
+                return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared, "mma": mma}
+    return {}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-p", "--problem", required=True)
+    parser.add_argument("-v", "--variant", action="append", default=[], help="a variant spec")
+    parser.add_argument("-g", "--grid", action="append", default=[], help="a spec with |-separated choices")
+    parser.add_argument("--target-ms", type=float, default=300.0, help="timing budget per variant")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+    problem = load_suite().get(args.problem)
+    specs = args.variant + [s for g in args.grid for s in expand(g)]
+
+    x, w, b = correctness.make_inputs(problem, 1, "cuda")
+    ref = correctness.reference(problem, x, w, b)
+    out = torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)
+    copy_gbps = timing.copy_bandwidth_gbps()
+    floor_ms = problem.min_bytes / copy_gbps / 1e6
+
+    def timed(run):
+        return timing.benchmark(lambda i: run(), target_ms=args.target_ms)["median_ms"]
+
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = problem.dtype == "float32"
+    conv = lambda: torch.nn.functional.conv1d(x, w, b, stride=problem.stride,  # noqa: E731
+                                              padding=problem.padding, dilation=problem.dilation)
+    rows = [{"variant": "cudnn (TF32 on)" if problem.dtype == "float32" else "cudnn", "ms": timed(conv)}]
+    torch.backends.cudnn.allow_tf32 = False
+    if problem.dtype == "float32":
+        rows.append({"variant": "cudnn (strict fp32)", "ms": timed(conv)})
+    print(f"{problem.name}: floor {floor_ms:.3f} ms at {copy_gbps:.0f} GB/s; {len(specs)} variants", flush=True)
+    for spec in specs:
+        row = {"variant": spec}
+        try:
+            variant = registry.parse_variant(spec)
+            family = registry.family(variant.family)
+            why_not = family.supports(problem)
+            if why_not:
+                raise RuntimeError(why_not)
+            run = lambda: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
+            t0 = time.time()
+            out.fill_(math.nan)
+            run()
+            torch.cuda.synchronize()
+            row["compile_s"] = round(time.time() - t0, 1)
+            stats = correctness.compare(out, ref)
+            row.update(precision=family.precision(problem, variant.config), rel_l2=stats["rel_l2"],
+                       unwritten=stats["unwritten"], **compiled_facts(family.module))
+            row["ok"] = stats["unwritten"] == 0 and stats["rel_l2"] <= correctness.TOLERANCES[row["precision"]]
+            row["ms"] = timed(run)
+        except Exception as exc:  # one failing config leaves the others
+            row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            torch.cuda.synchronize()
+        rows.append(row)
+        print(line(row, floor_ms), flush=True)
+    for row in rows:
+        if "ms" in row:
+            row["floor_pct"] = 100 * floor_ms / row["ms"]
+    best = min((r for r in rows if r.get("ok")), key=lambda r: r["ms"], default=None)
+    print("\nfastest correct:", line(best, floor_ms) if best else "none")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"problem": problem.name, "copy_gbps": copy_gbps, "floor_ms": floor_ms,
+                       "best": best and best["variant"], "rows": rows}, f, indent=1)
+
+
+def line(row, floor_ms) -> str:
+    if "error" in row:
+        return f"  ERROR {row['variant']}: {row['error']}"
+    facts = "" if "regs" not in row else f"  regs {row['regs']:3d} spills {row['spills']} smem {row['smem'] // 1024}K {row['mma']}"
+    check = "" if "rel_l2" not in row else f"  {'ok ' if row['ok'] else 'BAD'} rel {row['rel_l2']:.1e}"
+    return f"  {row['ms']:8.3f} ms {100 * floor_ms / row['ms']:5.1f}% floor{check}{facts}  {row['variant']}"
+
+
+if __name__ == "__main__":
+    main()
