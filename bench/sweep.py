@@ -34,16 +34,23 @@ def expand(grid: str) -> list:
             for combo in itertools.product(*(c.split("|") for c in choices))]
 
 
-def compiled_facts(module) -> dict:
-    """The most recently compiled kernel of a family module, as Triton cached it."""
+def compiled_facts(module, run) -> dict:
+    """Launch `run` once and read the kernel it launched from Triton's cache."""
+    launched = []
+    hook = lambda metadata: launched.append(metadata.get()["function"])  # noqa: E731
+    triton.knobs.runtime.launch_enter_hook.add(hook)
+    try:
+        run()
+    finally:
+        triton.knobs.runtime.launch_enter_hook.remove(hook)
     for fn in vars(module).values():
-        if isinstance(fn, triton.runtime.JITFunction) and fn.device_caches:
-            kernels = list(next(iter(fn.device_caches.values()))[0].values())
-            if kernels:
-                k = kernels[-1]
-                ptx = k.asm.get("ptx", "")
-                mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
-                return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared, "mma": mma}
+        if isinstance(fn, triton.runtime.JITFunction):
+            for caches in fn.device_caches.values():
+                for k in caches[0].values():
+                    if launched and getattr(k, "function", None) == launched[-1]:
+                        ptx = k.asm.get("ptx", "")
+                        mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
+                        return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared, "mma": mma}
     return {}
 
 
@@ -76,6 +83,8 @@ def main():
     if problem.dtype == "float32":
         rows.append({"variant": "cudnn (strict fp32)", "ms": timed(conv)})
     print(f"{problem.name}: floor {floor_ms:.3f} ms at {copy_gbps:.0f} GB/s; {len(specs)} variants", flush=True)
+    for row in rows:
+        print(line(row, floor_ms), flush=True)
     for spec in specs:
         row = {"variant": spec}
         try:
@@ -87,12 +96,12 @@ def main():
             run = lambda: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
             t0 = time.time()
             out.fill_(math.nan)
-            run()
+            facts = compiled_facts(family.module, run)
             torch.cuda.synchronize()
             row["compile_s"] = round(time.time() - t0, 1)
             stats = correctness.compare(out, ref)
             row.update(precision=family.precision(problem, variant.config), rel_l2=stats["rel_l2"],
-                       unwritten=stats["unwritten"], **compiled_facts(family.module))
+                       unwritten=stats["unwritten"], **facts)
             row["ok"] = stats["unwritten"] == 0 and stats["rel_l2"] <= correctness.TOLERANCES[row["precision"]]
             row["ms"] = timed(run)
         except Exception as exc:  # one failing config leaves the others

@@ -125,9 +125,7 @@ def check(problems, suite, variant_specs, everything, seed, as_json, save):
     from . import correctness, registry
     if everything:
         problems = list(suite.problems.values())
-    variants = ([registry.parse_variant(s) for s in variant_specs] if variant_specs else
-                list({v.id: v for f in registry.families().values()
-                      for v in [f.variant(c) for c in f.known_configs.values()] + [f.variant()]}.values()))
+    variants = [registry.parse_variant(s) for s in variant_specs] if variant_specs else registry.every_known_variant()
     if device.interpreted():
         click.echo("no GPU: running the kernels in Triton's CPU interpreter; problems too large for it are skipped",
                    err=True)

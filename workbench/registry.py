@@ -93,3 +93,9 @@ def seed_variants() -> list:
 
 def for_stage(stage: str | None) -> list:
     return [f for f in families().values() if stage is None or stage in f.stages]
+
+
+def every_known_variant() -> list:
+    """Each family's known configs and its defaults, once each: what `check` runs by default."""
+    return list({v.id: v for f in families().values()
+                 for v in [f.variant(c) for c in f.known_configs.values()] + [f.variant()]}.values())
