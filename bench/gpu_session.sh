@@ -6,6 +6,7 @@
 #   bash bench/gpu_session.sh chain     memory stage, promote, micro stage from the promoted kernel: kb76, then mid
 #   bash bench/gpu_session.sh more      grid and tiling stages on kb76 from the promoted kernel; memory stage on kb67
 #   bash bench/gpu_session.sh explore   bench/sweep.py over persistent_taps configs on kb76, then the others; ncu on kb76's best
+#   bash bench/gpu_session.sh explore2  the same for large implicit_gemm tiles and persistent_taps with weights reloaded per chunk
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
@@ -53,5 +54,27 @@ case "${1:-}" in
       -v "${best/precision=tf32/precision=tf32x3}" 2>&1 | tee bench/results/explore-kb76-strict.txt
     python3 -m workbench measure -p kb76 -v implicit_gemm:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 -v "$best" \
       --metrics stall_memory,dram_pct,l2_hit,tensor_pct,tensor_gmma_pct,registers,occupancy,sectors_per_request,sm_pct,smem_per_block,dram_read_bytes 2>&1 | tee bench/results/explore-kb76-ncu.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore" >&2; exit 2 ;;
+  explore2)
+    pt=persistent_taps ig=implicit_gemm
+    python3 bench/sweep.py -p kb76 --json bench/results/explore2-kb76.json -v $ig:seed1 \
+      -v $ig:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 \
+      -g "$ig:BLOCK_M=128|256,BLOCK_N=128,BLOCK_K=16|32,num_warps=8|16,num_stages=1|2|3" \
+      -g "$pt:ACC=LC,weights=reloaded,BLOCK_L=64|128|256,BLOCK_C=16|32,num_warps=4|8,num_stages=2|3,programs_per_sm=0" \
+      -g "$pt:ACC=CL,weights=reloaded,BLOCK_L=128,BLOCK_C=16|32,num_warps=8,num_stages=2|3,programs_per_sm=0" \
+      -g "$pt:ACC=LC,weights=reloaded,BLOCK_L=128,BLOCK_C=16|32,num_warps=8,num_stages=2|3,programs_per_sm=1|2" \
+      2>&1 | tee bench/results/explore2-kb76.txt
+    best=$(python3 -c "import json; print(json.load(open('bench/results/explore2-kb76.json'))['best'])")
+    for p in kb67 kb76-bf16 mid; do
+      python3 bench/sweep.py -p $p --json bench/results/explore2-$p.json -v $ig:seed1 -v "$best" \
+        -v $ig:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 \
+        -g "$pt:ACC=LC,weights=reloaded,BLOCK_L=128|256,BLOCK_C=16|32,num_warps=8,num_stages=2|3,programs_per_sm=0" \
+        -g "$ig:BLOCK_M=128|256,BLOCK_N=128,BLOCK_K=32,num_warps=8|16,num_stages=2" 2>&1 | tee bench/results/explore2-$p.txt
+    done
+    python3 bench/sweep.py -p kb76-small -v $ig:seed0 -v $ig:seed1 -v $pt:ACC=CL,BLOCK_L=16,num_warps=4,num_stages=1,programs_per_sm=0 \
+      2>&1 | tee bench/results/explore2-kb76-small.txt
+    python3 bench/sweep.py -p kb76 -v "${best/precision=tf32/precision=tf32x3}" 2>&1 | tee bench/results/explore2-kb76-strict.txt
+    python3 -m workbench measure -p kb76 -v $ig:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 -v "$best" \
+      --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request,sm_pct \
+      2>&1 | tee bench/results/explore2-kb76-ncu.txt ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2" >&2; exit 2 ;;
 esac
