@@ -72,7 +72,7 @@ case "${1:-}" in
     done
     python3 bench/sweep.py -p kb76-small -v $ig:seed0 -v $ig:seed1 -v $pt:ACC=CL,BLOCK_L=16,num_warps=4,num_stages=1,programs_per_sm=0 \
       2>&1 | tee bench/results/explore2-kb76-small.txt
-    python3 bench/sweep.py -p kb76 -v "${best/precision=tf32/precision=tf32x3}" 2>&1 | tee bench/results/explore2-kb76-strict.txt
+    python3 bench/sweep.py -p kb76 -v "$best,precision=tf32x3" 2>&1 | tee bench/results/explore2-kb76-strict.txt
     python3 -m workbench measure -p kb76 -v $ig:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 -v "$best" \
       --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request,sm_pct \
       2>&1 | tee bench/results/explore2-kb76-ncu.txt ;;
