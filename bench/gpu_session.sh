@@ -7,6 +7,7 @@
 #   bash bench/gpu_session.sh more      grid and tiling stages on kb76 from the promoted kernel; memory stage on kb67
 #   bash bench/gpu_session.sh explore   bench/sweep.py over persistent_taps configs on kb76, then the others; ncu on kb76's best
 #   bash bench/gpu_session.sh explore2  the same for large implicit_gemm tiles and persistent_taps with weights reloaded per chunk
+#   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
@@ -76,5 +77,21 @@ case "${1:-}" in
     python3 -m workbench measure -p kb76 -v $ig:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=8,num_stages=1 -v "$best" \
       --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request,sm_pct \
       2>&1 | tee bench/results/explore2-kb76-ncu.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2" >&2; exit 2 ;;
+  explore3)
+    rg=row_gemm ig=implicit_gemm
+    refs="-v $ig:seed1 -v $ig:BLOCK_M=128,BLOCK_N=128,BLOCK_K=16,num_warps=8,num_stages=3"
+    python3 bench/sweep.py -p kb76 --json bench/results/explore3-kb76.json $refs \
+      -g "$rg:BLOCK_M=64|128|256,BLOCK_N=128,BLOCK_K=16|32,num_warps=4|8,num_stages=2|3|4" 2>&1 | tee bench/results/explore3-kb76.txt
+    for p in kb67 mid; do
+      python3 bench/sweep.py -p $p --json bench/results/explore3-$p.json $refs \
+        -g "$rg:BLOCK_M=128|256,BLOCK_N=128,BLOCK_K=16|32,num_warps=8,num_stages=2|3|4" 2>&1 | tee bench/results/explore3-$p.txt
+    done
+    python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore3-kb76-bf16.json $refs \
+      -v $ig:BLOCK_M=256,BLOCK_N=128,BLOCK_K=32,num_warps=16,num_stages=2 \
+      -g "$rg:BLOCK_M=128|256,BLOCK_N=128,BLOCK_K=32|64,num_warps=8|16,num_stages=2|3" 2>&1 | tee bench/results/explore3-kb76-bf16.txt
+    python3 bench/sweep.py -p kb76-small --json bench/results/explore3-kb76-small.json -v $ig:seed0 \
+      -g "$rg:BLOCK_M=16|32|64,BLOCK_N=64,BLOCK_K=16,num_warps=2|4,num_stages=1" 2>&1 | tee bench/results/explore3-kb76-small.txt
+    python3 bench/sweep.py -p kb76 --json bench/results/explore3-kb76-strict.json \
+      -g "$rg:BLOCK_M=64|128,BLOCK_N=128,BLOCK_K=16|32,num_warps=4|8,num_stages=3,precision=tf32x3" 2>&1 | tee bench/results/explore3-kb76-strict.txt ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3" >&2; exit 2 ;;
 esac

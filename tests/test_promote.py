@@ -5,7 +5,7 @@ import ast
 import pytest
 import torch
 
-from workbench import promote, record
+from workbench import promote, record, registry
 from workbench.errors import WorkbenchError
 
 MID_ALL = "20261125-010149-profile-memory-mid"
@@ -106,3 +106,21 @@ def test_promoting_the_promoted_variant_again_changes_nothing(profiles):
     assert promote.promote(MID_ALL, log=said.append) == path
     assert "already the variant promoted for mid" in said[0]
     assert promote.registry_file().read_text() == before
+
+
+@pytest.mark.parametrize("family", ["implicit_gemm", "persistent_taps", "row_gemm"])
+def test_every_family_promotes_to_a_module_that_stands_alone(tmp_path, family):
+    fam = registry.family(family)
+    rec = record.load(MID_ALL)
+    entry = {"family": family, "config": fam.defaults, "timing": {"median_ms": 1.0}, "ratios": {}}
+    path = tmp_path / f"{family}_promoted.py"
+    path.write_text(promote.render(rec["problem"], entry, rec))
+    assert "from workbench" not in path.read_text()     # nothing of the engine comes along
+    module = promote.load_module(path)
+    model = module.ModelNew(6, 20, 3, stride=3, padding=1, dilation=4, bias=True)
+    x = torch.randn(2, 6, 64)
+    expected = torch.nn.functional.conv1d(x.double(), model.conv1d.weight.detach().double(),
+                                          model.conv1d.bias.detach().double(), stride=3, padding=1, dilation=4)
+    with torch.no_grad():
+        got = model(x).double()
+    assert float((got - expected).norm() / expected.norm()) < 1e-5

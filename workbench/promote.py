@@ -1,7 +1,8 @@
 """Promote a run's winner: re-check it, then write kernels/promoted/<problem>.py (a standalone
 module in the seed prompt's output format, config pinned; for an imported candidate, its own
 file) and its entry in kernels/promoted/registry.yaml, which the next stage's run starts from."""
-import inspect
+import ast
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,26 +32,35 @@ def promoted_variant(problem: str, root: Path | None = None) -> Variant | None:
     return registry.variant_from_dict(entry) if entry else None
 
 
-def _sources(family) -> tuple:
-    """The family's @triton.jit kernels (in file order) and its launcher, as source text."""
-    module = family.module
-    jitted = [obj for obj in vars(module).values() if hasattr(obj, "fn") and getattr(obj.fn, "__module__", None) == module.__name__]
-    jitted.sort(key=lambda k: inspect.getsourcelines(k.fn)[1])
-    return [inspect.getsource(k.fn).rstrip() for k in jitted], inspect.getsource(family.launch)
+def _family_source(family) -> tuple:
+    """The family file as promoted code: (its imports, the rest) without the module docstring,
+    the workbench imports and the FAMILY registration, so the module stands on its own."""
+    text = Path(family.module.__file__).read_text()
+    lines, imports, dropped = text.splitlines(), [], set()
+    for node in ast.parse(text).body:
+        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
+        if is_import and not (getattr(node, "module", None) or "").startswith("workbench"):
+            imports.append(ast.get_source_segment(text, node))
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        registration = any(isinstance(t, ast.Name) and t.id == "FAMILY" for t in getattr(node, "targets", []))
+        if is_import or docstring or registration:
+            dropped.update(range(node.lineno - 1, node.end_lineno))
+    body = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
+    return imports, re.sub(r"\n{4,}", "\n\n\n", body).strip() + "\n"
 
 
 def render(problem: dict, entry: dict, run: dict) -> str:
     family = registry.family(entry["family"])
     if candidate_family.is_candidate(family):   # an imported file is already in the seed's format
         return Path(family.module.__file__).read_text()
-    kernels, launch = _sources(family)
+    imports, source = _family_source(family)
     refs = entry.get("ratios") or {}
     return TEMPLATES.get_template("promoted.py.j2").render(
         problem=problem, problem_shape=_shape_text(problem), family=family.name, run_id=run["run_id"],
         gpu=(run["device"].get("gpu") or {}).get("name", "unknown GPU"), time_ms=entry["timing"]["median_ms"],
         vs_seed=refs.get("vs_seed") or float("nan"),
         vs_cudnn_text=f"{refs['vs_cudnn']:.3g}x cuDNN" if refs.get("vs_cudnn") else "cuDNN not timed",
-        kernel_sources=kernels, config=repr(dict(entry["config"])), launch_source=launch.rstrip() + "\n")
+        imports=imports, family_source=source, config=repr(dict(entry["config"])))
 
 
 def _shape_text(p: dict) -> str:
