@@ -8,11 +8,14 @@
 #   bash bench/gpu_session.sh explore   bench/sweep.py over persistent_taps configs on kb76, then the others; ncu on kb76's best
 #   bash bench/gpu_session.sh explore2  the same for large implicit_gemm tiles and persistent_taps with weights reloaded per chunk
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
+#   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
+#                                       micro, promoting after each (issue 6)
+#   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
 source bench/device_env.sh || exit 1
 mkdir -p profiles/checks bench/results
-trap 'tar czf "$OUT/results.tgz" profiles bench/results kernels/promoted 2>/dev/null' EXIT   # partial results too
+trap 'tar czf "$OUT/results.tgz" profiles bench/results kernels/promoted reports 2>/dev/null' EXIT   # partial results too
 case "${1:-}" in
   checks)
     python3 -m workbench check --all --save profiles/checks/h200-check-all.json 2>&1 | tee profiles/checks/h200-check-all.txt
@@ -93,5 +96,17 @@ case "${1:-}" in
       -g "$rg:BLOCK_M=16|32|64,BLOCK_N=64,BLOCK_K=16,num_warps=2|4,num_stages=1" 2>&1 | tee bench/results/explore3-kb76-small.txt
     python3 bench/sweep.py -p kb76 --json bench/results/explore3-kb76-strict.json \
       -g "$rg:BLOCK_M=64|128,BLOCK_N=128,BLOCK_K=16|32,num_warps=4|8,num_stages=3,precision=tf32x3" 2>&1 | tee bench/results/explore3-kb76-strict.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3" >&2; exit 2 ;;
+  loop)
+    shift
+    for p in "$@"; do
+      start="--start seed"
+      for stage in grid tiling memory micro; do
+        make profile STAGE=$stage PROBLEM=$p BUDGET=3 ARGS="$start" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage.txt
+        make promote RUN=latest 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage-promote.txt
+        start=""
+      done
+    done ;;
+  targets)
+    python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|loop P..|targets" >&2; exit 2 ;;
 esac

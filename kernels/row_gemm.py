@@ -120,8 +120,8 @@ FAMILY = Family(
         "num_stages": (1, 2, 3, 4, 5),
         "precision": ("tf32", "tf32x3", "ieee"),
     },
-    # The best implicit_gemm tile on kb76 and kb67 (bench/results/explore2-kb76.txt).
-    defaults={"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 16, "num_warps": 8, "num_stages": 3, "precision": "tf32"},
+    # Its fastest config on kb76 (bench/results/explore3-kb76.txt), where a family switch starts.
+    defaults={"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3, "precision": "tf32"},
     stages=("grid", "tiling", "memory", "micro"),
     precision=dot_precision,
 )

@@ -34,7 +34,7 @@ def second_family(monkeypatch):
     other = dataclasses.replace(SEED, name="other_pattern", stages=("memory",),
                                 params={**SEED.params, "BLOCK_K": (16, 64)})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
-    fams = {f.name: f for f in (SEED, other, micro_only)}
+    fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
@@ -48,6 +48,7 @@ AT_THRESHOLD = {
     "tile-smem-bound": ({"occupancy": 49.9, "occupancy_limit_shared_mem": 2}, ("occupancy", 50)),
     "stages-up-on-memory-stalls": ({"stall_memory": 20.1}, ("stall_memory", 20.0)),
     "access-pattern-on-evidence": ({"l2_hit": 49.9}, ("l2_hit", 50)),
+    "gathers-hidden-from-the-compiler": ({"sectors_per_request": 4.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "block-k-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
     "stages-if-unsure": ({"stall_memory": 20.1, "dram_pct": 49.9}, ("dram_pct", 50)),
     "warps-up-on-low-occupancy": ({"occupancy": 49.9}, ("occupancy", 50)),
@@ -170,12 +171,24 @@ def test_proposals_stay_in_the_space_and_never_repeat():
 
 
 def test_family_action_proposes_each_other_family_of_the_stage(second_family):
-    [proposal] = _propose("access-pattern-on-evidence", {"l2_hit": 40})
+    proposals = _propose("access-pattern-on-evidence", {"l2_hit": 40})
+    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm"}   # never micro_only
+    # Shared keys keep the current values; one the new family does not allow falls back to its
+    # default. Here that is the family's defaults too, proposed once.
+    [proposal] = [p for p in proposals if p.variant.family == "other_pattern"]
     assert proposal.changes == {"family": "other_pattern"}
-    # shared keys keep the current values; one the new family does not allow falls back to its default
     assert proposal.variant == second_family.variant({k: v for k, v in CURRENT.config.items() if k != "BLOCK_K"})
+    assert proposal.variant == second_family.variant()
     assert proposal.evidence == [{"metric": "l2_hit", "value": 40, "op": "<", "threshold": 50}]
-    assert _propose("access-pattern-on-evidence", {"l2_hit": 40}, tried={proposal.variant.id}) == []
+    tried = {p.variant.id for p in proposals}
+    assert _propose("access-pattern-on-evidence", {"l2_hit": 40}, tried=tried) == []
+
+
+def test_a_named_family_switch_proposes_only_that_family():
+    proposals = _propose("gathers-hidden-from-the-compiler", {"sectors_per_request": 6.8, "dram_pct": 40})
+    row = registry.family("row_gemm")
+    assert [p.variant for p in proposals] == [row.variant({k: v for k, v in CURRENT.config.items()}), row.variant()]
+    assert _propose("gathers-hidden-from-the-compiler", {"sectors_per_request": 6.8, "dram_pct": 55}) == []
 
 
 def test_family_action_with_one_family_proposes_nothing(monkeypatch):

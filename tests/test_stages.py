@@ -49,8 +49,7 @@ def test_to_dict_is_the_record_format():
     assert list(d) == ["name", "title", "focus", "min_gain_pct", "metrics", "space", "rules"]
     assert d["metrics"][2] == {"metric": "stall_memory", "op": "<", "value": 20,
                                "why": d["metrics"][2]["why"]}
-    assert d["rules"][0] == {"id": "stages-up-on-memory-stalls",
-                             "says": "Increase num_stages only if memory stalls are high"}
+    assert {"id": "stages-up-on-memory-stalls", "says": "Increase num_stages only if memory stalls are high"} in d["rules"]
     json.dumps(d)
 
 
@@ -69,28 +68,28 @@ def _error(tmp_path, text: str) -> str:
 
 # (what is wrong, text replaced in stages.yaml, replacement, key, what the message must say)
 MUTATIONS = [
-    ("unknown op", 'op: ">", value: 20}\n        propose: {step: {num_stages: +1}}\n      - id: access',
-     'op: "=~", value: 20}\n        propose: {step: {num_stages: +1}}\n      - id: access',
+    ("unknown op", 'op: ">", value: 20}\n        propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench',
+     'op: "=~", value: 20}\n        propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench',
      "stages.memory.rules.0.when.op", "'=~' is not allowed; allowed: <, <=, >, >=, ==, !="),
-    ("unknown action", "propose: {step: {num_stages: +1}}\n      - id: access",
-     "propose: {jump: {num_stages: +1}}\n      - id: access",
+    ("unknown action", "propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench",
+     "propose: {jump: {num_stages: +1}}\n      # Measured on the H200 (bench",
      "stages.memory.rules.0.propose", "'jump' was unexpected); allowed keys: family, set, step, try"),
-    ("step other than one", "propose: {step: {num_stages: +1}}\n      - id: access",
-     "propose: {step: {num_stages: 2}}\n      - id: access",
+    ("step other than one", "propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench",
+     "propose: {step: {num_stages: 2}}\n      # Measured on the H200 (bench",
      "stages.memory.rules.0.propose.step.num_stages", "2 is not allowed; allowed: 1, -1"),
     ("unknown key in a group", '{any: [{metric: sectors_per_request', '{anyof: [{metric: sectors_per_request',
-     "stages.memory.rules.1.when", "'anyof' is not allowed; allowed: all, any, metric, op, value"),
-    ("bad metric name", 'stall_memory, op: ">", value: 20}\n        propose: {step: {num_stages: +1}}\n      - id: access',
-     'stall_mem, op: ">", value: 20}\n        propose: {step: {num_stages: +1}}\n      - id: access',
+     "stages.memory.rules.2.when", "'anyof' is not allowed; allowed: all, any, metric, op, value"),
+    ("bad metric name", 'stall_memory, op: ">", value: 20}\n        propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench',
+     'stall_mem, op: ">", value: 20}\n        propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench',
      "stages.memory.rules.0.when.metric", "unknown metric or fact 'stall_mem'; allowed: a logical metric ("),
     ("bad fact name", "value: out_channels}", "value: out_chans}",
      "stages.tiling.rules.0.when.value", "unknown metric or fact 'out_chans'"),
-    ("param outside space", "propose: {step: {num_stages: +1}}\n      - id: access",
-     "propose: {step: {num_warps: +1}}\n      - id: access",
+    ("param outside space", "propose: {step: {num_stages: +1}}\n      # Measured on the H200 (bench",
+     "propose: {step: {num_warps: +1}}\n      # Measured on the H200 (bench",
      "stages.memory.rules.0.propose.step.num_warps",
      "parameter 'num_warps' is not in this stage's space; allowed: num_stages, BLOCK_K"),
     ("value outside space", "propose: {try: {num_stages: [1, 2, 3]}}", "propose: {try: {num_stages: [1, 2, 5]}}",
-     "stages.memory.rules.3.propose.try.num_stages", "num_stages=5 is outside this stage's space; allowed: 1, 2, 3"),
+     "stages.memory.rules.4.propose.try.num_stages", "num_stages=5 is outside this stage's space; allowed: 1, 2, 3"),
     ("duplicate rule id", "- id: stages-deeper", "- id: stages-up-on-memory-stalls",
      "stages.micro.rules.2.id", "rule id 'stages-up-on-memory-stalls' is already used at stages.memory.rules.0"),
 ]
@@ -122,3 +121,12 @@ def test_a_minimal_file_loads(tmp_path):
     stage = load_stages(path).get("only")
     assert stage.rules[0].action == ("set", {"num_warps": 8})
     assert stage.metric_names == ("occupancy",)
+
+
+def test_a_rule_naming_a_family_not_registered_for_its_stage_is_refused(tmp_path):
+    text = STAGES_TEXT.replace("propose: {family: row_gemm}", "propose: {family: nope}")
+    path = tmp_path / "stages.yaml"
+    path.write_text(text)
+    with pytest.raises(WorkbenchError, match=r"stages.memory.rules.1.propose.family.*family 'nope' is not "
+                                             r"registered for stage 'memory'; allowed: other, implicit_gemm"):
+        load_stages(path)

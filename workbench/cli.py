@@ -242,7 +242,8 @@ class ConsoleProgress:
 @click.option("--strategy", type=click.Choice(["rules", "exhaustive"]), default="rules", show_default=True,
               help="rules: the stage's rules pick what to try; exhaustive: the stage's whole space")
 @click.option("--start", "start_spec", default=None,
-              help="starting variant (default: the variant promoted for the problem, else the seed baseline)")
+              help="starting variant, or 'seed' for the seed baseline "
+                   "(default: the variant promoted for the problem, else the seed baseline)")
 @click.option("--replay", "replay_run", default=None,
               help="replay a recorded run's measurements instead of using the GPU")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True,
@@ -269,8 +270,8 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
     click.echo(f"run {session.run_id}: stage {stage} on {problem.name} ({problem.shape_str()})"
                + (f", replaying {recorded['run_id']}" if replay_run else ""))
     session.start()
-    start = (registry.parse_variant(start_spec) if start_spec else
-             promote.promoted_variant(problem.name) or session.seed_variant())
+    start = (session.seed_variant() if start_spec == "seed" else registry.parse_variant(start_spec) if start_spec
+             else promote.promoted_variant(problem.name) or session.seed_variant())
     search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
     best = search.run(start)
     session.finish()

@@ -80,7 +80,8 @@ SCHEMA = {
                                 "try": {"type": "object", "minProperties": 1, "maxProperties": 1,
                                         "additionalProperties": {"type": "array", "minItems": 1,
                                                                  "items": _PARAM_VALUE}},
-                                "family": {"enum": ["other"]},
+                                # "other": every other family registered for the stage; or one by name
+                                "family": {"type": "string", "minLength": 1},
                             },
                         },
                     },
@@ -107,7 +108,7 @@ class Rule:
     id: str
     says: str
     when: dict        # {all: [...]} | {any: [...]} | {metric, op, value}
-    propose: dict     # exactly one of {step: ...}, {set: ...}, {try: ...}, {family: other}
+    propose: dict     # exactly one of {step: ...}, {set: ...}, {try: ...}, {family: other | NAME}
 
     @property
     def action(self) -> tuple:
@@ -168,6 +169,11 @@ def _check_action(rule: dict, keys: list, space: dict, fail):
     """An action may only change parameters of the stage's space, to values in it."""
     kind, argument = next(iter(rule["propose"].items()))
     if kind == "family":
+        from . import registry   # kernels load only when a rule names a family
+        names = [f.name for f in registry.for_stage(keys[1])]
+        if argument != "other" and argument not in names:
+            fail([*keys, "propose", kind], f"family {argument!r} is not registered for stage {keys[1]!r}; "
+                 f"allowed: other, {', '.join(names)}")
         return
     for param, value in argument.items():
         where = [*keys, "propose", kind, param]

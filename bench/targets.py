@@ -1,0 +1,100 @@
+"""Issue 6's table: each problem's promoted kernel against the seed baseline and cuDNN, all timed
+in this one process, with the share of the copy-bandwidth floor each reaches.
+
+    python3 bench/targets.py [--json bench/results/targets.json]
+
+Promoted variants come from kernels/promoted/registry.yaml (what the stage loop kept). The seed
+baseline is the fastest of the seed kernel's five configs, timed here. cuDNN runs
+torch.nn.functional.conv1d in benchmark mode: TF32 on for fp32 problems (the seed's precision),
+off for the strict row. The strict-fp32 row times a variant given on the command line: no stage
+loop was run for it (its precision is outside every stage's space). Each variant's output is
+checked against the float64 reference first; a failing variant is reported, not timed.
+"""
+import argparse
+import json
+
+from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+
+import torch
+
+from workbench import correctness, promote, registry, timing
+from workbench.problems import load_suite
+
+# problem -> (what issue 6 asks, as a predicate on the row, and its wording)
+TARGETS = {
+    "kb76": (lambda r: r["ms"] <= 4.2 and r["cudnn_ms"] / r["ms"] > 2, "<= 4.2 ms and > 2x cuDNN TF32"),
+    "kb67": (lambda r: r["floor_pct"] >= 75, ">= 75% of floor"),
+    "mid": (lambda r: r["floor_pct"] >= 75, ">= 75% of floor"),
+    "kb76-bf16": (lambda r: r["floor_pct"] >= 75, ">= 75% of floor (<= 2.2 ms)"),
+    "kb76-small": (lambda r: r["ms"] <= 1.2 * r["cudnn_ms"], "within 1.2x cuDNN"),
+    "kb76 strict": (lambda r: r["cudnn_ms"] / r["ms"] >= 2, ">= 2x cuDNN strict fp32, rel. error <= 1e-5"),
+}
+
+
+def timed(run, sets):
+    return timing.benchmark(lambda i: run(*sets[i]), n_sets=len(sets))["median_ms"]
+
+
+def measure_row(problem, variant, strict, copy_gbps) -> dict:
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    n_sets = timing.rotation_count(problem.min_bytes, l2)
+    sets = [(*correctness.make_inputs(problem, 100 + i, "cuda"),
+             torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)) for i in range(n_sets)]
+    row = {"problem": problem.name + (" strict" if strict else ""), "variant": variant.spec}
+    check = correctness.check(variant, registry.family(variant.family), problem)
+    row["check"] = check.line()
+    if not check.passed:
+        return row
+
+    def launcher(v):
+        fam = registry.family(v.family)
+        return lambda x, w, b, out: fam.launch(x, w, b, out, problem, v.config)
+
+    row["ms"] = timed(launcher(variant), sets)
+    seeds = {v.spec: timed(launcher(v), sets) for v in registry.seed_variants()}
+    row["seed_variant"], row["seed_ms"] = min(seeds.items(), key=lambda kv: kv[1])
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = not strict
+    row["cudnn_ms"] = timed(lambda x, w, b, out: torch.nn.functional.conv1d(
+        x, w, b, stride=problem.stride, padding=problem.padding, dilation=problem.dilation), sets)
+    row["floor_ms"] = problem.min_bytes / copy_gbps / 1e6
+    row["floor_pct"] = 100 * row["floor_ms"] / row["ms"]
+    met, wording = TARGETS[row["problem"]]
+    row.update(target=wording, met=bool(met(row)))
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", default="kb76,kb67,mid,kb76-bf16,kb76-small")
+    parser.add_argument("--strict", default="row_gemm:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=4,num_stages=3,"
+                        "precision=tf32x3", help="variant for the kb76 strict-fp32 row ('' to skip)")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args()
+    device.require_gpu("bench/targets.py")
+    suite = load_suite()
+    copy_gbps = timing.copy_bandwidth_gbps()
+    jobs = [(suite.get(p), promote.promoted_variant(p) or registry.seed_variants()[1], False)
+            for p in args.problems.split(",")]
+    if args.strict:
+        jobs.append((suite.get("kb76"), registry.parse_variant(args.strict), True))
+    print(f"H200 copy bandwidth {copy_gbps:.0f} GB/s; times are medians (CUDA events, L2 flushed)\n")
+    print("| problem | variant | ms | seed baseline ms | cuDNN ms | x seed | x cuDNN | % of floor | target | met |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for problem, variant, strict in jobs:
+        row = measure_row(problem, variant, strict, copy_gbps)
+        rows.append(row)
+        if "ms" not in row:
+            print(f"| {row['problem']} | {row['variant']} | FAILED: {row['check']} |||||||")
+            continue
+        print(f"| {row['problem']} | {row['variant']} | {row['ms']:.4g} | {row['seed_ms']:.4g} | {row['cudnn_ms']:.4g} "
+              f"| {row['seed_ms'] / row['ms']:.2f} | {row['cudnn_ms'] / row['ms']:.2f} | {row['floor_pct']:.1f} "
+              f"| {row['target']} | {'yes' if row['met'] else 'no'} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"copy_gbps": copy_gbps, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
