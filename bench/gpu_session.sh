@@ -9,7 +9,7 @@
 #   bash bench/gpu_session.sh explore2  the same for large implicit_gemm tiles and persistent_taps with weights reloaded per chunk
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
-#                                       micro, promoting after each (issue 6)
+#                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
@@ -100,7 +100,7 @@ case "${1:-}" in
     shift
     for p in "$@"; do
       start="--start seed"
-      for stage in grid tiling memory micro; do
+      for stage in ${STAGES:-grid tiling memory micro}; do
         make profile STAGE=$stage PROBLEM=$p BUDGET=3 ARGS="$start" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage.txt
         make promote RUN=latest 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage-promote.txt
         start=""
