@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem mid (B=16 Cin=64 Cout=128 K=3 L=65536 stride=3 dil=4 pad=0 float32).
-# Family implicit_gemm from kernels/implicit_gemm.py, config pinned below; run 20261125-011340-profile-micro-mid on
-# NVIDIA H200: 0.245 ms, 1.11x the seed kernel, 1.32x cuDNN.
+# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-024904-profile-memory-mid on
+# NVIDIA H200: 0.191 ms, 1.42x the seed kernel, 1.69x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -9,62 +9,86 @@ import triton.language as tl
 
 
 @triton.jit
-def conv1d_implicit_gemm_kernel(
+def conv1d_row_gemm_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in, L_out, M,
+    L_in, L_out,
     stride, dilation, padding,
-    x_bs, x_cs, x_ls,
-    w_os, w_cs, w_ks,
-    y_bs, y_cs, y_ls,
+    x_bs, x_cs, w_os, y_bs, y_cs,
     Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr,
-    HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    HAS_BIAS: tl.constexpr, PADDED: tl.constexpr, EVEN_R: tl.constexpr, EVEN_N: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
-    # 1. Which output tile is ours: rows offs_m of the (batch*L_out) axis, columns offs_n.
-    pid_m = tl.program_id(0)
+    # 1. Our tile: positions offs_l of batch row b, output channels offs_n.
+    pid_l = tl.program_id(0)
     pid_n = tl.program_id(1)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    b = tl.program_id(2)
+    offs_l = pid_l * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_m = offs_m < M
+    mask_l = offs_l < L_out
     mask_n = offs_n < Cout
-
-    # 2. Decode each row into (batch, output position) once, outside the reduction loop.
-    #    The batch offset is taken in 64 bits: x of kb76 holds 2.1e9 elements.
-    b_idx = offs_m // L_out
-    l_idx = offs_m % L_out
-    x_rows = x_ptr + b_idx.to(tl.int64) * x_bs           # [BLOCK_M] row base pointers
-    l_first = l_idx * stride - padding                     # input position of tap 0
+    x_row = x_ptr + b.to(tl.int64) * x_bs                 # one scalar base; offsets below are int32
+    pos_first = offs_l * stride - padding                  # input position of tap 0, per row
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
 
-    # 3. March over the reduction axis r = ci*K + k in steps of BLOCK_K. K is a compile-time
-    #    constant, so r // K and r % K become multiply-shift sequences.
+    # 2. The reduction r = ci*K + k, BLOCK_K at a time, as in the seed kernel.
     for r0 in range(0, Cin * K, BLOCK_K):
         offs_r = r0 + tl.arange(0, BLOCK_K)
-        mask_r = offs_r < Cin * K
         ci = offs_r // K
         kk = offs_r % K
+        pos = pos_first[:, None] + (kk * dilation)[None, :]                       # [BM, BK]
+        x_mask = mask_l[:, None]
+        if PADDED:
+            x_mask = x_mask & (pos >= 0) & (pos < L_in)
+        if not EVEN_R:
+            x_mask = x_mask & (offs_r < Cin * K)[None, :]
+        x_tile = tl.load(x_row + (ci * x_cs)[None, :] + pos, mask=x_mask, other=0.0)
 
-        # Gather the im2col slice: x[b, ci, l*stride + k*dilation - padding], zero-padded.
-        l_in = l_first[:, None] + (kk * dilation)[None, :]                     # [BM, BK]
-        x_mask = mask_m[:, None] & mask_r[None, :] & (l_in >= 0) & (l_in < L_in)
-        x_tile = tl.load(x_rows[:, None] + (ci * x_cs)[None, :] + l_in * x_ls, mask=x_mask, other=0.0)
-
-        # The weight slice, read as W^T: w[co, ci, k] at [r, co].
-        w_ptrs = w_ptr + (ci * w_cs + kk * w_ks)[:, None] + (offs_n * w_os)[None, :]
-        w_tile = tl.load(w_ptrs, mask=mask_r[:, None] & mask_n[None, :], other=0.0)
-
-        # fp32 inputs use PRECISION ("tf32": the seed's choice; "ieee": strict fp32);
-        # fp16/bf16 inputs always multiply exactly into the fp32 accumulator.
+        # w is contiguous: w[co, ci, k] sits at co*w_os + r, so the tile is addressed by r.
+        w_ptrs = w_ptr + offs_r[:, None] + (offs_n * w_os)[None, :]
+        if EVEN_R and EVEN_N:
+            w_tile = tl.load(w_ptrs)
+        else:
+            w_tile = tl.load(w_ptrs, mask=(offs_r < Cin * K)[:, None] & mask_n[None, :], other=0.0)
         acc = tl.dot(x_tile, w_tile, acc, input_precision=PRECISION)
 
-    # 4. Epilogue: bias per output channel, cast to y's dtype, store the tile.
+    # 3. Epilogue: bias, cast, store along y's rows of this batch.
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-    y_ptrs = (y_ptr + (b_idx.to(tl.int64) * y_bs + l_idx * y_ls)[:, None] + (offs_n * y_cs)[None, :])
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
+    y_ptrs = y_ptr + b.to(tl.int64) * y_bs + offs_l[:, None] + (offs_n * y_cs)[None, :]
+    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_l[:, None] & mask_n[None, :])
 
-CONFIG = {'BLOCK_M': 64, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 8, 'num_stages': 1, 'precision': 'tf32'}
+
+# Compiled kernels by everything their specialization depends on: launching one directly skips
+# the JIT's argument binding (tens of microseconds per call, more than kb76-small's whole kernel).
+_compiled = {}
+
+
+def launch(x, w, bias, out, problem, config):
+    """One launch, exactly the config given (no autotuning)."""
+    assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
+    bm, bn, bk = config["BLOCK_M"], config["BLOCK_N"], config["BLOCK_K"]
+    grid = (triton.cdiv(problem.l_out, bm), triton.cdiv(problem.out_channels, bn), problem.batch)
+    reduction = problem.in_channels * problem.kernel_size
+    args = (x, w, bias if bias is not None else x, out,
+            problem.length, problem.l_out, problem.stride, problem.dilation, problem.padding,
+            x.stride(0), x.stride(1), w.stride(0), out.stride(0), out.stride(1),
+            problem.in_channels, problem.out_channels, problem.kernel_size,
+            bias is not None, problem.padding > 0, reduction % bk == 0, problem.out_channels % bn == 0,
+            config["precision"], bm, bn, bk)
+    tensors = (x, w, out) if bias is None else (x, w, out, bias)
+    key = (x.device, x.dtype, tuple(sorted(config.items())),
+           tuple(t.data_ptr() % 16 == 0 for t in tensors), args[4:])
+    kernel = _compiled.get(key)
+    if kernel is not None:
+        kernel[grid](*args)
+        return
+    compiled = conv1d_row_gemm_kernel[grid](*args, num_warps=config["num_warps"], num_stages=config["num_stages"])
+    if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
+        _compiled[key] = compiled
+
+
+CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 4, 'num_stages': 3, 'precision': 'tf32'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
@@ -75,22 +99,6 @@ def conv1d_shape(x, weight, bias, stride, padding, dilation):
     return type("Conv1dShape", (), dict(
         batch=batch, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
         length=length, stride=stride, padding=padding, dilation=dilation, bias=bias is not None, l_out=l_out))
-
-
-def launch(x, w, bias, out, problem, config):
-    """One launch, exactly the config given (no autotuning)."""
-    M = problem.batch * problem.l_out
-    grid = (triton.cdiv(M, config["BLOCK_M"]), triton.cdiv(problem.out_channels, config["BLOCK_N"]))
-    conv1d_implicit_gemm_kernel[grid](
-        x, w, bias if bias is not None else x, out,
-        problem.length, problem.l_out, M,
-        problem.stride, problem.dilation, problem.padding,
-        *x.stride(), *w.stride(), *out.stride(),
-        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
-        HAS_BIAS=bias is not None, PRECISION=config["precision"],
-        BLOCK_M=config["BLOCK_M"], BLOCK_N=config["BLOCK_N"], BLOCK_K=config["BLOCK_K"],
-        num_warps=config["num_warps"], num_stages=config["num_stages"],
-    )
 
 
 def conv1d_triton(x, weight, bias=None, stride=1, padding=0, dilation=1):
