@@ -88,7 +88,7 @@ def test_the_h200_target_labels_datasheet_figures(cli, reports):
 def test_the_default_run_is_the_newest_of_the_stage_and_problem(cli, reports, tmp_path, monkeypatch):
     shutil.copytree(FIXTURES / "runs", tmp_path / "profiles")
     monkeypatch.setattr(paths, "PROFILES_DIR", tmp_path / "profiles")
-    for problem, run in [("kb76", "20261125-010926-profile-memory-kb76"), ("mid", "20261125-010149-profile-memory-mid")]:
+    for problem, run in [("kb76", "20261125-023338-profile-memory-kb76"), ("mid", "20261125-010149-profile-memory-mid")]:
         out = cli("prompt", "--stage", "memory", "-p", problem)
         assert out.exit_code == 0 and out.output.strip().endswith(f"{run}-memory.txt")
 

@@ -311,7 +311,7 @@ def promote_cmd(run, force):
     click.echo(f"promoted: {path} (registry: {promote.registry_file()})")
 
 
-DEMO_RUN = "20261125-010926-profile-memory-kb76"   # the memory stage on kb76, recorded on an H200
+DEMO_RUN = "20261125-023338-profile-memory-kb76"   # the memory stage on kb76 (switching to row_gemm), on an H200
 
 
 @main.command()

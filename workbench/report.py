@@ -20,7 +20,8 @@ from .errors import WorkbenchError
 
 DASH = "—"
 ERROR_TAIL_LINES = 12
-OUTCOMES = {"faster": "▲ faster", "slower": "▼ slower", "within_noise": "≈ within noise", "failed": "✗ failed"}
+OUTCOMES = {"faster": "▲ faster", "slower": "▼ slower", "within_noise": "≈ within noise", "failed": "✗ failed",
+            "not_measured": "· not measured (budget spent or not recorded)"}
 
 
 # ---- formatting: 3 significant digits, SI prefixes, units ----
