@@ -3,12 +3,13 @@ in this one process, with the share of the copy-bandwidth floor each reaches.
 
     python3 bench/targets.py [--json bench/results/targets.json]
 
-Promoted variants come from kernels/promoted/registry.yaml (what the stage loop kept). The seed
-baseline is the fastest of the seed kernel's five configs, timed here. cuDNN runs
-torch.nn.functional.conv1d in benchmark mode: TF32 on for fp32 problems (the seed's precision),
-off for the strict row. The strict-fp32 row times a variant given on the command line: no stage
-loop was run for it (its precision is outside every stage's space). Each variant's output is
-checked against the float64 reference first; a failing variant is reported, not timed.
+Promoted variants come from kernels/promoted/registry.yaml (what the stage loop kept; without
+one, the seed baseline stands in). The seed baseline is the fastest of the seed kernel's five
+configs, timed here. cuDNN runs torch.nn.functional.conv1d in benchmark mode: TF32 on for fp32
+problems (the seed's precision), off for the strict row. The strict-fp32 row times a variant
+given on the command line: no stage loop was run for it (its precision is outside every stage's
+space). Each variant's output is checked against the float64 reference first; a failing variant
+is reported, not timed.
 """
 import argparse
 import json
@@ -40,23 +41,24 @@ def measure_row(problem, variant, strict, copy_gbps) -> dict:
     n_sets = timing.rotation_count(problem.min_bytes, l2)
     sets = [(*correctness.make_inputs(problem, 100 + i, "cuda"),
              torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)) for i in range(n_sets)]
-    row = {"problem": problem.name + (" strict" if strict else ""), "variant": variant.spec}
-    check = correctness.check(variant, registry.family(variant.family), problem)
-    row["check"] = check.line()
-    if not check.passed:
-        return row
 
     def launcher(v):
         fam = registry.family(v.family)
         return lambda x, w, b, out: fam.launch(x, w, b, out, problem, v.config)
 
+    row = {"problem": problem.name + (" strict" if strict else "")}
+    seeds = {v: timed(launcher(v), sets) for v in registry.seed_variants()}
+    seed, row["seed_ms"] = min(seeds.items(), key=lambda kv: kv[1])
+    variant = variant or seed            # nothing promoted yet: the seed baseline stands
+    row.update(seed_variant=seed.spec, variant=variant.spec)
+    check = correctness.check(variant, registry.family(variant.family), problem)
+    row["check"] = check.line()
+    if not check.passed:
+        return row
     row["ms"] = timed(launcher(variant), sets)
-    seeds = {v.spec: timed(launcher(v), sets) for v in registry.seed_variants()}
-    row["seed_variant"], row["seed_ms"] = min(seeds.items(), key=lambda kv: kv[1])
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = not strict
-    row["cudnn_ms"] = timed(lambda x, w, b, out: torch.nn.functional.conv1d(
-        x, w, b, stride=problem.stride, padding=problem.padding, dilation=problem.dilation), sets)
+    row["cudnn_ms"] = timed(lambda x, w, b, out: correctness.torch_conv(problem, x, w, b), sets)
     row["floor_ms"] = problem.min_bytes / copy_gbps / 1e6
     row["floor_pct"] = 100 * row["floor_ms"] / row["ms"]
     met, wording = TARGETS[row["problem"]]
@@ -74,7 +76,7 @@ def main():
     device.require_gpu("bench/targets.py")
     suite = load_suite()
     copy_gbps = timing.copy_bandwidth_gbps()
-    jobs = [(suite.get(p), promote.promoted_variant(p) or registry.seed_variants()[1], False)
+    jobs = [(suite.get(p), promote.promoted_variant(p), False)
             for p in args.problems.split(",")]
     if args.strict:
         jobs.append((suite.get("kb76"), registry.parse_variant(args.strict), True))

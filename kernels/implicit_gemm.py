@@ -17,7 +17,7 @@ workbench's family form, extended to padding and to float16/bfloat16 inputs.
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision
+from workbench.family import GEMM_TILE_PARAMS, Family, dot_precision
 
 
 @triton.jit
@@ -102,14 +102,7 @@ FAMILY = Family(
     name="implicit_gemm",
     summary="the seed kernel: (batch*L_out) x C_out output tiles, im2col gathered on the fly, tl.dot over C_in*K",
     launch=launch,
-    params={
-        "BLOCK_M": (16, 32, 64, 128, 256),
-        "BLOCK_N": (16, 32, 64, 128, 256),
-        "BLOCK_K": (16, 32, 64, 128),
-        "num_warps": (2, 4, 8, 16),
-        "num_stages": (1, 2, 3, 4, 5),
-        "precision": ("tf32", "tf32x3", "ieee"),
-    },
+    params=GEMM_TILE_PARAMS,
     defaults=_seed(64, 128, 32, 8, 2),
     # The seed's five autotune configs; the fastest of them on a problem is the seed baseline.
     known_configs={

@@ -25,7 +25,7 @@ steps) and changes how the operands are addressed:
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision
+from workbench.family import GEMM_TILE_PARAMS, Family, dot_precision
 
 
 @triton.jit
@@ -112,14 +112,7 @@ FAMILY = Family(
     name="row_gemm",
     summary="the seed's implicit GEMM tiled per batch row: contiguous x and w addressing, edge-only masks",
     launch=launch,
-    params={
-        "BLOCK_M": (16, 32, 64, 128, 256),
-        "BLOCK_N": (16, 32, 64, 128, 256),
-        "BLOCK_K": (16, 32, 64, 128),
-        "num_warps": (2, 4, 8, 16),
-        "num_stages": (1, 2, 3, 4, 5),
-        "precision": ("tf32", "tf32x3", "ieee"),
-    },
+    params=GEMM_TILE_PARAMS,
     # Its fastest config on kb76 (bench/results/explore3-kb76.txt), where a family switch starts.
     defaults={"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3, "precision": "tf32"},
     stages=("grid", "tiling", "memory", "micro"),

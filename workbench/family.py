@@ -27,6 +27,18 @@ def import_file(path: Path, module_name: str) -> ModuleType:
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 
 
+# The tunable space of the seed's implicit GEMM (output tile, reduction step, warps, pipeline
+# depth, tl.dot's input precision), shared by the families that compute that same product.
+GEMM_TILE_PARAMS = {
+    "BLOCK_M": (16, 32, 64, 128, 256),
+    "BLOCK_N": (16, 32, 64, 128, 256),
+    "BLOCK_K": (16, 32, 64, 128),
+    "num_warps": (2, 4, 8, 16),
+    "num_stages": (1, 2, 3, 4, 5),
+    "precision": ("tf32", "tf32x3", "ieee"),
+}
+
+
 def dot_precision(problem, config) -> str:
     """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
     input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under

@@ -82,8 +82,7 @@ def references(job):
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True     # cuDNN at its best algorithm, as a user would tune it
     result = {"copy_gbps": timing.copy_bandwidth_gbps()}
-    conv = lambda x, w, b, out: torch.nn.functional.conv1d(   # noqa: E731
-        x, w, b, stride=problem.stride, padding=problem.padding, dilation=problem.dilation)
+    conv = lambda x, w, b, out: correctness.torch_conv(problem, x, w, b)  # noqa: E731
     result["cudnn"] = {"label": f"torch.nn.functional.conv1d (cuDNN, benchmark mode, TF32 {'on' if tf32 else 'off'})",
                        "tf32": tf32, "timing": _time(problem, conv, 1)}
     candidates = {}
