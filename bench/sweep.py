@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import math
+import re
 import time
 
 from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
@@ -34,6 +35,10 @@ def expand(grid: str) -> list:
             for combo in itertools.product(*(c.split("|") for c in choices))]
 
 
+PTX_OPS = ("ld.global", "ld.global.v4", "ld.shared", "st.shared", "shfl.sync", "cp.async.ca", "cp.async.cg",
+           "cp.async.bulk.tensor")
+
+
 def compiled_facts(module, run) -> dict:
     """Launch `run` once and read the kernel it launched from Triton's cache."""
     launched = []
@@ -50,7 +55,9 @@ def compiled_facts(module, run) -> dict:
                     if launched and getattr(k, "function", None) == launched[-1]:
                         ptx = k.asm.get("ptx", "")
                         mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
-                        return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared, "mma": mma}
+                        # Static PTX counts: how the loads were vectorized and what went through shared memory.
+                        ops = {op: len(re.findall(rf"\b{re.escape(op)}\b", ptx)) for op in PTX_OPS}
+                        return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared, "mma": mma, "ptx": ops}
     return {}
 
 
@@ -125,6 +132,8 @@ def line(row, floor_ms) -> str:
     if "error" in row:
         return f"  ERROR {row['variant']}: {row['error']}"
     facts = "" if "regs" not in row else f"  regs {row['regs']:3d} spills {row['spills']} smem {row['smem'] // 1024}K {row['mma']}"
+    if "ptx" in row:
+        facts += "  ptx " + " ".join(f"{op}:{n}" for op, n in row["ptx"].items() if n)
     check = "" if "rel_l2" not in row else f"  {'ok ' if row['ok'] else 'BAD'} rel {row['rel_l2']:.1e}"
     return f"  {row['ms']:8.3f} ms {100 * floor_ms / row['ms']:5.1f}% floor{check}{facts}  {row['variant']}"
 

@@ -25,7 +25,7 @@ steps) and changes how the operands are addressed:
 import triton
 import triton.language as tl
 
-from workbench.family import GEMM_TILE_PARAMS, Family, dot_precision
+from workbench.family import GEMM_TILE_PARAMS, DirectLaunch, Family, dot_precision
 
 
 @triton.jit
@@ -79,9 +79,7 @@ def conv1d_row_gemm_kernel(
     tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_l[:, None] & mask_n[None, :])
 
 
-# Compiled kernels by everything their specialization depends on: launching one directly skips
-# the JIT's argument binding (tens of microseconds per call, more than kb76-small's whole kernel).
-_compiled = {}
+_launch = DirectLaunch(conv1d_row_gemm_kernel)
 
 
 def launch(x, w, bias, out, problem, config):
@@ -96,16 +94,7 @@ def launch(x, w, bias, out, problem, config):
             problem.in_channels, problem.out_channels, problem.kernel_size,
             bias is not None, problem.padding > 0, reduction % bk == 0, problem.out_channels % bn == 0,
             config["precision"], bm, bn, bk)
-    tensors = (x, w, out) if bias is None else (x, w, out, bias)
-    key = (x.device, x.dtype, tuple(sorted(config.items())),
-           tuple(t.data_ptr() % 16 == 0 for t in tensors), args[4:])
-    kernel = _compiled.get(key)
-    if kernel is not None:
-        kernel[grid](*args)
-        return
-    compiled = conv1d_row_gemm_kernel[grid](*args, num_warps=config["num_warps"], num_stages=config["num_stages"])
-    if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
-        _compiled[key] = compiled
+    _launch(grid, args, config["num_warps"], config["num_stages"])
 
 
 FAMILY = Family(

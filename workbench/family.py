@@ -48,6 +48,28 @@ def dot_precision(problem, config) -> str:
     return "tf32" if config["precision"] == "tf32" else "fp32"
 
 
+class DirectLaunch:
+    """Launch a @triton.jit kernel; later calls with the same key launch its compiled form
+    directly. That skips the JIT's argument binding: tens of microseconds per call, more than
+    a launch-bound problem's whole kernel (kb76-small)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._compiled = {}
+
+    def __call__(self, grid, args, num_warps, num_stages):
+        # What Triton specializes on: tensors' dtype, device and 16-byte alignment; every other value.
+        key = (num_warps, num_stages, *((a.dtype, a.device, a.data_ptr() % 16 == 0) if hasattr(a, "data_ptr") else a
+                                        for a in args))
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            compiled[grid](*args)
+            return
+        compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+        if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
+            self._compiled[key] = compiled
+
+
 @dataclass(frozen=True)
 class Family:
     name: str

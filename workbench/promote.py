@@ -2,6 +2,7 @@
 module in the seed prompt's output format, config pinned; for an imported candidate, its own
 file) and its entry in kernels/promoted/registry.yaml, which the next stage's run starts from."""
 import ast
+import inspect
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,18 +35,23 @@ def promoted_variant(problem: str, root: Path | None = None) -> Variant | None:
 
 def _family_source(family) -> tuple:
     """The family file as promoted code: (its imports, the rest) without the module docstring,
-    the workbench imports and the FAMILY registration, so the module stands on its own."""
+    the workbench imports and the FAMILY registration, so the module stands on its own. The
+    workbench helpers the remaining code uses (a class or function) are copied in."""
     text = Path(family.module.__file__).read_text()
-    lines, imports, dropped = text.splitlines(), [], set()
+    lines, imports, dropped, helpers = text.splitlines(), [], set(), []
     for node in ast.parse(text).body:
         is_import = isinstance(node, (ast.Import, ast.ImportFrom))
-        if is_import and not (getattr(node, "module", None) or "").startswith("workbench"):
+        if is_import and (getattr(node, "module", None) or "").startswith("workbench"):
+            helpers += [alias.asname or alias.name for alias in node.names]
+        elif is_import:
             imports.append(ast.get_source_segment(text, node))
         docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         registration = any(isinstance(t, ast.Name) and t.id == "FAMILY" for t in getattr(node, "targets", []))
         if is_import or docstring or registration:
             dropped.update(range(node.lineno - 1, node.end_lineno))
     body = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
+    used = [inspect.getsource(getattr(family.module, name)) for name in helpers if re.search(rf"\b{name}\b", body)]
+    body = "\n\n".join(used + [body])
     return imports, re.sub(r"\n{4,}", "\n\n\n", body).strip() + "\n"
 
 
