@@ -11,19 +11,19 @@ stride 3, a warp's 32 lanes then touch 12 sectors for 32 useful elements, one 4-
 per element. On kb76 the tuned kernels end up issue-bound, with LSU throttle, dispatch and
 selection stalls while DRAM sits under half its peak (docs/notes-kernels.md). Here:
 
-1. The window is loaded as [BLOCK_C channels, WINDOW] with WINDOW = SPAN rounded up to a
-   power of two. The load is contiguous and masked past SPAN, so it reads only the bytes the
-   tile needs, in 16-byte vectors when x's rows are aligned (X_ALIGN below).
-2. tl.gather picks all taps of all positions out of the window on chip. Triton lowers it
-   through shared memory, where stride-3 reads are free of bank conflicts. Taps are padded to
-   KP = next power of two of K; the padded taps read any valid position and meet zero weights.
-3. The picked taps form a [BLOCK_C*KP, BLOCK_M] operand, rows (channel, tap), so one tl.dot
-   per channel chunk reduces over channels and taps together. Its weights are w padded to
-   [C_out, C_in*KP] once per launch: a contiguous tile that loads in vectors.
-4. The accumulator is [C_out, positions] (ACC=CL: y is stored along its contiguous axis) or
-   [positions, C_out] (ACC=LC: the gathered taps are tl.dot's first operand).
+1. The window is loaded as [WINDOW positions, BLOCK_C channels], with WINDOW = SPAN rounded
+   up to a power of two. The load is contiguous and masked past SPAN, so it reads only the
+   bytes the tile needs, in 16-byte vectors when x's rows are aligned (X_ALIGN below).
+2. Per tap, tl.gather picks the tap's positions out of the window on chip. Positions come
+   first in the window because Triton lowers a gather along an axis that spans warps through
+   shared memory, where stride-3 reads are free of bank conflicts. Along a warp's own axis it
+   uses shuffles, several per element: a first version with channels first measured 1.6-2.3x
+   slower than row_gemm on kb76 (bench/results/explore4-kb76.txt).
+3. Each tap's [BLOCK_M, BLOCK_C] operand meets that tap's weights in one tl.dot. The
+   weights are rearranged once per launch to [K, C_in, C_out], so each tile is contiguous.
+4. The accumulator is [positions, C_out] (ACC=LC: the gathered taps are tl.dot's first
+   operand) or [C_out, positions] (ACC=CL).
 """
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 
@@ -37,7 +37,7 @@ MAX_WINDOW = 2048   # positions per channel a program holds; beyond it the tile 
 def conv1d_window_gather_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     L_in_a, L_out_a, x_bs_a, x_cs_a, y_bs_a, y_cs_a,      # divided by X_ALIGN or Y_ALIGN
-    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr, KP: tl.constexpr,
+    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr,
     STRIDE: tl.constexpr, DILATION: tl.constexpr, PADDING: tl.constexpr,
     SPAN: tl.constexpr, WINDOW: tl.constexpr, X_ALIGN: tl.constexpr, Y_ALIGN: tl.constexpr,
     HAS_BIAS: tl.constexpr, ACC_LC: tl.constexpr, PRECISION: tl.constexpr,
@@ -65,36 +65,31 @@ def conv1d_window_gather_kernel(
         in_window = in_window & (offs_p >= -pos0)
     x_row = x_ptr + b.to(tl.int64) * (x_bs_a * X_ALIGN) + pos0
 
-    # Where tap t of position i sits in the window; padded taps (t >= K) read position i*STRIDE.
-    t = tl.arange(0, KP)
-    tap_pos = (offs_i * STRIDE)[None, :] + (tl.where(t < K, t, 0) * DILATION)[:, None]      # [KP, BM]
-    tap_pos = tl.broadcast_to(tl.reshape(tap_pos, (1, KP * BLOCK_M)), (BLOCK_C, KP * BLOCK_M))
-
-    w_row = w_ptr + offs_n * (Cin * KP)                   # w padded to [Cout, Cin*KP]
     if ACC_LC:
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     else:
         acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
 
-    # 2. Channels BLOCK_C at a time: one contiguous window load, one gather, one tl.dot.
+    # 2. Channels BLOCK_C at a time: one contiguous window load, then per tap a gather and a tl.dot.
     for c0 in range(0, Cin, BLOCK_C):
         ch = c0 + offs_c
-        x_mask = in_window[None, :]
+        x_mask = in_window[:, None]
         if Cin % BLOCK_C != 0:
-            x_mask = x_mask & (ch < Cin)[:, None]
-        window = tl.load(x_row + (ch * (x_cs_a * X_ALIGN))[:, None] + offs_p[None, :], mask=x_mask, other=0.0)
-        taps = tl.gather(window, tap_pos, axis=1)                          # [BC, KP*BM]
-        taps = tl.reshape(taps, (BLOCK_C * KP, BLOCK_M))                   # rows (channel, tap)
-
-        offs_r = c0 * KP + tl.arange(0, BLOCK_C * KP)
-        w_mask = (offs_n < Cout)[:, None]
-        if Cin % BLOCK_C != 0:
-            w_mask = w_mask & (offs_r < Cin * KP)[None, :]
-        w_tile = tl.load(w_row[:, None] + offs_r[None, :], mask=w_mask, other=0.0)   # [BN, BC*KP]
-        if ACC_LC:
-            acc = tl.dot(tl.trans(taps), tl.trans(w_tile), acc, input_precision=PRECISION)
-        else:
-            acc = tl.dot(w_tile, taps, acc, input_precision=PRECISION)
+            x_mask = x_mask & (ch < Cin)[None, :]
+        # [WINDOW, BLOCK_C], positions first: the gather runs along an axis that spans warps,
+        # which Triton lowers through shared memory (along a warp's own axis it uses shuffles,
+        # several per element).
+        window = tl.load(x_row + offs_p[:, None] + (ch * (x_cs_a * X_ALIGN))[None, :], mask=x_mask, other=0.0)
+        for k in tl.static_range(K):
+            tap_pos = tl.broadcast_to((offs_i * STRIDE + k * DILATION)[:, None], (BLOCK_M, BLOCK_C))
+            taps = tl.gather(window, tap_pos, axis=0)                          # [BM, BC]
+            # w arrives as [K, Cin, Cout]: tap k's weights for these channels are one contiguous tile.
+            w_ptrs = w_ptr + k * Cin * Cout + ch[:, None] * Cout + offs_n[None, :]
+            w_k = tl.load(w_ptrs, mask=(ch < Cin)[:, None] & (offs_n < Cout)[None, :], other=0.0)   # [BC, BN]
+            if ACC_LC:
+                acc = tl.dot(taps, w_k, acc, input_precision=PRECISION)
+            else:
+                acc = tl.dot(tl.trans(w_k), tl.trans(taps), acc, input_precision=PRECISION)
 
     # 3. Epilogue: bias, cast, store y[b, offs_n, l0 + offs_i].
     if ACC_LC:
@@ -124,7 +119,7 @@ def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
     bm, bn, bc = config["BLOCK_M"], config["BLOCK_N"], config["BLOCK_C"]
-    k, kp = problem.kernel_size, triton.next_power_of_2(problem.kernel_size)
+    k = problem.kernel_size
     x_align = _alignment(x, (problem.length, x.stride(0), x.stride(1), problem.padding, bm * problem.stride))
     y_align = _alignment(out, (problem.l_out, out.stride(0), out.stride(1)))
     span = triton.cdiv(problem.stride * (bm - 1) + problem.dilation * (k - 1) + 1, x_align) * x_align
@@ -133,15 +128,13 @@ def launch(x, w, bias, out, problem, config):
         raise WorkbenchError(f"window_gather: a tile of {bm} positions spans {span} input positions "
                              f"(stride {problem.stride}, dilation {problem.dilation}); at most {MAX_WINDOW} fit, "
                              "so lower BLOCK_M")
-    if bc * kp < 16:
-        raise WorkbenchError(f"window_gather: BLOCK_C*{kp} taps = {bc * kp} is under tl.dot's minimum of 16; raise BLOCK_C")
-    # Padded taps get zero weights; the pad is one small kernel per launch, timed with the conv.
-    w_taps = w if kp == k else F.pad(w, (0, kp - k))
+    # The weights tap-major, [K, Cin, Cout]: one small copy per launch, timed with the conv.
+    w_taps = w.permute(2, 1, 0).contiguous()
     grid = (triton.cdiv(problem.l_out, bm), triton.cdiv(problem.out_channels, bn), problem.batch)
     args = (x, w_taps, bias if bias is not None else x, out,
             problem.length // x_align, problem.l_out // y_align,
             x.stride(0) // x_align, x.stride(1) // x_align, out.stride(0) // y_align, out.stride(1) // y_align,
-            problem.in_channels, problem.out_channels, k, kp,
+            problem.in_channels, problem.out_channels, k,
             problem.stride, problem.dilation, problem.padding, span, window, x_align, y_align,
             bias is not None, config["ACC"] == "LC", config["precision"], bm, bn, bc)
     _launch(grid, args, config["num_warps"], config["num_stages"])
@@ -155,12 +148,12 @@ def supports(problem):
 
 FAMILY = Family(
     name="window_gather",
-    summary="contiguous per-channel input windows, taps picked on chip with tl.gather, one tl.dot over channels x taps",
+    summary="contiguous per-channel input windows, taps picked on chip with tl.gather, one tl.dot per tap",
     launch=launch,
     params={"BLOCK_M": GEMM_TILE_PARAMS["BLOCK_M"], "BLOCK_N": GEMM_TILE_PARAMS["BLOCK_N"],
-            "BLOCK_C": (4, 8, 16, 32, 64), "ACC": ("CL", "LC"),
+            "BLOCK_C": (16, 32, 64), "ACC": ("CL", "LC"),
             **{p: GEMM_TILE_PARAMS[p] for p in ("num_warps", "num_stages", "precision")}},
-    defaults={"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_C": 16, "ACC": "CL", "num_warps": 8, "num_stages": 2,
+    defaults={"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_C": 16, "ACC": "LC", "num_warps": 8, "num_stages": 2,
               "precision": "tf32"},
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,
