@@ -8,10 +8,10 @@
 #   bash bench/gpu_session.sh explore   bench/sweep.py over persistent_taps configs on kb76, then the others; ncu on kb76's best
 #   bash bench/gpu_session.sh explore2  the same for large implicit_gemm tiles and persistent_taps with weights reloaded per chunk
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
-#   bash bench/gpu_session.sh explore4  the same for window_gather (contiguous windows, taps picked with tl.gather); ncu on kb76
-#   bash bench/gpu_session.sh explore5  the same after window_gather put positions first (gathers through shared memory)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
-#                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer
+#                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
+#                                       measurements per stage: grid 2, tiling 2, memory 7 (a family switch
+#                                       proposes up to four configs), micro 3
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
@@ -98,29 +98,18 @@ case "${1:-}" in
       -g "$rg:BLOCK_M=16|32|64,BLOCK_N=64,BLOCK_K=16,num_warps=2|4,num_stages=1" 2>&1 | tee bench/results/explore3-kb76-small.txt
     python3 bench/sweep.py -p kb76 --json bench/results/explore3-kb76-strict.json \
       -g "$rg:BLOCK_M=64|128,BLOCK_N=128,BLOCK_K=16|32,num_warps=4|8,num_stages=3,precision=tf32x3" 2>&1 | tee bench/results/explore3-kb76-strict.txt ;;
-  explore4|explore5)
-    # explore4: window_gather with channels first in the window (gather by shuffles); explore5: positions first
-    wg=window_gather rg=row_gemm tag=$1
-    timeout 240 python3 bench/sweep.py -p kb76 --json bench/results/$tag-kb76.json -v $rg \
-      -g "$wg:BLOCK_M=64|128|256,BLOCK_C=16|32,ACC=CL|LC,num_warps=4|8,num_stages=2|3" 2>&1 | tee bench/results/$tag-kb76.txt
-    best=$(python3 -c "import json; print(json.load(open('bench/results/$tag-kb76.json'))['best'])")
-    for p in kb67 mid kb76-bf16; do
-      timeout 60 python3 bench/sweep.py -p $p --json bench/results/$tag-$p.json -v $rg -v "$best" \
-        -g "$wg:BLOCK_M=128|256,BLOCK_C=16|32,ACC=CL|LC,num_warps=8,num_stages=2" 2>&1 | tee bench/results/$tag-$p.txt
-    done
-    timeout 120 python3 -m workbench measure -p kb76 -v $rg -v "$best" --metrics core,stall_breakdown,l1_pct,l2_pct,l2_bytes \
-      2>&1 | tee bench/results/$tag-kb76-ncu.txt ;;
   loop)
     shift
+    declare -A budget=([grid]=2 [tiling]=2 [memory]=7 [micro]=3)
     for p in "$@"; do
       start="--start seed"
       for stage in ${STAGES:-grid tiling memory micro}; do
-        make profile STAGE=$stage PROBLEM=$p BUDGET=3 ARGS="$start" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage.txt
+        make profile STAGE=$stage PROBLEM=$p BUDGET=${budget[$stage]} ARGS="$start" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage.txt
         make promote RUN=latest 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage-promote.txt
         start=""
       done
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore4|explore5|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -102,8 +102,15 @@ FAMILY = Family(
     summary="the seed's implicit GEMM tiled per batch row: contiguous x and w addressing, edge-only masks",
     launch=launch,
     params=GEMM_TILE_PARAMS,
-    # Its fastest config on kb76 (bench/results/explore3-kb76.txt), where a family switch starts.
+    # Its fastest config on kb76 (bench/results/explore3-kb76.txt).
     defaults={"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3, "precision": "tf32"},
+    # The fastest configs the sweeps found on other problems, so a switch to this family measures
+    # them too: bf16 on kb76-bf16 (4.16 ms against 5.83 at the defaults), wide on kb67 (2.04 ms
+    # against 2.11 at 128x128x32, 8 warps); bench/results/explore3-*.txt.
+    known_configs={
+        "bf16": {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "num_warps": 8, "num_stages": 3, "precision": "tf32"},
+        "wide": {"BLOCK_M": 256, "BLOCK_N": 128, "BLOCK_K": 32, "num_warps": 8, "num_stages": 3, "precision": "tf32"},
+    },
     stages=("grid", "tiling", "memory", "micro"),
     precision=dot_precision,
 )

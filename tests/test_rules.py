@@ -32,7 +32,7 @@ def _propose(rule_id, inputs, current=CURRENT, tried=()):
 def second_family(monkeypatch):
     """A registry with another family for the memory stage, and one registered for micro only."""
     other = dataclasses.replace(SEED, name="other_pattern", stages=("memory",),
-                                params={**SEED.params, "BLOCK_K": (16, 64)})
+                                params={**SEED.params, "BLOCK_K": (16, 64)}, known_configs={})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
     fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"))}
     monkeypatch.setattr(registry, "families", lambda: fams)
@@ -187,7 +187,8 @@ def test_family_action_proposes_each_other_family_of_the_stage(second_family):
 def test_a_named_family_switch_proposes_only_that_family():
     proposals = _propose("gathers-hidden-from-the-compiler", {"sectors_per_request": 6.8, "dram_pct": 40})
     row = registry.family("row_gemm")
-    assert [p.variant for p in proposals] == [row.variant({k: v for k, v in CURRENT.config.items()}), row.variant()]
+    assert [p.variant for p in proposals] == [row.variant({k: v for k, v in CURRENT.config.items()}), row.variant(),
+                                              *[row.variant(c) for c in row.known_configs.values()]]
     assert _propose("gathers-hidden-from-the-compiler", {"sectors_per_request": 6.8, "dram_pct": 55}) == []
 
 

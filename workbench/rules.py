@@ -98,13 +98,15 @@ def _stepped(space: dict, config: dict, steps: dict) -> dict | None:
 def _candidates(stage: Stage, kind: str, argument, current: Variant):
     """(variant, changes) for each variant an action names that the stage's space and the
     family's own parameters both allow. A family switch ("other" or a family's name) proposes the
-    new family twice: with the config keys it shares with the current variant, and at its defaults."""
+    new family with the config keys it shares with the current variant, at its defaults, and at
+    each config it knows by name (measured good points, e.g. per dtype)."""
     if kind == "family":
         for family in registry.for_stage(stage.name):
             if family.name != current.family and argument in ("other", family.name):
                 shared = {k: v for k, v in current.config.items() if v in family.params.get(k, ())}
                 yield family.variant(shared), {"family": family.name}
-                yield family.variant(), {"family": family.name}     # the new family's own defaults
+                for config in [{}, *family.known_configs.values()]:
+                    yield family.variant(config), {"family": family.name}
         return
     if kind == "try":
         [(param, values)] = argument.items()
