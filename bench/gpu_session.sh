@@ -102,11 +102,13 @@ case "${1:-}" in
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=7 [micro]=3)
     for p in "$@"; do
-      start="--start seed"
+      # The chain starts from the seed baseline: the first stage's winner replaces whatever was
+      # promoted before (--force; the old module stays in git), later ones only when faster.
+      start="--start seed" force="--force"
       for stage in ${STAGES:-grid tiling memory micro}; do
         make profile STAGE=$stage PROBLEM=$p BUDGET=${budget[$stage]} ARGS="$start" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage.txt
-        make promote RUN=latest 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage-promote.txt
-        start=""
+        make promote RUN=latest ARGS="$force" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage-promote.txt
+        start="" force=""
       done
     done ;;
   targets)
