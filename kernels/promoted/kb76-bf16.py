@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76-bf16 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 bfloat16).
-# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-043302-profile-micro-kb76-bf16 on
-# NVIDIA H200: 4.304 ms, 1.56x the seed kernel, 1.85x cuDNN.
+# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-043623-profile-memory-kb76-bf16 on
+# NVIDIA H200: 4.158 ms, 1.61x the seed kernel, 1.91x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -99,7 +99,7 @@ def launch(x, w, bias, out, problem, config):
     _launch(grid, args, config["num_warps"], config["num_stages"])
 
 
-CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 16, 'num_stages': 1, 'precision': 'tf32'}
+CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 128, 'BLOCK_K': 64, 'num_warps': 8, 'num_stages': 3, 'precision': 'tf32'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
