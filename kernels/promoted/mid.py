@@ -1,11 +1,33 @@
 # Promoted conv1d kernel for problem mid (B=16 Cin=64 Cout=128 K=3 L=65536 stride=3 dil=4 pad=0 float32).
-# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-024904-profile-memory-mid on
-# NVIDIA H200: 0.191 ms, 1.42x the seed kernel, 1.69x cuDNN.
+# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-044822-profile-memory-mid on
+# NVIDIA H200: 0.1923 ms, 1.41x the seed kernel, 1.72x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
 import triton
 import triton.language as tl
+
+
+class DirectLaunch:
+    """Launch a @triton.jit kernel; later calls with the same key launch its compiled form
+    directly. That skips the JIT's argument binding: tens of microseconds per call, more than
+    a launch-bound problem's whole kernel (kb76-small)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._compiled = {}
+
+    def __call__(self, grid, args, num_warps, num_stages):
+        # What Triton specializes on: tensors' dtype, device and 16-byte alignment; every other value.
+        key = (num_warps, num_stages, *((a.dtype, a.device, a.data_ptr() % 16 == 0) if hasattr(a, "data_ptr") else a
+                                        for a in args))
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            compiled[grid](*args)
+            return
+        compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+        if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
+            self._compiled[key] = compiled
 
 
 @triton.jit
@@ -59,9 +81,7 @@ def conv1d_row_gemm_kernel(
     tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_l[:, None] & mask_n[None, :])
 
 
-# Compiled kernels by everything their specialization depends on: launching one directly skips
-# the JIT's argument binding (tens of microseconds per call, more than kb76-small's whole kernel).
-_compiled = {}
+_launch = DirectLaunch(conv1d_row_gemm_kernel)
 
 
 def launch(x, w, bias, out, problem, config):
@@ -76,16 +96,7 @@ def launch(x, w, bias, out, problem, config):
             problem.in_channels, problem.out_channels, problem.kernel_size,
             bias is not None, problem.padding > 0, reduction % bk == 0, problem.out_channels % bn == 0,
             config["precision"], bm, bn, bk)
-    tensors = (x, w, out) if bias is None else (x, w, out, bias)
-    key = (x.device, x.dtype, tuple(sorted(config.items())),
-           tuple(t.data_ptr() % 16 == 0 for t in tensors), args[4:])
-    kernel = _compiled.get(key)
-    if kernel is not None:
-        kernel[grid](*args)
-        return
-    compiled = conv1d_row_gemm_kernel[grid](*args, num_warps=config["num_warps"], num_stages=config["num_stages"])
-    if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
-        _compiled[key] = compiled
+    _launch(grid, args, config["num_warps"], config["num_stages"])
 
 
 CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 4, 'num_stages': 3, 'precision': 'tf32'}
