@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76-small (B=16 Cin=3 Cout=64 K=3 L=256 stride=3 dil=4 pad=0 float32).
-# Family implicit_gemm from kernels/implicit_gemm.py, config pinned below; run 20261125-025523-profile-memory-kb76-small on
-# NVIDIA H200: 0.01133 ms, 1.97x the seed kernel, 1.28x cuDNN.
+# Family implicit_gemm from kernels/implicit_gemm.py, config pinned below; run 20261125-045339-profile-memory-kb76-small on
+# NVIDIA H200: 0.005088 ms, 5.39x the seed kernel, 1.62x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -86,7 +86,7 @@ def _seed(bm, bn, bk, warps, stages):
             "precision": "tf32"}
 
 
-CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 64, 'BLOCK_K': 32, 'num_warps': 8, 'num_stages': 2, 'precision': 'tf32'}
+CONFIG = {'BLOCK_M': 64, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 8, 'num_stages': 1, 'precision': 'tf32'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
