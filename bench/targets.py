@@ -18,7 +18,7 @@ from workbench import device  # noqa: F401  (first: picks the interpreter when t
 
 import torch
 
-from workbench import correctness, promote, registry, timing
+from workbench import correctness, promote, registry, timing, worker
 from workbench.problems import load_suite
 
 # problem -> (what issue 6 asks, as a predicate on the row, and its wording)
@@ -32,22 +32,16 @@ TARGETS = {
 }
 
 
-def timed(run, sets):
-    return timing.benchmark(lambda i: run(*sets[i]), n_sets=len(sets))["median_ms"]
-
-
 def measure_row(problem, variant, strict, copy_gbps) -> dict:
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    n_sets = timing.rotation_count(problem.min_bytes, l2)
-    sets = [(*correctness.make_inputs(problem, 100 + i, "cuda"),
-             torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)) for i in range(n_sets)]
+    def timed(launch):   # the worker's timing: rotated input sets, L2 flushed, median
+        return worker.time_launch(problem, launch, 100)["median_ms"]
 
     def launcher(v):
         fam = registry.family(v.family)
         return lambda x, w, b, out: fam.launch(x, w, b, out, problem, v.config)
 
     row = {"problem": problem.name + (" strict" if strict else "")}
-    seeds = {v: timed(launcher(v), sets) for v in registry.seed_variants()}
+    seeds = {v: timed(launcher(v)) for v in registry.seed_variants()}
     seed, row["seed_ms"] = min(seeds.items(), key=lambda kv: kv[1])
     variant = variant or seed            # nothing promoted yet: the seed baseline stands
     row.update(seed_variant=seed.spec, variant=variant.spec)
@@ -55,10 +49,10 @@ def measure_row(problem, variant, strict, copy_gbps) -> dict:
     row["check"] = check.line()
     if not check.passed:
         return row
-    row["ms"] = timed(launcher(variant), sets)
+    row["ms"] = timed(launcher(variant))
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = not strict
-    row["cudnn_ms"] = timed(lambda x, w, b, out: correctness.torch_conv(problem, x, w, b), sets)
+    row["cudnn_ms"] = timed(lambda x, w, b, out: correctness.torch_conv(problem, x, w, b))
     row["floor_ms"] = problem.min_bytes / copy_gbps / 1e6
     row["floor_pct"] = 100 * row["floor_ms"] / row["ms"]
     met, wording = TARGETS[row["problem"]]

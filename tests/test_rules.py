@@ -111,9 +111,10 @@ def test_anchor_proposal_record():
 
 
 def test_targets_met_on_the_anchor():
-    assert rules.targets_met(STAGES.get("memory"), ANCHOR) == {"dram_pct": False, "l2_hit": True, "stall_memory": False}
-    assert rules.targets_met(STAGES.get("grid"), ANCHOR) == {"sm_pct": False, "grid_size": None, "waves": True}
-    assert rules.targets_met(STAGES.get("grid"), ANCHOR, {"sm_count": 132})["grid_size"] is True
+    memory, grid = (STAGES.get(name).to_dict()["metrics"] for name in ("memory", "grid"))
+    assert rules.targets_met(memory, ANCHOR) == {"dram_pct": False, "l2_hit": True, "stall_memory": False}
+    assert rules.targets_met(grid, ANCHOR) == {"sm_pct": False, "grid_size": None, "waves": True}
+    assert rules.targets_met(grid, ANCHOR, {"sm_count": 132})["grid_size"] is True
 
 
 @pytest.mark.parametrize("measured", [

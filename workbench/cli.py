@@ -408,7 +408,7 @@ def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, ar
     if as_json:
         return _print_json([p.to_dict() for p in proposals])
     says = {r.id: r.says for r in stage.rules}
-    met = engine.targets_met(stage, measured, facts)
+    met = engine.targets_met(stage.to_dict()["metrics"], measured, facts)
     click.echo(f"stage {stage.name}: {stage.focus}\ncurrent: {current.spec}  (problem {problem.name})")
     click.echo("targets: " + ", ".join(f"{t.metric} {t.op} {t.value} {TARGET_STATE[met[t.metric]]}"
                                        for t in stage.targets))

@@ -94,7 +94,7 @@ def history(rec: dict) -> list:
 def render(rec: dict, stage, target: dict) -> str:
     entry = best_entry(rec)
     gpu = rec["device"].get("gpu") or {}
-    on_target = any(n in (gpu.get("name") or "") for n in target["gpu_names"])
+    on_target = targets.matches(target, gpu.get("name"))
     arch = gpu.get("arch") or DEFAULT_ARCH
     return promote.TEMPLATES.get_template("prompt.txt.j2").render(
         target=target, copy_gbps=rec["device"].get("copy_gbps") if on_target else None, run_id=rec["run_id"],

@@ -160,13 +160,6 @@ def metric_entry(variant: dict, name: str) -> dict:
     return entry if isinstance(entry, dict) else {"value": entry} if entry is not None else {}
 
 
-def targets_met(record: dict, variant: dict) -> dict:
-    """The stage's targets judged on a variant by the rule engine (thresholds may name facts)."""
-    problem = Problem.from_record(record["problem"])
-    facts = rules.facts(problem, _get(record, "device", "gpu") or {})
-    return rules.targets_met(_stage_metrics(record), variant.get("metrics") or {}, facts)
-
-
 def verdict(met: bool | None) -> tuple:
     """(text, css class): a symbol and a word, so colour is never the only carrier."""
     return {True: ("✓ met", "met"), False: ("✗ not met", "unmet"), None: ("— missing", "missing")}[met]
@@ -374,6 +367,8 @@ def _spread_text(timing) -> str:
 
 def variant_table(record: dict, seed_ms, cudnn_ms) -> dict:
     stage_metrics = _stage_metrics(record)
+    # the problem and device facts a target may name as its threshold, judged by the rule engine
+    facts = rules.facts(Problem.from_record(record["problem"]), _get(record, "device", "gpu") or {})
     columns = [("family", "family", False), ("config", "config", False),
                ("status", "status", False), ("time", "median", True), ("spread", "p10–p90", True),
                ("vs_seed", "vs seed", True), ("vs_cudnn", "vs cuDNN", True)]
@@ -394,7 +389,7 @@ def variant_table(record: dict, seed_ms, cudnn_ms) -> dict:
             "vs_seed": _cell(fmt_ratio(_ratio(seed_ms, ms)), _ratio(seed_ms, ms)),
             "vs_cudnn": _cell(fmt_ratio(_ratio(cudnn_ms, ms)), _ratio(cudnn_ms, ms)),
         }
-        met_by_metric = targets_met(record, variant)
+        met_by_metric = rules.targets_met(stage_metrics, variant.get("metrics") or {}, facts)
         for m in stage_metrics:
             entry = metric_entry(variant, m["metric"])
             met = met_by_metric.get(m["metric"])

@@ -141,13 +141,12 @@ def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: s
     return proposals
 
 
-def targets_met(targets, metrics: dict, facts: dict | None = None) -> dict:
-    """metric -> True/False for each target ({metric, op, value} dicts, or a Stage's targets),
-    None where a value is missing. The one place a stage's targets are judged."""
+def targets_met(targets: list, metrics: dict, facts: dict | None = None) -> dict:
+    """metric -> True/False for each target ({metric, op, value} dicts: a stage's `metrics` as
+    Stage.to_dict() and run records hold them), None where a value is missing. The one place a
+    stage's targets are judged."""
     facts = facts or {}
     values = {**facts, **observed(metrics, facts.get("arch", DEFAULT_ARCH))}
-    if isinstance(targets, Stage):
-        targets = [t.to_dict() for t in targets.targets]
     met = {}
     for target in targets:
         holds, [evidence] = _compare(target, values)

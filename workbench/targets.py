@@ -42,16 +42,23 @@ def pick(name: str | None, gpu_name: str | None, path: Path | None = None) -> di
         if name not in targets:
             raise WorkbenchError(f"unknown target {name!r}; known: {', '.join(targets)}")
         return targets[name]
-    for target in targets.values():
-        if gpu_name and any(n in gpu_name for n in target["gpu_names"]):
-            return target
+    target = _for_gpu(targets, gpu_name)
+    if target:
+        return target
     raise WorkbenchError(f"no target matches the run's GPU ({gpu_name or 'none recorded'}); "
                          f"pass --target, one of: {', '.join(targets)}")
 
 
+def matches(target: dict, gpu_name: str | None) -> bool:
+    """Whether one of the target's gpu_names occurs in the GPU's name."""
+    return bool(gpu_name) and any(n in gpu_name for n in target["gpu_names"])
+
+
+def _for_gpu(targets: dict, gpu_name: str | None) -> dict | None:
+    return next((t for t in targets.values() if matches(t, gpu_name)), None)
+
+
 def datasheet_peak_tflops(gpu_name: str | None, precision: str) -> float | None:
     """The datasheet's dense rate for `precision` on the GPU a run used, if a target knows it."""
-    for target in load_targets().values():
-        if gpu_name and any(n in gpu_name for n in target["gpu_names"]):
-            return target.get("peak_tflops", {}).get(precision)
-    return None
+    target = _for_gpu(load_targets(), gpu_name)
+    return target.get("peak_tflops", {}).get(precision) if target else None

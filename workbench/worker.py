@@ -33,7 +33,8 @@ def _inputs(problem, n_sets, seed):
     return sets, outs
 
 
-def _time(problem, launch, seed):
+def time_launch(problem, launch, seed) -> dict:
+    """timing.benchmark of launch(x, w, b, out) over enough seeded input sets to rotate past L2."""
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     n_sets = timing.rotation_count(problem.min_bytes, l2)
     sets, outs = _inputs(problem, n_sets, seed)
@@ -58,7 +59,7 @@ def measure(job):
         return {**result, "status": "incorrect", "error": check.line()}
     torch.cuda.empty_cache()
     launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
-    result.update(status="ok", timing=_time(problem, launch, check.seed + 1))
+    result.update(status="ok", timing=time_launch(problem, launch, check.seed + 1))
     tuned = candidate_family.autotuned(family.module) if family.module else {}
     return {**result, "autotuned": tuned} if tuned else result
 
@@ -84,13 +85,13 @@ def references(job):
     result = {"copy_gbps": timing.copy_bandwidth_gbps()}
     conv = lambda x, w, b, out: correctness.torch_conv(problem, x, w, b)  # noqa: E731
     result["cudnn"] = {"label": f"torch.nn.functional.conv1d (cuDNN, benchmark mode, TF32 {'on' if tf32 else 'off'})",
-                       "tf32": tf32, "timing": _time(problem, conv, 1)}
+                       "tf32": tf32, "timing": time_launch(problem, conv, 1)}
     candidates = {}
     for variant in registry.seed_variants():
         family = registry.family(variant.family)
         try:
             launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
-            candidates[variant.id] = {"timing": _time(problem, launch, 2)}
+            candidates[variant.id] = {"timing": time_launch(problem, launch, 2)}
         except Exception as exc:  # one seed config failing (e.g. shared memory) leaves the others
             candidates[variant.id] = {"error": "".join(traceback.format_exception_only(exc)).strip()[-500:]}
     result["seed_candidates"] = candidates
