@@ -8,6 +8,8 @@
 #   bash bench/gpu_session.sh explore   bench/sweep.py over persistent_taps configs on kb76, then the others; ncu on kb76's best
 #   bash bench/gpu_session.sh explore2  the same for large implicit_gemm tiles and persistent_taps with weights reloaded per chunk
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
+#   bash bench/gpu_session.sh explore6  held_taps (weights held in shared memory, one product per tap) on every problem,
+#                                       against row_gemm's tuned configs; ncu on kb76's best
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 7 (a family switch
@@ -98,6 +100,24 @@ case "${1:-}" in
       -g "$rg:BLOCK_M=16|32|64,BLOCK_N=64,BLOCK_K=16,num_warps=2|4,num_stages=1" 2>&1 | tee bench/results/explore3-kb76-small.txt
     python3 bench/sweep.py -p kb76 --json bench/results/explore3-kb76-strict.json \
       -g "$rg:BLOCK_M=64|128,BLOCK_N=128,BLOCK_K=16|32,num_warps=4|8,num_stages=3,precision=tf32x3" 2>&1 | tee bench/results/explore3-kb76-strict.txt ;;
+  explore6)
+    ht=held_taps rg="-v row_gemm -v row_gemm:bf16"
+    python3 bench/sweep.py -p kb76 --json bench/results/explore6-kb76.json $rg \
+      -g "$ht:BLOCK_M=64,num_warps=4|8,num_stages=1|2" -g "$ht:BLOCK_M=32,num_warps=4|8,num_stages=2|3" \
+      -g "$ht:BLOCK_M=32,num_warps=4,num_stages=1,programs_per_sm=2" -g "$ht:BLOCK_M=128,num_warps=8,num_stages=1" \
+      2>&1 | tee bench/results/explore6-kb76.txt
+    best=$(python3 -c "import json; print(json.load(open('bench/results/explore6-kb76.json'))['best'])")
+    for p in kb67 mid; do
+      python3 bench/sweep.py -p $p --json bench/results/explore6-$p.json $rg -v row_gemm:wide -v "$best" \
+        -g "$ht:BLOCK_M=64,num_warps=4|8,num_stages=2" -g "$ht:BLOCK_M=32,num_warps=4,num_stages=3" 2>&1 | tee bench/results/explore6-$p.txt
+    done
+    python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore6-kb76-bf16.json $rg \
+      -g "$ht:BLOCK_M=64|128,num_warps=8,num_stages=2,programs_per_sm=1|2|4" 2>&1 | tee bench/results/explore6-kb76-bf16.txt
+    python3 bench/sweep.py -p kb76-small -v implicit_gemm:seed0 -g "$ht:BLOCK_M=16|32|64,num_warps=4,num_stages=1" \
+      2>&1 | tee bench/results/explore6-kb76-small.txt
+    python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
+      --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
+      2>&1 | tee bench/results/explore6-kb76-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=7 [micro]=3)
@@ -113,5 +133,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|loop P..|targets" >&2; exit 2 ;;
 esac
