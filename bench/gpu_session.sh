@@ -10,8 +10,6 @@
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
 #   bash bench/gpu_session.sh explore6  held_taps (weights held in shared memory, one product per tap) on every problem,
 #                                       against row_gemm's tuned configs; ncu on kb76's best
-#   bash bench/gpu_session.sh explore7  row_gemm probes: the product transposed (acc[C_out, positions]), shapes and
-#                                       strides as compile-time constants (row_gemm_xc), a register cap (maxnreg)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 7 (a family switch
@@ -120,20 +118,6 @@ case "${1:-}" in
     python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
       --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
       2>&1 | tee bench/results/explore6-kb76-ncu.txt ;;
-  explore7)
-    x=row_gemm_x xc=row_gemm_xc
-    python3 bench/sweep.py -p kb76 --json bench/results/explore7-kb76.json -v row_gemm \
-      -g "$x:ACC=CL,BLOCK_K=16|32,num_warps=4|8" -g "$x:ACC=CL,BLOCK_K=16,num_stages=4" \
-      -g "$x:maxnreg=168,BLOCK_K=16|32,num_stages=2|3|4" \
-      -g "$xc:ACC=LC|CL,num_stages=2|3" -g "$xc:BLOCK_K=16,num_warps=4|8,num_stages=3|4" 2>&1 | tee bench/results/explore7-kb76.txt
-    best=$(python3 -c "import json; print(json.load(open('bench/results/explore7-kb76.json'))['best'])")
-    for p in kb67 mid kb76-bf16; do
-      python3 bench/sweep.py -p $p --json bench/results/explore7-$p.json -v row_gemm -v row_gemm:bf16 -v "$best" \
-        -v $x:ACC=CL -v $x:ACC=CL,BLOCK_K=64,num_warps=8 -v $xc -v $xc:ACC=CL -v $xc:BLOCK_K=64,num_warps=8 2>&1 | tee bench/results/explore7-$p.txt
-    done
-    python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
-      --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
-      2>&1 | tee bench/results/explore7-kb76-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=7 [micro]=3)
@@ -149,5 +133,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore7|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|loop P..|targets" >&2; exit 2 ;;
 esac
