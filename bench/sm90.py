@@ -27,6 +27,7 @@ from triton.runtime.jit import JITFunction, create_function_from_signature  # no
 from bench.sweep import PTX_OPS, expand  # noqa: E402
 from workbench.problems import load_suite  # noqa: E402
 from workbench import registry  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
 
 H200 = GPUTarget("cuda", 90, 64)
 
@@ -106,4 +107,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except WorkbenchError as exc:
+        raise SystemExit(f"error: {exc}")

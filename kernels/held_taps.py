@@ -162,7 +162,11 @@ FAMILY = Family(
         "num_stages": (1, 2, 3, 4),
         "precision": ("tf32", "tf32x3", "ieee"),
     },
-    defaults={"BLOCK_M": 64, "programs_per_sm": 1, "num_warps": 4, "num_stages": 2, "precision": "tf32"},
+    # 128 rows, 8 warps, one stage: it fits shared memory beside kb76's 96 KiB of fp32 weights
+    # (7.34 ms there, its best; bench/results/explore6-kb76.txt).
+    defaults={"BLOCK_M": 128, "programs_per_sm": 1, "num_warps": 8, "num_stages": 1, "precision": "tf32"},
+    # Its fastest config on kb76-bf16: 3.92 ms against row_gemm's 4.16 (explore6-kb76-bf16.txt).
+    known_configs={"bf16": {"BLOCK_M": 128, "programs_per_sm": 1, "num_warps": 8, "num_stages": 2, "precision": "tf32"}},
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,
     precision=dot_precision,

@@ -34,7 +34,7 @@ def second_family(monkeypatch):
     other = dataclasses.replace(SEED, name="other_pattern", stages=("memory",),
                                 params={**SEED.params, "BLOCK_K": (16, 64)}, known_configs={})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
-    fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"))}
+    fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"), registry.family("held_taps"))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
@@ -48,6 +48,7 @@ AT_THRESHOLD = {
     "tile-smem-bound": ({"occupancy": 49.9, "occupancy_limit_shared_mem": 2}, ("occupancy", 50)),
     "stages-up-on-memory-stalls": ({"stall_memory": 20.1}, ("stall_memory", 20.0)),
     "access-pattern-on-evidence": ({"l2_hit": 49.9}, ("l2_hit", 50)),
+    "weights-reread-from-l2": ({"l2_hit": 60.1, "dram_pct": 49.9}, ("l2_hit", 60)),
     "gathers-hidden-from-the-compiler": ({"sectors_per_request": 4.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "block-k-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
     "stages-if-unsure": ({"stall_memory": 20.1, "dram_pct": 49.9}, ("dram_pct", 50)),
@@ -92,8 +93,10 @@ def test_anchor_measurement_proposals():
         "grid": [("grid-fewer-programs", {"BLOCK_M": 128})],
         "tiling": [],
         # dram_pct 32.7 < 50 with stalls at 31.3: latency, so num_stages 1 is tried too (3 already is)
+        # and L2 hits at 63.9% with DRAM under half its peak: weights re-read, so held_taps at the shared
+        # config, its defaults and its known config
         "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64}),
-                   ("stages-if-unsure", {"num_stages": 1})],
+                   ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 3,
         "micro": [("warps-up-on-low-occupancy", {"num_warps": 16}), ("stages-deeper", {"num_stages": 3})],
     }
 
@@ -173,7 +176,7 @@ def test_proposals_stay_in_the_space_and_never_repeat():
 
 def test_family_action_proposes_each_other_family_of_the_stage(second_family):
     proposals = _propose("access-pattern-on-evidence", {"l2_hit": 40})
-    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm"}   # never micro_only
+    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps"}   # never micro_only
     # Shared keys keep the current values; one the new family does not allow falls back to its
     # default. Here that is the family's defaults too, proposed once.
     [proposal] = [p for p in proposals if p.variant.family == "other_pattern"]

@@ -1,0 +1,30 @@
+"""bench/sm90.py: compiling for the H200 with no GPU gives the compiler's facts, the same ones
+bench/sweep.py reads on the GPU (row_gemm's default on kb76: 230 registers, 96 KiB of shared
+memory, wgmma; bench/results/explore3-kb76.txt)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sm90(*args):
+    # A process of its own: the test session runs Triton's CPU interpreter, which cannot compile.
+    return subprocess.run([sys.executable, "-m", "bench.sm90", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_compiles_for_sm90_without_a_gpu():
+    done = sm90("-p", "kb76", "-v", "row_gemm", "-v", "held_taps", "--layouts")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("regs")]
+    assert [row[-1].split("-")[0] for row in rows] == ["row_gemm", "held_taps"]
+    row_gemm = rows[0]
+    assert row_gemm[:8] == ["regs", "230", "stack", "0", "smem", "96K", "wgmma", "ld.shared:32"]
+    assert "cp.async.ca:96" in row_gemm          # the x gathers: 4-byte asynchronous copies
+    assert "threadsPerWarp = [32, 1]" in done.stdout   # lanes along positions
+
+
+def test_an_unknown_variant_is_an_error():
+    done = sm90("-p", "kb76", "-v", "no_such_family")
+    assert done.returncode != 0 and "unknown kernel family 'no_such_family'" in done.stderr
