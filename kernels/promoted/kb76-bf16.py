@@ -1,105 +1,138 @@
 # Promoted conv1d kernel for problem kb76-bf16 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 bfloat16).
-# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-043623-profile-memory-kb76-bf16 on
-# NVIDIA H200: 4.158 ms, 1.61x the seed kernel, 1.91x cuDNN.
+# Family held_taps from kernels/held_taps.py, config pinned below; run 20261125-054146-profile-memory-kb76-bf16 on
+# NVIDIA H200: 3.944 ms, 1.7x the seed kernel, 2.03x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
+import functools
 import triton
 import triton.language as tl
 
 
-class DirectLaunch:
-    """Launch a @triton.jit kernel; later calls with the same key launch its compiled form
-    directly. That skips the JIT's argument binding: tens of microseconds per call, more than
-    a launch-bound problem's whole kernel (kb76-small)."""
-
-    def __init__(self, kernel):
-        self.kernel = kernel
-        self._compiled = {}
-
-    def __call__(self, grid, args, num_warps, num_stages):
-        # What Triton specializes on: tensors' dtype, device and 16-byte alignment; every other value.
-        key = (num_warps, num_stages, *((a.dtype, a.device, a.data_ptr() % 16 == 0) if hasattr(a, "data_ptr") else a
-                                        for a in args))
-        compiled = self._compiled.get(key)
-        if compiled is not None:
-            compiled[grid](*args)
-            return
-        compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
-        if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
-            self._compiled[key] = compiled
+MAX_TAPS = 4
 
 
 @triton.jit
-def conv1d_row_gemm_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in, L_out,
-    stride, dilation, padding,
-    x_bs, x_cs, w_os, y_bs, y_cs,
-    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr,
-    HAS_BIAS: tl.constexpr, PADDED: tl.constexpr, EVEN_R: tl.constexpr, EVEN_N: tl.constexpr,
-    PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+def _tap_weights(w_ptr, k: tl.constexpr, Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr,
+                 CIN_P: tl.constexpr, COUT_P: tl.constexpr):
+    """W_k[c, co] = w[co, c, k] as a [CIN_P, COUT_P] tile, zero past the real channels."""
+    offs_c = tl.arange(0, CIN_P)
+    offs_o = tl.arange(0, COUT_P)
+    mask = (offs_c < Cin)[:, None] & (offs_o < Cout)[None, :]
+    return tl.load(w_ptr + offs_c[:, None] * K + offs_o[None, :] * (Cin * K) + k, mask=mask, other=0.0)
+
+
+@triton.jit
+def _tap_gather(x_row, pos, row_ok, k: tl.constexpr, Cin: tl.constexpr, L_in: tl.constexpr,
+                DIL: tl.constexpr, PAD: tl.constexpr, CIN_P: tl.constexpr, EVEN_L: tl.constexpr):
+    """x_k[m, c] = x[c, pos[m] + k*DIL] as a [BLOCK_M, CIN_P] tile: lanes along positions."""
+    offs_c = tl.arange(0, CIN_P)
+    p = pos + k * DIL
+    ptrs = x_row + p[:, None] + (offs_c * L_in)[None, :]
+    if EVEN_L and PAD == 0 and CIN_P == Cin:
+        return tl.load(ptrs)
+    ok = (offs_c < Cin)[None, :]
+    if not EVEN_L:
+        ok = ok & row_ok[:, None]
+    if PAD > 0:
+        ok = ok & ((p >= 0) & (p < L_in))[:, None]
+    return tl.load(ptrs, mask=ok, other=0.0)
+
+
+@triton.jit
+def conv1d_held_taps_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr, n_tiles,
+    L_in: tl.constexpr, L_out: tl.constexpr, STRIDE: tl.constexpr, DIL: tl.constexpr, PAD: tl.constexpr,
+    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr, CIN_P: tl.constexpr, COUT_P: tl.constexpr,
+    HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, NUM_STAGES: tl.constexpr,
 ):
-    # 1. Our tile: positions offs_l of batch row b, output channels offs_n.
-    pid_l = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    b = tl.program_id(2)
-    offs_l = pid_l * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_l = offs_l < L_out
-    mask_n = offs_n < Cout
-    x_row = x_ptr + b.to(tl.int64) * x_bs                 # one scalar base; offsets below are int32
-    pos_first = offs_l * stride - padding                  # input position of tap 0, per row
-
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-
-    # 2. The reduction r = ci*K + k, BLOCK_K at a time, as in the seed kernel.
-    for r0 in range(0, Cin * K, BLOCK_K):
-        offs_r = r0 + tl.arange(0, BLOCK_K)
-        ci = offs_r // K
-        kk = offs_r % K
-        pos = pos_first[:, None] + (kk * dilation)[None, :]                       # [BM, BK]
-        x_mask = mask_l[:, None]
-        if PADDED:
-            x_mask = x_mask & (pos >= 0) & (pos < L_in)
-        if not EVEN_R:
-            x_mask = x_mask & (offs_r < Cin * K)[None, :]
-        x_tile = tl.load(x_row + (ci * x_cs)[None, :] + pos, mask=x_mask, other=0.0)
-
-        # w is contiguous: w[co, ci, k] sits at co*w_os + r, so the tile is addressed by r.
-        w_ptrs = w_ptr + offs_r[:, None] + (offs_n * w_os)[None, :]
-        if EVEN_R and EVEN_N:
-            w_tile = tl.load(w_ptrs)
-        else:
-            w_tile = tl.load(w_ptrs, mask=(offs_r < Cin * K)[:, None] & mask_n[None, :], other=0.0)
-        acc = tl.dot(x_tile, w_tile, acc, input_precision=PRECISION)
-
-    # 3. Epilogue: bias, cast, store along y's rows of this batch.
+    # 1. Every tap's weights, once per program. Taps past K alias W_0 and are never used.
+    w0 = _tap_weights(w_ptr, 0, Cin, Cout, K, CIN_P, COUT_P)
+    w1 = w0
+    w2 = w0
+    w3 = w0
+    if K > 1:
+        w1 = _tap_weights(w_ptr, 1, Cin, Cout, K, CIN_P, COUT_P)
+    if K > 2:
+        w2 = _tap_weights(w_ptr, 2, Cin, Cout, K, CIN_P, COUT_P)
+    if K > 3:
+        w3 = _tap_weights(w_ptr, 3, Cin, Cout, K, CIN_P, COUT_P)
+    offs_o = tl.arange(0, COUT_P)
     if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-    y_ptrs = y_ptr + b.to(tl.int64) * y_bs + offs_l[:, None] + (offs_n * y_cs)[None, :]
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_l[:, None] & mask_n[None, :])
+        bias = tl.load(b_ptr + offs_o, mask=offs_o < Cout, other=0.0).to(tl.float32)
+    offs_m = tl.arange(0, BLOCK_M)
+    tiles_per_row: tl.constexpr = (L_out + BLOCK_M - 1) // BLOCK_M
+    EVEN_L: tl.constexpr = L_out % BLOCK_M == 0
+
+    # 2. The tiles: batch row t // tiles_per_row, positions l0 + offs_m.
+    for t in tl.range(tl.program_id(0), n_tiles, tl.num_programs(0), num_stages=NUM_STAGES):
+        b = t // tiles_per_row
+        offs_l = (t % tiles_per_row) * BLOCK_M + offs_m
+        row_ok = offs_l < L_out
+        x_row = x_ptr + b.to(tl.int64) * (Cin * L_in)
+        pos = offs_l * STRIDE - PAD
+
+        # 3. One product per tap, each against its held weights.
+        acc = tl.dot(_tap_gather(x_row, pos, row_ok, 0, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w0,
+                     input_precision=PRECISION)
+        if K > 1:
+            acc = tl.dot(_tap_gather(x_row, pos, row_ok, 1, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w1, acc,
+                         input_precision=PRECISION)
+        if K > 2:
+            acc = tl.dot(_tap_gather(x_row, pos, row_ok, 2, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w2, acc,
+                         input_precision=PRECISION)
+        if K > 3:
+            acc = tl.dot(_tap_gather(x_row, pos, row_ok, 3, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w3, acc,
+                         input_precision=PRECISION)
+
+        # 4. Epilogue: bias, cast, store along y's rows of this batch.
+        if HAS_BIAS:
+            acc += bias[None, :]
+        y_ptrs = y_ptr + b.to(tl.int64) * (Cout * L_out) + offs_l[:, None] + (offs_o * L_out)[None, :]
+        tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_o < Cout)[None, :])
 
 
-_launch = DirectLaunch(conv1d_row_gemm_kernel)
+def _padded(n: int) -> int:
+    return max(16, triton.next_power_of_2(n))
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device: str) -> int:
+    """SMs to size the persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.startswith("cuda") else 4
 
 
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
-    assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
-    bm, bn, bk = config["BLOCK_M"], config["BLOCK_N"], config["BLOCK_K"]
-    grid = (triton.cdiv(problem.l_out, bm), triton.cdiv(problem.out_channels, bn), problem.batch)
-    reduction = problem.in_channels * problem.kernel_size
-    args = (x, w, bias if bias is not None else x, out,
-            problem.length, problem.l_out, problem.stride, problem.dilation, problem.padding,
-            x.stride(0), x.stride(1), w.stride(0), out.stride(0), out.stride(1),
-            problem.in_channels, problem.out_channels, problem.kernel_size,
-            bias is not None, problem.padding > 0, reduction % bk == 0, problem.out_channels % bn == 0,
-            config["precision"], bm, bn, bk)
-    _launch(grid, args, config["num_warps"], config["num_stages"])
+    assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, config["BLOCK_M"])
+    grid = (min(n_tiles, config["programs_per_sm"] * _sm_count(str(x.device))),)
+    conv1d_held_taps_kernel[grid](
+        x, w, bias if bias is not None else x, out, n_tiles,
+        L_in=problem.length, L_out=problem.l_out, STRIDE=problem.stride, DIL=problem.dilation, PAD=problem.padding,
+        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
+        CIN_P=_padded(problem.in_channels), COUT_P=_padded(problem.out_channels),
+        HAS_BIAS=bias is not None, PRECISION=config["precision"], BLOCK_M=config["BLOCK_M"],
+        NUM_STAGES=config["num_stages"], num_warps=config["num_warps"], num_stages=config["num_stages"],
+    )
 
 
-CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 128, 'BLOCK_K': 64, 'num_warps': 8, 'num_stages': 3, 'precision': 'tf32'}
+# Held weights beyond this many bytes leave too little of an SM's 227 KiB of shared memory
+# for the x tiles in flight.
+MAX_WEIGHT_BYTES = 128 * 1024
+
+
+def supports(problem):
+    if problem.kernel_size > MAX_TAPS:
+        return f"kernel_size {problem.kernel_size} > {MAX_TAPS}: this family holds each tap's weights separately"
+    held = problem.kernel_size * _padded(problem.in_channels) * _padded(problem.out_channels)
+    held *= torch.empty((), dtype=problem.torch_dtype).element_size()
+    if held > MAX_WEIGHT_BYTES:
+        return f"the padded weights ({held // 1024} KiB) exceed the {MAX_WEIGHT_BYTES // 1024} KiB a program holds"
+    return None
+
+
+CONFIG = {'BLOCK_M': 128, 'programs_per_sm': 1, 'num_warps': 8, 'num_stages': 1, 'precision': 'tf32'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
