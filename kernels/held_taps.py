@@ -20,13 +20,11 @@ this family loads them once per program and keeps them in shared memory, and str
 4. The taps are separate tensors, so K is limited to MAX_TAPS; the channels are padded to a
    power of two of at least 16 (tl.dot's smallest reduction), with masked, free loads.
 """
-import functools
-
 import torch
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision
+from workbench.family import Family, dot_precision, padded, sm_count
 
 MAX_TAPS = 4
 
@@ -111,26 +109,16 @@ def conv1d_held_taps_kernel(
         tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_o < Cout)[None, :])
 
 
-def _padded(n: int) -> int:
-    return max(16, triton.next_power_of_2(n))
-
-
-@functools.lru_cache(maxsize=None)
-def _sm_count(device: str) -> int:
-    """SMs to size the persistent grid by; Triton's CPU interpreter gets a few programs."""
-    return torch.cuda.get_device_properties(device).multi_processor_count if device.startswith("cuda") else 4
-
-
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
     n_tiles = problem.batch * triton.cdiv(problem.l_out, config["BLOCK_M"])
-    grid = (min(n_tiles, config["programs_per_sm"] * _sm_count(str(x.device))),)
+    grid = (min(n_tiles, config["programs_per_sm"] * sm_count(x.device)),)
     conv1d_held_taps_kernel[grid](
         x, w, bias if bias is not None else x, out, n_tiles,
         L_in=problem.length, L_out=problem.l_out, STRIDE=problem.stride, DIL=problem.dilation, PAD=problem.padding,
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
-        CIN_P=_padded(problem.in_channels), COUT_P=_padded(problem.out_channels),
+        CIN_P=padded(problem.in_channels), COUT_P=padded(problem.out_channels),
         HAS_BIAS=bias is not None, PRECISION=config["precision"], BLOCK_M=config["BLOCK_M"],
         NUM_STAGES=config["num_stages"], num_warps=config["num_warps"], num_stages=config["num_stages"],
     )
@@ -144,7 +132,7 @@ MAX_WEIGHT_BYTES = 128 * 1024
 def supports(problem):
     if problem.kernel_size > MAX_TAPS:
         return f"kernel_size {problem.kernel_size} > {MAX_TAPS}: this family holds each tap's weights separately"
-    held = problem.kernel_size * _padded(problem.in_channels) * _padded(problem.out_channels)
+    held = problem.kernel_size * padded(problem.in_channels) * padded(problem.out_channels)
     held *= torch.empty((), dtype=problem.torch_dtype).element_size()
     if held > MAX_WEIGHT_BYTES:
         return f"the padded weights ({held // 1024} KiB) exceed the {MAX_WEIGHT_BYTES // 1024} KiB a program holds"

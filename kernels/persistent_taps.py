@@ -21,13 +21,11 @@ This family changes three things:
 ACC picks the product's orientation. "LC" is acc[positions, C_out] = x_tile^T @ w, the seed's
 orientation. "CL" is acc[C_out, positions] = w @ x_tile, whose rows are y's contiguous axis.
 """
-import functools
-
 import torch
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision
+from workbench.family import Family, dot_precision, padded, sm_count
 
 
 @triton.jit
@@ -106,23 +104,13 @@ def conv1d_persistent_taps_kernel(
         tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=y_mask)
 
 
-def _padded(n: int) -> int:
-    return max(16, triton.next_power_of_2(n))
-
-
-@functools.lru_cache(maxsize=None)
-def _sm_count(device: str) -> int:
-    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
-    return torch.cuda.get_device_properties(device).multi_processor_count if device.startswith("cuda") else 4
-
-
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     tiles_per_row = triton.cdiv(problem.l_out, config["BLOCK_L"])
     n_tiles = problem.batch * tiles_per_row
     per_sm = config["programs_per_sm"]
-    grid = (n_tiles if per_sm == 0 else min(n_tiles, per_sm * _sm_count(str(x.device))),)
-    held, cin_p = config["weights"] == "held", _padded(problem.in_channels)
+    grid = (n_tiles if per_sm == 0 else min(n_tiles, per_sm * sm_count(x.device)),)
+    held, cin_p = config["weights"] == "held", padded(problem.in_channels)
     assert x.stride(2) == 1 and out.stride(2) == 1, "x and y must be contiguous along length"
     conv1d_persistent_taps_kernel[grid](
         x, w, bias if bias is not None else x, out,
@@ -130,7 +118,7 @@ def launch(x, w, bias, out, problem, config):
         problem.stride, problem.dilation, problem.padding,
         x.stride(0), x.stride(1), *w.stride(), out.stride(0), out.stride(1),
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
-        CIN_P=cin_p, COUT_P=_padded(problem.out_channels),
+        CIN_P=cin_p, COUT_P=padded(problem.out_channels),
         K_P=triton.next_power_of_2(problem.kernel_size),
         HAS_BIAS=bias is not None, PRECISION=config["precision"], ACC=config["ACC"],
         HOLD_W=held, BLOCK_L=config["BLOCK_L"], BLOCK_C=cin_p if held else min(config["BLOCK_C"], cin_p),
@@ -144,7 +132,7 @@ MAX_WEIGHT_ELEMENTS = 4 * 64 * 128
 
 
 def supports(problem):
-    held = triton.next_power_of_2(problem.kernel_size) * _padded(problem.in_channels) * _padded(problem.out_channels)
+    held = triton.next_power_of_2(problem.kernel_size) * padded(problem.in_channels) * padded(problem.out_channels)
     if held > MAX_WEIGHT_ELEMENTS:
         return f"the padded weights ({held} elements) exceed the {MAX_WEIGHT_ELEMENTS} a program holds"
     return None

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
+import torch
+
 from .errors import WorkbenchError
 
 def import_file(path: Path, module_name: str) -> ModuleType:
@@ -21,6 +23,16 @@ def import_file(path: Path, module_name: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def padded(n: int) -> int:
+    """n rounded up to a power of two of at least 16, tl.dot's smallest dimension."""
+    return max(16, 1 << (n - 1).bit_length())
+
+
+def sm_count(device: torch.device) -> int:
+    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
 # Precision classes; correctness.TOLERANCES holds the error each may show.
