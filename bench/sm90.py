@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 os.environ["TRITON_INTERPRET"] = "0"   # before the workbench picks the interpreter
@@ -24,7 +25,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource, make_backend  # noqa: E402
 from triton.runtime.jit import JITFunction, create_function_from_signature  # noqa: E402
 
-from bench.sweep import PTX_OPS, expand  # noqa: E402
+from bench.sweep import expand, ptx_facts  # noqa: E402
 from workbench.problems import load_suite  # noqa: E402
 from workbench import registry  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
@@ -63,20 +64,18 @@ def compile_sm90(kernel, args, kwargs):
 def resources(cubin: bytes) -> dict:
     """Registers and spill bytes from the cubin, read by the cuobjdump Triton ships."""
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-    path = Path("/tmp/sm90-kernel.cubin")
-    path.write_bytes(cubin)
-    text = subprocess.run([str(tool), "--dump-resource-usage", str(path)], capture_output=True, text=True).stdout
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        text = subprocess.run([str(tool), "--dump-resource-usage", f.name], capture_output=True, text=True).stdout
     found = lambda key: int(m.group(1)) if (m := re.search(rf"{key}:(\d+)", text)) else None  # noqa: E731
     return {"regs": found("REG"), "spill_stores": found("STACK")}
 
 
 def facts(compiled) -> dict:
-    ptx = compiled.asm["ptx"]
-    mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
     loads = sorted(set(re.findall(r"#blocked\d* = #ttg\.blocked<\{([^}]*)\}>", compiled.asm["ttgir"])))
-    return {**resources(compiled.asm["cubin"]), "smem": compiled.metadata.shared, "mma": mma,
-            "ptx": {op: n for op in PTX_OPS if (n := len(re.findall(rf"\b{re.escape(op)}\b", ptx)))},
-            "layouts": loads}
+    return {**resources(compiled.asm["cubin"]), "smem": compiled.metadata.shared,
+            **ptx_facts(compiled.asm["ptx"]), "layouts": loads}
 
 
 def main():
@@ -93,7 +92,7 @@ def main():
         for i, (kernel, kargs, kwargs) in enumerate(captured_launches(variant, problem)):
             compiled = compile_sm90(kernel, kargs, kwargs)
             f = facts(compiled)
-            ops = " ".join(f"{op}:{n}" for op, n in f["ptx"].items())
+            ops = " ".join(f"{op}:{n}" for op, n in f["ptx"].items() if n)
             print(f"regs {f['regs']:>3} stack {f['spill_stores']} smem {f['smem'] // 1024}K {f['mma']:<8} "
                   f"{ops}  {variant.id}")
             if args.layouts:

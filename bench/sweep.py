@@ -39,6 +39,13 @@ PTX_OPS = ("ld.global", "ld.global.v4", "ld.shared", "st.shared", "shfl.sync", "
            "cp.async.bulk.tensor")
 
 
+def ptx_facts(ptx: str) -> dict:
+    """The matrix instruction (wgmma, mma.sync or none: FMA) and static PTX op counts: how the
+    loads were vectorized and what went through shared memory."""
+    mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
+    return {"mma": mma, "ptx": {op: len(re.findall(rf"\b{re.escape(op)}\b", ptx)) for op in PTX_OPS}}
+
+
 def compiled_facts(module, run) -> dict:
     """Launch `run` once and read the kernel it launched from Triton's cache."""
     launched = []
@@ -53,11 +60,8 @@ def compiled_facts(module, run) -> dict:
             for caches in fn.device_caches.values():
                 for k in caches[0].values():
                     if launched and getattr(k, "function", None) == launched[-1]:
-                        ptx = k.asm.get("ptx", "")
-                        mma = "wgmma" if "wgmma.mma_async" in ptx else "mma.sync" if "mma.sync" in ptx else "none"
-                        # Static PTX counts: how the loads were vectorized and what went through shared memory.
-                        ops = {op: len(re.findall(rf"\b{re.escape(op)}\b", ptx)) for op in PTX_OPS}
-                        return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared, "mma": mma, "ptx": ops}
+                        return {"regs": k.n_regs, "spills": k.n_spills, "smem": k.metadata.shared,
+                                **ptx_facts(k.asm.get("ptx", ""))}
     return {}
 
 
