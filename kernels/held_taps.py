@@ -15,12 +15,12 @@ this family loads them once per program and keeps them in shared memory, and str
 3. Lengths, strides and the conv's stride, dilation and padding are compile-time constants.
    A thread's gathered elements then sit at fixed distances from one address (channel c at
    c * L_in), and the compiler folds those distances into the load instructions instead of
-   holding a 64-bit pointer per element: 168 registers instead of 255 and spills for a
-   64 x 128 tile (bench/sm90.py). The cost is a compile per problem length.
+   holding a 64-bit pointer per element. A prototype of this kernel at 64 rows needed 255
+   registers and spilled with runtime strides, 168 with constant ones; this family takes 128
+   there (bench/sm90.py). The cost is a compile per problem length.
 4. The taps are separate tensors, so K is limited to MAX_TAPS; the channels are padded to a
    power of two of at least 16 (tl.dot's smallest reduction), with masked, free loads.
 """
-import torch
 import triton
 import triton.language as tl
 
@@ -74,6 +74,7 @@ def conv1d_held_taps_kernel(
         w2 = _tap_weights(w_ptr, 2, Cin, Cout, K, CIN_P, COUT_P)
     if K > 3:
         w3 = _tap_weights(w_ptr, 3, Cin, Cout, K, CIN_P, COUT_P)
+    held = (w0, w1, w2, w3)
     offs_o = tl.arange(0, COUT_P)
     if HAS_BIAS:
         bias = tl.load(b_ptr + offs_o, mask=offs_o < Cout, other=0.0).to(tl.float32)
@@ -90,17 +91,10 @@ def conv1d_held_taps_kernel(
         pos = offs_l * STRIDE - PAD
 
         # 3. One product per tap, each against its held weights.
-        acc = tl.dot(_tap_gather(x_row, pos, row_ok, 0, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w0,
-                     input_precision=PRECISION)
-        if K > 1:
-            acc = tl.dot(_tap_gather(x_row, pos, row_ok, 1, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w1, acc,
-                         input_precision=PRECISION)
-        if K > 2:
-            acc = tl.dot(_tap_gather(x_row, pos, row_ok, 2, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w2, acc,
-                         input_precision=PRECISION)
-        if K > 3:
-            acc = tl.dot(_tap_gather(x_row, pos, row_ok, 3, Cin, L_in, DIL, PAD, CIN_P, EVEN_L), w3, acc,
-                         input_precision=PRECISION)
+        acc = tl.zeros((BLOCK_M, COUT_P), dtype=tl.float32)
+        for k in tl.static_range(K):
+            x_k = _tap_gather(x_row, pos, row_ok, k, Cin, L_in, DIL, PAD, CIN_P, EVEN_L)
+            acc = tl.dot(x_k, held[k], acc, input_precision=PRECISION)
 
         # 4. Epilogue: bias, cast, store along y's rows of this batch.
         if HAS_BIAS:
@@ -132,8 +126,7 @@ MAX_WEIGHT_BYTES = 128 * 1024
 def supports(problem):
     if problem.kernel_size > MAX_TAPS:
         return f"kernel_size {problem.kernel_size} > {MAX_TAPS}: this family holds each tap's weights separately"
-    held = problem.kernel_size * padded(problem.in_channels) * padded(problem.out_channels)
-    held *= torch.empty((), dtype=problem.torch_dtype).element_size()
+    held = problem.kernel_size * padded(problem.in_channels) * padded(problem.out_channels) * problem.element_size
     if held > MAX_WEIGHT_BYTES:
         return f"the padded weights ({held // 1024} KiB) exceed the {MAX_WEIGHT_BYTES // 1024} KiB a program holds"
     return None

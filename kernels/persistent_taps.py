@@ -21,7 +21,6 @@ This family changes three things:
 ACC picks the product's orientation. "LC" is acc[positions, C_out] = x_tile^T @ w, the seed's
 orientation. "CL" is acc[C_out, positions] = w @ x_tile, whose rows are y's contiguous axis.
 """
-import torch
 import triton
 import triton.language as tl
 

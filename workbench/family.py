@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Callable
 
 import torch
+import triton
 
 from .errors import WorkbenchError
 
@@ -27,7 +28,7 @@ def import_file(path: Path, module_name: str) -> ModuleType:
 
 def padded(n: int) -> int:
     """n rounded up to a power of two of at least 16, tl.dot's smallest dimension."""
-    return max(16, 1 << (n - 1).bit_length())
+    return max(16, triton.next_power_of_2(n))
 
 
 def sm_count(device: torch.device) -> int:
