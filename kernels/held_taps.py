@@ -144,10 +144,9 @@ FAMILY = Family(
         "precision": ("tf32", "tf32x3", "ieee"),
     },
     # 128 rows, 8 warps, one stage: it fits shared memory beside kb76's 96 KiB of fp32 weights
-    # (7.34 ms there, its best; bench/results/explore6-kb76.txt).
+    # (7.34 ms there, its best; bench/results/explore6-kb76.txt), and it is the loop's winner on
+    # kb76-bf16 (3.94 ms; 2 stages time the same there but need 304 KiB with fp32 weights).
     defaults={"BLOCK_M": 128, "programs_per_sm": 1, "num_warps": 8, "num_stages": 1, "precision": "tf32"},
-    # Its fastest config on kb76-bf16: 3.92 ms against row_gemm's 4.16 (explore6-kb76-bf16.txt).
-    known_configs={"bf16": {"BLOCK_M": 128, "programs_per_sm": 1, "num_warps": 8, "num_stages": 2, "precision": "tf32"}},
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,
     precision=dot_precision,

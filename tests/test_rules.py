@@ -94,9 +94,9 @@ def test_anchor_measurement_proposals():
         "tiling": [],
         # dram_pct 32.7 < 50 with stalls at 31.3: latency, so num_stages 1 is tried too (3 already is)
         # and L2 hits at 63.9% with DRAM under half its peak: weights re-read, so held_taps at the shared
-        # config, its defaults and its known config
+        # config and at its defaults
         "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64}),
-                   ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 3,
+                   ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 2,
         "micro": [("warps-up-on-low-occupancy", {"num_warps": 16}), ("stages-deeper", {"num_stages": 3})],
     }
 
