@@ -10,6 +10,8 @@
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
 #   bash bench/gpu_session.sh explore6  held_taps (weights held in shared memory, one product per tap) on every problem,
 #                                       against row_gemm's tuned configs; ncu on kb76's best
+#   bash bench/gpu_session.sh explore8  window_taps (contiguous 16-byte windows, taps picked in registers) on every
+#                                       problem, against row_gemm's tuned configs; ncu on kb76's best
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 10 (a family switch
@@ -118,6 +120,20 @@ case "${1:-}" in
     python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
       --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
       2>&1 | tee bench/results/explore6-kb76-ncu.txt ;;
+  explore8)
+    wt=window_taps rg="-v row_gemm -v row_gemm:bf16"
+    python3 bench/sweep.py -p kb76 --json bench/results/explore8-kb76.json $rg \
+      -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=64|128,num_warps=8,num_stages=1|2|3" \
+      -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=64,num_warps=4,num_stages=1|2" \
+      -g "$wt:G=4|8,BLOCK_C=32,BLOCK_L=64|128,num_warps=8,num_stages=1|2" 2>&1 | tee bench/results/explore8-kb76.txt
+    best=$(python3 -c "import json; print(json.load(open('bench/results/explore8-kb76.json'))['best'])")
+    for p in mid kb67 kb76-bf16; do
+      python3 bench/sweep.py -p $p --json bench/results/explore8-$p.json $rg -v row_gemm:wide -v "$best" \
+        -g "$wt:G=2|4|8,BLOCK_C=16,BLOCK_L=64|128,num_warps=8,num_stages=2" 2>&1 | tee bench/results/explore8-$p.txt
+    done
+    python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
+      --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
+      2>&1 | tee bench/results/explore8-kb76-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=10 [micro]=3)
@@ -133,5 +149,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore8|loop P..|targets" >&2; exit 2 ;;
 esac
