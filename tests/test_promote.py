@@ -108,7 +108,7 @@ def test_promoting_the_promoted_variant_again_changes_nothing(profiles):
     assert promote.registry_file().read_text() == before
 
 
-@pytest.mark.parametrize("family", ["implicit_gemm", "persistent_taps", "row_gemm", "held_taps"])
+@pytest.mark.parametrize("family", ["implicit_gemm", "persistent_taps", "row_gemm", "held_taps", "window_taps"])
 def test_every_family_promotes_to_a_module_that_stands_alone(tmp_path, family):
     fam = registry.family(family)
     rec = record.load(MID_ALL)

@@ -34,7 +34,8 @@ def second_family(monkeypatch):
     other = dataclasses.replace(SEED, name="other_pattern", stages=("memory",),
                                 params={**SEED.params, "BLOCK_K": (16, 64)}, known_configs={})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
-    fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"), registry.family("held_taps"))}
+    fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"), registry.family("held_taps"),
+                                          registry.family("window_taps"))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
@@ -48,6 +49,7 @@ AT_THRESHOLD = {
     "tile-smem-bound": ({"occupancy": 49.9, "occupancy_limit_shared_mem": 2}, ("occupancy", 50)),
     "stages-up-on-memory-stalls": ({"stall_memory": 20.1}, ("stall_memory", 20.0)),
     "access-pattern-on-evidence": ({"l2_hit": 49.9}, ("l2_hit", 50)),
+    "taps-rerequest-sectors": ({"sectors_per_request": 4.1, "l2_hit": 60.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "weights-reread-from-l2": ({"l2_hit": 60.1, "dram_pct": 49.9}, ("l2_hit", 60)),
     "gathers-hidden-from-the-compiler": ({"sectors_per_request": 4.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "block-k-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
@@ -176,7 +178,7 @@ def test_proposals_stay_in_the_space_and_never_repeat():
 
 def test_family_action_proposes_each_other_family_of_the_stage(second_family):
     proposals = _propose("access-pattern-on-evidence", {"l2_hit": 40})
-    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps"}   # never micro_only
+    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps", "window_taps"}   # never micro_only
     # Shared keys keep the current values; one the new family does not allow falls back to its
     # default. Here that is the family's defaults too, proposed once.
     [proposal] = [p for p in proposals if p.variant.family == "other_pattern"]
