@@ -27,9 +27,9 @@ x[S*l - P .. S*(l+G-1) + D*(K-1) - P]:
 Measured on the H200 (bench/results/explore9-*, explore10-*): fastest of all families on
 kb76-bf16 (3.01 ms, 56% of the copy floor, against 3.94 for held_taps) and on kb67 (1.66
 against 1.76 for row_gemm); slower than row_gemm on fp32 kb76 (5.66 against 5.07) and mid.
-Software pipelining (num_stages > 1) was always slower: the pipeliner copies windows with
-16-byte cp.async.cg, which bypasses L1, so the windows' overlaps and the weights come from L2
-again, and every window goes through shared memory once more.
+Software pipelining (num_stages > 1) was always slower, 2x on kb76. Not profiled yet; the PTX
+shows the pipeliner copying windows with 16-byte cp.async.cg, which bypasses L1, so the windows'
+overlaps and the weights would come from L2 again, and every window goes through shared memory.
 """
 import triton
 import triton.language as tl
