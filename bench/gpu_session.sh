@@ -10,10 +10,11 @@
 #   bash bench/gpu_session.sh explore3  the same for row_gemm on every problem, strict fp32 and kb76-small included
 #   bash bench/gpu_session.sh explore6  held_taps (weights held in shared memory, one product per tap) on every problem,
 #                                       against row_gemm's tuned configs; ncu on kb76's best
-#   bash bench/gpu_session.sh explore8  window_taps (contiguous 16-byte windows, taps picked in registers) on every
-#                                       problem, against row_gemm's tuned configs; ncu on kb76's best
-#   bash bench/gpu_session.sh explore9  window_taps v2 (flat windows: lanes one 16-byte step apart in shared memory)
-#   bash bench/gpu_session.sh explore10 window_taps with 16-byte vectors for 16-bit types, wider tiles
+#   bash bench/gpu_session.sh explore10 window_taps (contiguous 16-byte windows, taps picked in registers) on every
+#                                       problem, against the other families' tuned configs; ncu on kb76-bf16's best.
+#                                       explore8 and explore9 measured earlier versions of it, with num_stages 2-3, and
+#                                       explore10 as run measured num_stages 2 once; the space now holds 1 only
+#                                       (git show 7893395:bench/gpu_session.sh; bench/results/explore8-*, explore9-*)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 14 (a family switch
@@ -122,39 +123,10 @@ case "${1:-}" in
     python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
       --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
       2>&1 | tee bench/results/explore6-kb76-ncu.txt ;;
-  explore8)
-    wt=window_taps rg="-v row_gemm -v row_gemm:bf16"
-    python3 bench/sweep.py -p kb76 --json bench/results/explore8-kb76.json $rg \
-      -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=64|128,num_warps=8,num_stages=1|2|3" \
-      -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=64,num_warps=4,num_stages=1|2" \
-      -g "$wt:G=4|8,BLOCK_C=32,BLOCK_L=64|128,num_warps=8,num_stages=1|2" 2>&1 | tee bench/results/explore8-kb76.txt
-    best=$(python3 -c "import json; print(json.load(open('bench/results/explore8-kb76.json'))['best'])")
-    for p in mid kb67 kb76-bf16; do
-      python3 bench/sweep.py -p $p --json bench/results/explore8-$p.json $rg -v row_gemm:wide -v "$best" \
-        -g "$wt:G=2|4|8,BLOCK_C=16,BLOCK_L=64|128,num_warps=8,num_stages=2" 2>&1 | tee bench/results/explore8-$p.txt
-    done
-    python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
-      --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
-      2>&1 | tee bench/results/explore8-kb76-ncu.txt ;;
-  explore9)
-    wt=window_taps
-    python3 bench/sweep.py -p kb76 --json bench/results/explore9-kb76.json -v row_gemm \
-      -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=128,num_warps=8,num_stages=1|2|3" -g "$wt:G=4|8,BLOCK_C=32,BLOCK_L=128,num_warps=8,num_stages=1|2" \
-      -g "$wt:G=4,BLOCK_C=16,BLOCK_L=64,num_warps=4,num_stages=1|2" -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=256,num_warps=8,num_stages=2" \
-      2>&1 | tee bench/results/explore9-kb76.txt
-    best=$(python3 -c "import json; rows = json.load(open('bench/results/explore9-kb76.json'))['rows']
-print(min((r for r in rows if r.get('ok') and r['variant'].startswith('$wt')), key=lambda r: r['ms'])['variant'])")
-    for p in mid kb67 kb76-bf16; do
-      python3 bench/sweep.py -p $p --json bench/results/explore9-$p.json -v row_gemm -v row_gemm:bf16 -v "$best" \
-        -g "$wt:G=2|4|8,BLOCK_C=16,BLOCK_L=128,num_warps=8,num_stages=1|2|3" 2>&1 | tee bench/results/explore9-$p.txt
-    done
-    python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
-      --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
-      2>&1 | tee bench/results/explore9-kb76-ncu.txt ;;
   explore10)
     wt=window_taps
     python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore10-kb76-bf16.json -v row_gemm:bf16 -v held_taps \
-      -g "$wt:G=4|8,BLOCK_C=16|32,BLOCK_L=128|256,num_warps=8,num_stages=1" -g "$wt:G=8,BLOCK_C=16,BLOCK_L=128,num_warps=4,num_stages=1|2" \
+      -g "$wt:G=4|8,BLOCK_C=16|32,BLOCK_L=128|256,num_warps=8,num_stages=1" -g "$wt:G=8,BLOCK_C=16,BLOCK_L=128,num_warps=4,num_stages=1" \
       -g "$wt:G=8,BLOCK_C=16|32,BLOCK_L=256,num_warps=16,num_stages=1" 2>&1 | tee bench/results/explore10-kb76-bf16.txt
     python3 bench/sweep.py -p kb76 --json bench/results/explore10-kb76.json -v row_gemm -v $wt:G=4,BLOCK_C=32,BLOCK_L=128,num_warps=8,num_stages=1 \
       -g "$wt:G=4|8,BLOCK_C=16,BLOCK_L=256,num_warps=8,num_stages=1" -g "$wt:G=4,BLOCK_C=16,BLOCK_L=256,num_warps=16,num_stages=1" \
@@ -185,5 +157,5 @@ print(min((r for r in rows if r.get('ok') and r['variant'].startswith('$wt')), k
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore8|explore9|explore10|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -34,8 +34,8 @@ def second_family(monkeypatch):
     other = dataclasses.replace(SEED, name="other_pattern", stages=("memory",),
                                 params={**SEED.params, "BLOCK_K": (16, 64)}, known_configs={})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
-    fams = {f.name: f for f in (SEED, other, micro_only, registry.family("row_gemm"), registry.family("held_taps"),
-                                          registry.family("window_taps"))}
+    fams = {f.name: f for f in (SEED, other, micro_only,
+                                *(registry.family(name) for name in ("row_gemm", "held_taps", "window_taps")))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
