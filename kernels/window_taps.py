@@ -16,10 +16,11 @@ x[S*l - P .. S*(l+G-1) + D*(K-1) - P]:
 3. The weights get the same treatment: w[co, c, k] sits at co*Cin*K + c*K + k, so VEC
    consecutive channels' taps are K vectors, and W_k is element K*c + k of them.
 4. One tl.dot per tap, x_k[positions, channels] @ W_k[channels, C_out], all of C_out in one tile.
-5. Windows are indexed flat, (channel, group) row-major. Lanes then run along one channel's
-   groups, and were the loads software-pipelined, the pipeliner's row-major shared-memory
-   buffers would see lanes 16 bytes apart: no bank conflicts (with lanes along channels they
-   were 16-way conflicted: 16-31 ms on kb76, bench/results/explore8-kb76.txt).
+5. Windows are indexed flat, (channel, group) row-major, so lanes run along one channel's
+   groups. This came from the pipelined versions: with lanes along channels the pipeliner's
+   row-major shared-memory buffers were 16-way bank-conflicted (16-31 ms on kb76,
+   bench/results/explore8-kb76.txt). Unpipelined, the only configs left in the space, the two
+   orders time the same (6.25 and 6.26 ms on kb76, explore8/explore9).
 6. Lengths, strides, stride, dilation and padding are compile-time constants, so Triton can
    prove the windows 16-byte aligned (when S*G*element size and the row length allow) and
    emit vector loads.
