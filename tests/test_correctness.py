@@ -76,8 +76,34 @@ def test_inputs_are_fresh_for_every_check():
 def test_check_command_exit_codes(cli):
     ok = cli("check", "-p", "edge-k1", "-p", "edge-fp16")
     n = len(registry.every_known_variant())
-    assert n >= 6 and ok.exit_code == 0 and ok.output.count("PASS") == 2 * n
+    # staged_taps runs on an sm_90 GPU only, and never on fp16 (edge-fp16)
+    gpu_only = len([v for v in registry.every_known_variant() if not registry.family(v.family).interpretable])
+    on_edge_k1 = n if device.has_gpu() else n - gpu_only
+    assert n >= 6 and ok.exit_code == 0 and ok.output.count("PASS") == on_edge_k1 + n - gpu_only
     assert f"{n} skipped" in cli("check", "-p", "kb76").output or device.has_gpu()
+
+
+def test_families_the_interpreter_cannot_run_say_so():
+    gpu_only = [f for f in registry.families().values() if not f.interpretable]
+    assert gpu_only, "staged_taps (Gluon) is registered"
+    if not device.has_gpu():
+        for f in gpu_only:
+            assert "interpreter" in f.supports(SUITE.get("edge-k1"))
+
+
+GPU_ONLY = [(f.variant(c), p) for f in registry.families().values() if not f.interpretable
+            for c in list(f.known_configs.values()) + [f.defaults] for p in SUITE.problems.values()]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("variant,problem", GPU_ONLY, ids=[f"{p.name}-{v.id}" for v, p in GPU_ONLY])
+def test_gpu_only_families_match_float64_reference_on_every_problem(variant, problem):
+    family = registry.family(variant.family)
+    if family.supports(problem):
+        pytest.skip(family.supports(problem))
+    result = correctness.check(variant, family, problem)
+    assert result.passed, result.line()
 
 
 @pytest.mark.gpu

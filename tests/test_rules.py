@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from workbench import registry, rules
+from workbench.problems import load_suite
 from workbench.stages import PROBLEM_FACTS, load_stages
 
 ANCHOR_FILE = Path(__file__).parent / "fixtures" / "metrics_mid_seed.json"
@@ -35,7 +36,7 @@ def second_family(monkeypatch):
                                 params={**SEED.params, "BLOCK_K": (16, 64)}, known_configs={})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
     fams = {f.name: f for f in (SEED, other, micro_only,
-                                *(registry.family(name) for name in ("row_gemm", "held_taps", "window_taps")))}
+                                *(registry.family(name) for name in ("row_gemm", "held_taps", "window_taps", "staged_taps")))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
@@ -51,6 +52,7 @@ AT_THRESHOLD = {
     "access-pattern-on-evidence": ({"l2_hit": 49.9}, ("l2_hit", 50)),
     "taps-rerequest-sectors": ({"sectors_per_request": 4.1, "l2_hit": 60.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "weights-reread-from-l2": ({"l2_hit": 60.1, "dram_pct": 49.9}, ("l2_hit", 60)),
+    "windows-staged-in-shared-memory": ({"dram_pct": 69.9, "stall_memory": 20.1}, ("dram_pct", 70)),
     "gathers-hidden-from-the-compiler": ({"sectors_per_request": 4.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "block-k-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
     "stages-if-unsure": ({"stall_memory": 20.1, "dram_pct": 49.9}, ("dram_pct", 50)),
@@ -98,7 +100,9 @@ def test_anchor_measurement_proposals():
         # and L2 hits at 63.9% with DRAM under half its peak: weights re-read, so held_taps at the shared
         # config and at its defaults
         "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64}),
-                   ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 2,
+                   ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 2
+        # and DRAM under 70% with those stalls: staged_taps at its defaults and its two known configs
+        + [("windows-staged-in-shared-memory", {"family": "staged_taps"})] * 3,
         "micro": [("warps-up-on-low-occupancy", {"num_warps": 16}), ("stages-deeper", {"num_stages": 3})],
     }
 
@@ -135,9 +139,18 @@ def test_metric_names_are_normalised(measured):
 def test_tried_and_current_variants_are_skipped():
     memory = STAGES.get("memory")
     inputs = {"stall_memory": 25, "dram_pct": 30}   # stages-up proposes 3; stages-if-unsure tries 1, 2, 3
-    proposed = [p.variant.id for p in rules.propose(memory, CURRENT, inputs, {}, set())]
+    fp16 = load_suite().get("edge-fp16")            # staged_taps (fp32 only) is left out for it
+    proposed = [p.variant.id for p in rules.propose(memory, CURRENT, inputs, {}, set(), fp16)]
     assert proposed == [CURRENT.with_changes({"num_stages": n}).id for n in (3, 1)]   # 2 is current, 3 once
-    assert [p.changes for p in rules.propose(memory, CURRENT, inputs, {}, {proposed[0]})] == [{"num_stages": 1}]
+    assert [p.changes for p in rules.propose(memory, CURRENT, inputs, {}, {proposed[0]}, fp16)] == [{"num_stages": 1}]
+
+
+def test_a_family_that_does_not_support_the_problem_is_not_proposed():
+    memory = STAGES.get("memory")
+    inputs = {"stall_memory": 25, "dram_pct": 30}
+    families = lambda problem: {p.variant.family for p in rules.propose(memory, CURRENT, inputs, {}, set(), problem)}  # noqa: E731
+    assert "staged_taps" in families(None)           # no problem given: every switch the rules name
+    assert "staged_taps" not in families(load_suite().get("edge-fp16"))
 
 
 def test_family_disallowed_values_are_skipped(monkeypatch):
@@ -178,7 +191,8 @@ def test_proposals_stay_in_the_space_and_never_repeat():
 
 def test_family_action_proposes_each_other_family_of_the_stage(second_family):
     proposals = _propose("access-pattern-on-evidence", {"l2_hit": 40})
-    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps", "window_taps"}   # never micro_only
+    assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps", "window_taps",
+                                                     "staged_taps"}   # never micro_only
     # Shared keys keep the current values; one the new family does not allow falls back to its
     # default. Here that is the family's defaults too, proposed once.
     [proposal] = [p for p in proposals if p.variant.family == "other_pattern"]

@@ -100,6 +100,8 @@ class Family:
     precision: Callable = lambda problem, config: "fp32"
     module: ModuleType | None = None
     allocates_output: bool = False    # a candidate's ModelNew allocates y itself
+    # False for Gluon families: Triton's CPU interpreter cannot run them, so they are checked on the GPU only
+    interpretable: bool = True
 
     def config(self, partial: dict) -> dict:
         """A full, validated config: the defaults overlaid with `partial`."""

@@ -95,13 +95,17 @@ def _stepped(space: dict, config: dict, steps: dict) -> dict | None:
     return changes
 
 
-def _candidates(stage: Stage, kind: str, argument, current: Variant):
+def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=None):
     """(variant, changes) for each variant an action names that the stage's space and the
     family's own parameters both allow. A family switch ("other" or a family's name) proposes the
     new family with the config keys it shares with the current variant, at its defaults, and at
-    each config it knows by name (measured good points, e.g. per dtype)."""
+    each config it knows by name (measured good points, e.g. per dtype). Given the problem, a
+    family that does not support it (or this machine: a Gluon family under the interpreter) is
+    not proposed."""
     if kind == "family":
         for family in registry.for_stage(stage.name):
+            if problem is not None and family.supports(problem):
+                continue
             if family.name != current.family and argument in ("other", family.name):
                 shared = {k: v for k, v in current.config.items() if v in family.params.get(k, ())}
                 yield family.variant(shared), {"family": family.name}
@@ -124,9 +128,10 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant):
         yield variant, {k: v for k, v in changes.items() if current.config.get(k) != v}
 
 
-def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: set) -> list:
+def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: set, problem=None) -> list:
     """The variants the stage's rules propose next, in rule order and then value order; never the
-    current variant, one in `tried` (variant ids), or the same variant twice."""
+    current variant, one in `tried` (variant ids), or the same variant twice; with `problem`, no
+    family that does not support it."""
     values = {**current.config, **facts, **observed(metrics, facts.get("arch", DEFAULT_ARCH))}
     seen = {current.id, *tried}
     proposals = []
@@ -134,7 +139,7 @@ def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: s
         holds, evidence = evaluate(rule.when, values)
         if not holds:
             continue
-        for variant, changes in _candidates(stage, *rule.action, current):
+        for variant, changes in _candidates(stage, *rule.action, current, problem):
             if variant.id not in seen:
                 seen.add(variant.id)
                 proposals.append(Proposal(rule.id, variant, changes, evidence))

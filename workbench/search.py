@@ -55,7 +55,8 @@ class Search:
         self.observer = observer or Observer()
         self.measured = 0
         self.started = time.monotonic()
-        self.facts = rules.facts(Problem.from_record(session.record["problem"]), session.record["device"].get("gpu") or {})
+        self.problem = Problem.from_record(session.record["problem"])
+        self.facts = rules.facts(self.problem, session.record["device"].get("gpu") or {})
 
     @property
     def record(self) -> dict:
@@ -95,7 +96,7 @@ class RuleGuided(Search):
         incumbent, tried, index = start, {start.id}, 0
         while True:
             index += 1
-            proposals = rules.propose(self.stage, incumbent, entry["metrics"] or {}, self.facts, tried)
+            proposals = rules.propose(self.stage, incumbent, entry["metrics"] or {}, self.facts, tried, self.problem)
             step = {"index": index, "incumbent": incumbent.id, "incumbent_ms": entry["timing"]["median_ms"],
                     "proposals": [], "stop": None}
             self.record["iterations"].append(step)

@@ -1,0 +1,283 @@
+"""Windows of x staged in shared memory once, taps read out of them at stride S (Gluon, sm_90).
+
+Every Triton family so far either gathers x tap by tap (each tap re-requests the sectors the
+others fetched: L2 serves twice what DRAM does on kb76) or loads contiguous windows into
+registers and re-reads the weights per tile (as many L2 bytes as x on fp32 kb76). Plain Triton
+cannot stage a window once and read it at stride 3, and its gather lowers to shuffles
+(docs/notes-kernels.md). Gluon gives us the shared memory layouts directly:
+
+1. The weights are loaded once per program into shared memory, W_k[co, c] per tap and
+   channel chunk, K-major as the TF32 warpgroup MMA wants its B operand. A persistent grid of
+   one program per SM then streams only x.
+2. A work item is (tile, channel chunk): BLOCK_C channels' windows of the tile's BLOCK_L
+   outputs, S*(BLOCK_L-1) + D*(K-1) + 1 positions each, copied by 16-byte cp.async into row
+   `c` at g(c) = c*W + Q*(c // (BLOCK_C/4)), W the window rounded up to a power of two.
+   STAGES items are in flight; the copies' zero fill gives padding and the row's end for free.
+3. Tap k's operand A_k[m, c] = x[c, S*m + D*k] is the same buffer seen through a padded
+   shared layout: offset f = m + BLOCK_L*c becomes f + (S-1)*f + (W - S*BLOCK_L)*c + Q*(...),
+   that is S*m + g(c), and the tap's D*k is where the view starts. So the stride-S read costs
+   one 4-byte shared load per element and nothing else: no gather, no shuffle, no second copy.
+4. Bank conflicts: one load instruction of the MMA's A fragment covers rows m = lane/4 and
+   K columns lane%4. The K column -> channel map is permuted so those four columns are
+   channels BLOCK_C/4 apart, whose rows the Q = 8 word offset puts in banks 0, 8, 16, 24;
+   with 3m (or m) inside each, all 32 lanes hit distinct banks for stride 1 and 3. The
+   weights are stored with the same permutation, so the product is unchanged.
+5. One warpgroup MMA per tap and chunk, acc[BLOCK_L, C_out] over all output channels, stored
+   along y's positions when the tile's last chunk is done.
+
+Limits: fp32 inputs (TF32 products), stride 1, 2, 3, 5, 9 or 17 (the padding trick needs S-1
+to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES windows must
+fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter cannot run
+Gluon, so this family is checked on the GPU only.
+"""
+import torch
+import triton
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, warpgroup_mma, warpgroup_mma_wait
+from triton.runtime.jit import constexpr_function
+
+from workbench.errors import WorkbenchError
+from workbench.family import Family, sm_count
+
+SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+BANK_SHIFT = gl.constexpr(8)  # Q: words between the rows of neighbouring channel groups
+
+
+@constexpr_function
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel)."""
+    bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
+    group = BLOCK_C // 4
+    # channel bits: the low ones from K-column bits 2.., the top two from K-column bits 0, 1
+    bases += [[0, 4 << i] for i in range(group.bit_length() - 1)] + [[0, 1], [0, 2]]
+    pairs = [[1, S - 1]] if S > 1 else []
+    if W > S * BLOCK_L:
+        pairs.append([BLOCK_L, W - S * BLOCK_L])
+    pairs.append([BLOCK_L * group, BANK_SHIFT.value])
+    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+
+
+@gluon.jit
+def _channel(col, BLOCK_C: gl.constexpr):
+    """The channel K column `col` of a chunk stands for (point 4)."""
+    return (col >> 2) | ((col & 3) * (BLOCK_C // 4))
+
+
+@gluon.jit
+def _at(buf, offset):
+    """A view of the 1-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
+    return buf._reinterpret(buf.dtype, [buf.shape[0], 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
+
+
+@gluon.jit
+def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two)."""
+    if k < 2:
+        return w_lo.index(k * NCHUNK + chunk)
+    else:
+        return w_hi.index((k - 2) * NCHUNK + chunk)
+
+
+@gluon.jit
+def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, num_warps: gl.constexpr):
+    """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
+    Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
+    ends a full row after its last row group starts."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    layout: gl.constexpr = gl.BlockedLayout([1, 4], [1, 32], [num_warps, 1], [1, 0])
+    tile = first_tile + (item // NCHUNK) * step
+    c0 = (item % NCHUNK) * BLOCK_C
+    b = tile // TILES
+    offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
+    offs_p = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+    pos = (tile % TILES) * (T * S) - P + offs_p
+    ok = (offs_p < SPAN) & (pos >= 0) & (pos < L_in) & (item < n_items)
+    for q in gl.static_range(4):
+        chan = c0 + q * GROUP + offs_r
+        ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
+        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + BANK_SHIFT))
+        dst = rows._reinterpret(gl.float32, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+        async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
+    async_copy.commit_group()
+
+
+@gluon.jit
+def conv1d_staged_taps_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr, n_tiles,
+    Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+    COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr,
+    STAGES: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr,
+):
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    first_tile = gl.program_id(0)
+    step = gl.num_programs(0)
+    n_items = (n_tiles - first_tile + step - 1) // step * NCHUNK
+
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=1)
+
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], gl.float32)
+    K_HI: gl.constexpr = K - 2 if K > 2 else 1
+    w_lo = gl.allocate_shared_memory(gl.float32, [(2 if K > 1 else 1) * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    w_hi = gl.allocate_shared_memory(gl.float32, [K_HI * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
+    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
+    for k in gl.static_range(K):
+        for ch in gl.static_range(NCHUNK):
+            c = ch * BLOCK_C + _channel(cols, BLOCK_C)
+            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
+                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
+            _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
+    fence_async_shared()      # the MMA reads shared memory through the async proxy
+
+    # 2. The windows: STAGES slots of one 1-D allocation, STAGES - 1 items in flight ahead.
+    xbuf = gl.allocate_shared_memory(gl.float32, [XALLOC], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+    for ahead in gl.static_range(STAGES - 1):
+        _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                     BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, acc_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout))
+    if HAS_BIAS:
+        bias = gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)
+    # The slot of an item is static, so the loop is unrolled STAGES times.
+    for base in range(0, n_items, STAGES):
+        for slot in gl.static_range(STAGES):
+            item = base + slot
+            if item < n_items:
+                async_copy.wait_group(STAGES - 2)      # this thread's copies of `item` have landed
+                gl.thread_barrier()                     # everyone's have, and the slot refilled next is read
+                _copy_window(x_ptr, xbuf, item + STAGES - 1, (slot + STAGES - 1) % STAGES, n_items, first_tile,
+                             step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+                # 3. One product per tap, A_k read at stride S through the padded view.
+                chunk = item % NCHUNK
+                for k in gl.static_range(K):
+                    view = _at(xbuf, slot * SLOT + D * k)._reinterpret(
+                        gl.float32, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W))
+                    acc = warpgroup_mma(view.load(a_layout), _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)),
+                                        acc, is_async=ASYNC_MMA)
+                    if ASYNC_MMA:    # the next tap's shared loads overlap this product
+                        acc = warpgroup_mma_wait(num_outstanding=1, deps=(acc,))
+                # 5. After the tile's last chunk: the epilogue.
+                if chunk == NCHUNK - 1:
+                    if ASYNC_MMA:
+                        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+                    t = first_tile + (item // NCHUNK) * step
+                    b = t // TILES
+                    offs_l = (t % TILES) * T + offs_m
+                    if HAS_BIAS:
+                        acc += bias[None, :]
+                    y_ptrs = y_ptr + (b * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+                    gl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty),
+                             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    async_copy.wait_group(0)
+
+
+def geometry(problem, config) -> dict:
+    """The compile-time shapes of point 2, or a "why not" under key "unsupported".
+
+    FILL "outputs" sizes the window W for BLOCK_L outputs, rounded up to a power of two.
+    FILL "window" makes W = S*BLOCK_L exactly (S a power of two) and steps tiles by the
+    T < BLOCK_L outputs such a window holds: the last rows of the product read past it and are
+    not stored, but little shared memory is left empty (kb67: 124 of 128 rows, T*S kept a multiple
+    of 4 so windows start 16-byte aligned, against 68 of 128 positions of W used under "outputs").
+    """
+    bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
+    reach = problem.dilation * (problem.kernel_size - 1)
+    geo = {}
+    if config["FILL"] == "window":
+        w = s * bl
+        t = ((w - reach - 1) // s + 1) // 4 * 4    # T*S a multiple of 4: windows start 16-byte aligned
+        span = w
+        if w & (w - 1) or t < 1:
+            geo["unsupported"] = f"FILL=window needs stride*BLOCK_L a power of two holding an output (stride {s})"
+    else:
+        t = bl
+        span = triton.cdiv(s * (bl - 1) + reach + 1, 4) * 4
+        w = triton.next_power_of_2(span)
+        if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
+            w *= 2
+    nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
+    cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
+    slot = bc * w + 3 * BANK_SHIFT.value              # the last row group starts 3*Q in
+    junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
+    xalloc = triton.next_power_of_2(config["STAGES"] * slot + junk)
+    k = problem.kernel_size
+    w_rows = ((2 if k > 1 else 1) + (k - 2 if k > 2 else 1)) * nchunk
+    smem = 4 * (xalloc + w_rows * cout_p * bc)
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc})
+    if smem > SMEM_BYTES:
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
+    return geo
+
+
+def launch(x, w, bias, out, problem, config):
+    """One launch, exactly the config given (no autotuning)."""
+    assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
+    geo = geometry(problem, config)
+    if "unsupported" in geo:
+        raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
+    conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
+        x, w, bias if bias is not None else x, out, n_tiles,
+        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
+        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+        HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
+        ASYNC_MMA=config["MMA"] == "async", **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC")},
+        num_warps=config["num_warps"],
+    )
+
+
+def supports(problem):
+    if triton.knobs.runtime.interpret or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU: a Gluon kernel (warpgroup MMA), which Triton's CPU interpreter cannot run"
+    if problem.dtype != "float32":
+        return f"fp32 inputs only (TF32 products), not {problem.dtype}"
+    if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
+        return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
+    if problem.kernel_size > 4:
+        return f"kernel_size {problem.kernel_size} > 4"
+    if problem.out_channels > 256:
+        return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
+    return geometry(problem, FAMILY.defaults).get("unsupported")
+
+
+FAMILY = Family(
+    name="staged_taps",
+    summary="Gluon: x windows staged once in shared memory (cp.async), taps read at stride S through a "
+            "padded layout, weights held in shared memory, one warpgroup MMA per tap",
+    launch=launch,
+    params={
+        "BLOCK_L": (64, 128),
+        "BLOCK_C": (8, 16, 32, 64),
+        "STAGES": (2, 3, 4, 5, 6, 7, 8, 12, 15),
+        "FILL": ("outputs", "window"),
+        "MMA": ("sync", "async"),
+        "num_warps": (4,),       # one warpgroup; 8 warps on 128 rows were slower (explore11)
+    },
+    # Its fastest config on kb76 (4.39 ms, 76.7% of the copy floor; bench/results/explore12-kb76.txt):
+    # six windows of 16 channels in flight.
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 7, "FILL": "outputs", "MMA": "sync", "num_warps": 4},
+    # The fastest on the other problems, measured too when a rule switches to this family:
+    # wide on mid (0.131 ms, 80%), window on kb67 (1.19 ms; explore12-*.txt).
+    known_configs={
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "num_warps": 4},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "num_warps": 4},
+    },
+    stages=("memory",),
+    supports=supports,
+    precision=lambda problem, config: "tf32",
+    interpretable=False,
+)
