@@ -24,8 +24,8 @@
 #                                       stages of 16 channels fit): GPU-only tests again, sweeps on kb76, kb67, mid
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
-#                                       measurements per stage: grid 2, tiling 2, memory 14 (a family switch
-#                                       proposes up to four configs, and three families may fire), micro 3
+#                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
+#                                       proposes up to four configs, and four families may fire), micro 3
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
@@ -190,7 +190,7 @@ case "${1:-}" in
       2>&1 | tee bench/results/explore10-kb76-bf16-ncu.txt ;;
   loop)
     shift
-    declare -A budget=([grid]=2 [tiling]=2 [memory]=14 [micro]=3)
+    declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
     for p in "$@"; do
       # The chain starts from the seed baseline: the first stage's winner replaces whatever was
       # promoted before (--force; the old module stays in git), later ones only when faster.
