@@ -218,7 +218,7 @@ def geometry(problem, config) -> dict:
     w_rows = ((2 if k > 1 else 1) + (k - 2 if k > 2 else 1)) * nchunk
     smem = 4 * (xalloc + w_rows * cout_p * bc)
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc})
-    if smem > SMEM_BYTES:
+    if smem > SMEM_BYTES and "unsupported" not in geo:
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
     return geo
 

@@ -1,105 +1,240 @@
 # Promoted conv1d kernel for problem mid (B=16 Cin=64 Cout=128 K=3 L=65536 stride=3 dil=4 pad=0 float32).
-# Family row_gemm from kernels/row_gemm.py, config pinned below; run 20261125-044822-profile-memory-mid on
-# NVIDIA H200: 0.1923 ms, 1.41x the seed kernel, 1.72x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-094028-profile-memory-mid on
+# NVIDIA H200: 0.1308 ms, 2.06x the seed kernel, 2.48x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
 import triton
-import triton.language as tl
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, warpgroup_mma, warpgroup_mma_wait
+from triton.runtime.jit import constexpr_function
 
 
-class DirectLaunch:
-    """Launch a @triton.jit kernel; later calls with the same key launch its compiled form
-    directly. That skips the JIT's argument binding: tens of microseconds per call, more than
-    a launch-bound problem's whole kernel (kb76-small)."""
-
-    def __init__(self, kernel):
-        self.kernel = kernel
-        self._compiled = {}
-
-    def __call__(self, grid, args, num_warps, num_stages):
-        # What Triton specializes on: tensors' dtype, device and 16-byte alignment; every other value.
-        key = (num_warps, num_stages, *((a.dtype, a.device, a.data_ptr() % 16 == 0) if hasattr(a, "data_ptr") else a
-                                        for a in args))
-        compiled = self._compiled.get(key)
-        if compiled is not None:
-            compiled[grid](*args)
-            return
-        compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
-        if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
-            self._compiled[key] = compiled
+class WorkbenchError(Exception):
+    """A user-facing error; the CLI prints it and exits with status 2."""
 
 
-@triton.jit
-def conv1d_row_gemm_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in, L_out,
-    stride, dilation, padding,
-    x_bs, x_cs, w_os, y_bs, y_cs,
-    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr,
-    HAS_BIAS: tl.constexpr, PADDED: tl.constexpr, EVEN_R: tl.constexpr, EVEN_N: tl.constexpr,
-    PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+def sm_count(device: torch.device) -> int:
+    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+BANK_SHIFT = gl.constexpr(8)  # Q: words between the rows of neighbouring channel groups
+
+
+@constexpr_function
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel)."""
+    bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
+    group = BLOCK_C // 4
+    # channel bits: the low ones from K-column bits 2.., the top two from K-column bits 0, 1
+    bases += [[0, 4 << i] for i in range(group.bit_length() - 1)] + [[0, 1], [0, 2]]
+    pairs = [[1, S - 1]] if S > 1 else []
+    if W > S * BLOCK_L:
+        pairs.append([BLOCK_L, W - S * BLOCK_L])
+    pairs.append([BLOCK_L * group, BANK_SHIFT.value])
+    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+
+
+@gluon.jit
+def _channel(col, BLOCK_C: gl.constexpr):
+    """The channel K column `col` of a chunk stands for (point 4)."""
+    return (col >> 2) | ((col & 3) * (BLOCK_C // 4))
+
+
+@gluon.jit
+def _at(buf, offset):
+    """A view of the 1-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
+    return buf._reinterpret(buf.dtype, [buf.shape[0], 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
+
+
+@gluon.jit
+def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two)."""
+    if k < 2:
+        return w_lo.index(k * NCHUNK + chunk)
+    else:
+        return w_hi.index((k - 2) * NCHUNK + chunk)
+
+
+@gluon.jit
+def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, num_warps: gl.constexpr):
+    """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
+    Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
+    ends a full row after its last row group starts."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    layout: gl.constexpr = gl.BlockedLayout([1, 4], [1, 32], [num_warps, 1], [1, 0])
+    tile = first_tile + (item // NCHUNK) * step
+    c0 = (item % NCHUNK) * BLOCK_C
+    b = tile // TILES
+    offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
+    offs_p = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+    pos = (tile % TILES) * (T * S) - P + offs_p
+    ok = (offs_p < SPAN) & (pos >= 0) & (pos < L_in) & (item < n_items)
+    for q in gl.static_range(4):
+        chan = c0 + q * GROUP + offs_r
+        ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
+        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + BANK_SHIFT))
+        dst = rows._reinterpret(gl.float32, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+        async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
+    async_copy.commit_group()
+
+
+@gluon.jit
+def conv1d_staged_taps_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr, n_tiles,
+    Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+    COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr,
+    STAGES: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr,
 ):
-    # 1. Our tile: positions offs_l of batch row b, output channels offs_n.
-    pid_l = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    b = tl.program_id(2)
-    offs_l = pid_l * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_l = offs_l < L_out
-    mask_n = offs_n < Cout
-    x_row = x_ptr + b.to(tl.int64) * x_bs                 # one scalar base; offsets below are int32
-    pos_first = offs_l * stride - padding                  # input position of tap 0, per row
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    first_tile = gl.program_id(0)
+    step = gl.num_programs(0)
+    n_items = (n_tiles - first_tile + step - 1) // step * NCHUNK
 
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=1)
 
-    # 2. The reduction r = ci*K + k, BLOCK_K at a time, as in the seed kernel.
-    for r0 in range(0, Cin * K, BLOCK_K):
-        offs_r = r0 + tl.arange(0, BLOCK_K)
-        ci = offs_r // K
-        kk = offs_r % K
-        pos = pos_first[:, None] + (kk * dilation)[None, :]                       # [BM, BK]
-        x_mask = mask_l[:, None]
-        if PADDED:
-            x_mask = x_mask & (pos >= 0) & (pos < L_in)
-        if not EVEN_R:
-            x_mask = x_mask & (offs_r < Cin * K)[None, :]
-        x_tile = tl.load(x_row + (ci * x_cs)[None, :] + pos, mask=x_mask, other=0.0)
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], gl.float32)
+    K_HI: gl.constexpr = K - 2 if K > 2 else 1
+    w_lo = gl.allocate_shared_memory(gl.float32, [(2 if K > 1 else 1) * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    w_hi = gl.allocate_shared_memory(gl.float32, [K_HI * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
+    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
+    for k in gl.static_range(K):
+        for ch in gl.static_range(NCHUNK):
+            c = ch * BLOCK_C + _channel(cols, BLOCK_C)
+            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
+                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
+            _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
+    fence_async_shared()      # the MMA reads shared memory through the async proxy
 
-        # w is contiguous: w[co, ci, k] sits at co*w_os + r, so the tile is addressed by r.
-        w_ptrs = w_ptr + offs_r[:, None] + (offs_n * w_os)[None, :]
-        if EVEN_R and EVEN_N:
-            w_tile = tl.load(w_ptrs)
-        else:
-            w_tile = tl.load(w_ptrs, mask=(offs_r < Cin * K)[:, None] & mask_n[None, :], other=0.0)
-        acc = tl.dot(x_tile, w_tile, acc, input_precision=PRECISION)
+    # 2. The windows: STAGES slots of one 1-D allocation, STAGES - 1 items in flight ahead.
+    xbuf = gl.allocate_shared_memory(gl.float32, [XALLOC], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+    for ahead in gl.static_range(STAGES - 1):
+        _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                     BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
 
-    # 3. Epilogue: bias, cast, store along y's rows of this batch.
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, acc_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout))
     if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-    y_ptrs = y_ptr + b.to(tl.int64) * y_bs + offs_l[:, None] + (offs_n * y_cs)[None, :]
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_l[:, None] & mask_n[None, :])
+        bias = gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)
+    # The slot of an item is static, so the loop is unrolled STAGES times.
+    for base in range(0, n_items, STAGES):
+        for slot in gl.static_range(STAGES):
+            item = base + slot
+            if item < n_items:
+                async_copy.wait_group(STAGES - 2)      # this thread's copies of `item` have landed
+                gl.thread_barrier()                     # everyone's have, and the slot refilled next is read
+                _copy_window(x_ptr, xbuf, item + STAGES - 1, (slot + STAGES - 1) % STAGES, n_items, first_tile,
+                             step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+                # 3. One product per tap, A_k read at stride S through the padded view.
+                chunk = item % NCHUNK
+                for k in gl.static_range(K):
+                    view = _at(xbuf, slot * SLOT + D * k)._reinterpret(
+                        gl.float32, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W))
+                    acc = warpgroup_mma(view.load(a_layout), _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)),
+                                        acc, is_async=ASYNC_MMA)
+                    if ASYNC_MMA:    # the next tap's shared loads overlap this product
+                        acc = warpgroup_mma_wait(num_outstanding=1, deps=(acc,))
+                # 5. After the tile's last chunk: the epilogue.
+                if chunk == NCHUNK - 1:
+                    if ASYNC_MMA:
+                        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+                    t = first_tile + (item // NCHUNK) * step
+                    b = t // TILES
+                    offs_l = (t % TILES) * T + offs_m
+                    if HAS_BIAS:
+                        acc += bias[None, :]
+                    y_ptrs = y_ptr + (b * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+                    gl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty),
+                             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    async_copy.wait_group(0)
 
 
-_launch = DirectLaunch(conv1d_row_gemm_kernel)
+def geometry(problem, config) -> dict:
+    """The compile-time shapes of point 2, or a "why not" under key "unsupported".
+
+    FILL "outputs" sizes the window W for BLOCK_L outputs, rounded up to a power of two.
+    FILL "window" makes W = S*BLOCK_L exactly (S a power of two) and steps tiles by the
+    T < BLOCK_L outputs such a window holds: the last rows of the product read past it and are
+    not stored, but little shared memory is left empty (kb67: 124 of 128 rows, T*S kept a multiple
+    of 4 so windows start 16-byte aligned, against 68 of 128 positions of W used under "outputs").
+    """
+    bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
+    reach = problem.dilation * (problem.kernel_size - 1)
+    geo = {}
+    if config["FILL"] == "window":
+        w = s * bl
+        t = ((w - reach - 1) // s + 1) // 4 * 4    # T*S a multiple of 4: windows start 16-byte aligned
+        span = w
+        if w & (w - 1) or t < 1:
+            geo["unsupported"] = f"FILL=window needs stride*BLOCK_L a power of two holding an output (stride {s})"
+    else:
+        t = bl
+        span = triton.cdiv(s * (bl - 1) + reach + 1, 4) * 4
+        w = triton.next_power_of_2(span)
+        if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
+            w *= 2
+    nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
+    cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
+    slot = bc * w + 3 * BANK_SHIFT.value              # the last row group starts 3*Q in
+    junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
+    xalloc = triton.next_power_of_2(config["STAGES"] * slot + junk)
+    k = problem.kernel_size
+    w_rows = ((2 if k > 1 else 1) + (k - 2 if k > 2 else 1)) * nchunk
+    smem = 4 * (xalloc + w_rows * cout_p * bc)
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc})
+    if smem > SMEM_BYTES:
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
+    return geo
 
 
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
-    assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
-    bm, bn, bk = config["BLOCK_M"], config["BLOCK_N"], config["BLOCK_K"]
-    grid = (triton.cdiv(problem.l_out, bm), triton.cdiv(problem.out_channels, bn), problem.batch)
-    reduction = problem.in_channels * problem.kernel_size
-    args = (x, w, bias if bias is not None else x, out,
-            problem.length, problem.l_out, problem.stride, problem.dilation, problem.padding,
-            x.stride(0), x.stride(1), w.stride(0), out.stride(0), out.stride(1),
-            problem.in_channels, problem.out_channels, problem.kernel_size,
-            bias is not None, problem.padding > 0, reduction % bk == 0, problem.out_channels % bn == 0,
-            config["precision"], bm, bn, bk)
-    _launch(grid, args, config["num_warps"], config["num_stages"])
+    assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
+    geo = geometry(problem, config)
+    if "unsupported" in geo:
+        raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
+    conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
+        x, w, bias if bias is not None else x, out, n_tiles,
+        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
+        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+        HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
+        ASYNC_MMA=config["MMA"] == "async", **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC")},
+        num_warps=config["num_warps"],
+    )
 
 
-CONFIG = {'BLOCK_M': 128, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 4, 'num_stages': 3, 'precision': 'tf32'}
+def supports(problem):
+    if triton.knobs.runtime.interpret or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU: a Gluon kernel (warpgroup MMA), which Triton's CPU interpreter cannot run"
+    if problem.dtype != "float32":
+        return f"fp32 inputs only (TF32 products), not {problem.dtype}"
+    if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
+        return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
+    if problem.kernel_size > 4:
+        return f"kernel_size {problem.kernel_size} > 4"
+    if problem.out_channels > 256:
+        return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
+    return geometry(problem, FAMILY.defaults).get("unsupported")
+
+
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'num_warps': 4}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
@@ -109,7 +244,8 @@ def conv1d_shape(x, weight, bias, stride, padding, dilation):
     l_out = (length + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
     return type("Conv1dShape", (), dict(
         batch=batch, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-        length=length, stride=stride, padding=padding, dilation=dilation, bias=bias is not None, l_out=l_out))
+        length=length, stride=stride, padding=padding, dilation=dilation, bias=bias is not None, l_out=l_out,
+        element_size=x.element_size()))
 
 
 def conv1d_triton(x, weight, bias=None, stride=1, padding=0, dilation=1):
