@@ -1,142 +1,240 @@
 # Promoted conv1d kernel for problem kb67 (B=32 Cin=64 Cout=128 K=3 L=131072 stride=1 dil=1 pad=0 float32).
-# Family window_taps from kernels/window_taps.py, config pinned below; run 20261125-083458-profile-memory-kb67 on
-# NVIDIA H200: 1.647 ms, 1.82x the seed kernel, 1.46x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-094838-profile-memory-kb67 on
+# NVIDIA H200: 1.194 ms, 2.53x the seed kernel, 2.02x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
 import triton
-import triton.language as tl
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, warpgroup_mma, warpgroup_mma_wait
+from triton.runtime.jit import constexpr_function
 
 
-def padded(n: int) -> int:
-    """n rounded up to a power of two of at least 16, tl.dot's smallest dimension."""
-    return max(16, triton.next_power_of_2(n))
+class WorkbenchError(Exception):
+    """A user-facing error; the CLI prints it and exits with status 2."""
 
 
-MAX_OUT_CHANNELS = 256   # one tile holds all of C_out
+def sm_count(device: torch.device) -> int:
+    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
-@triton.jit
-def _unpack(vec, VEC: tl.constexpr):
-    """The VEC (4 or 8) elements of vec[N, VEC], held by one thread, as VEC tensors [N]."""
-    even, odd = tl.split(tl.reshape(vec, (vec.shape[0], VEC // 2, 2)))   # elements 0, 2, ..; 1, 3, ..
-    if VEC == 4:
-        e0, e2 = tl.split(even)
-        e1, e3 = tl.split(odd)
-        return e0, e1, e2, e3
+SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+BANK_SHIFT = gl.constexpr(8)  # Q: words between the rows of neighbouring channel groups
+
+
+@constexpr_function
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel)."""
+    bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
+    group = BLOCK_C // 4
+    # channel bits: the low ones from K-column bits 2.., the top two from K-column bits 0, 1
+    bases += [[0, 4 << i] for i in range(group.bit_length() - 1)] + [[0, 1], [0, 2]]
+    pairs = [[1, S - 1]] if S > 1 else []
+    if W > S * BLOCK_L:
+        pairs.append([BLOCK_L, W - S * BLOCK_L])
+    pairs.append([BLOCK_L * group, BANK_SHIFT.value])
+    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+
+
+@gluon.jit
+def _channel(col, BLOCK_C: gl.constexpr):
+    """The channel K column `col` of a chunk stands for (point 4)."""
+    return (col >> 2) | ((col & 3) * (BLOCK_C // 4))
+
+
+@gluon.jit
+def _at(buf, offset):
+    """A view of the 1-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
+    return buf._reinterpret(buf.dtype, [buf.shape[0], 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
+
+
+@gluon.jit
+def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two)."""
+    if k < 2:
+        return w_lo.index(k * NCHUNK + chunk)
     else:
-        e0, e2, e4, e6 = _unpack(even, 4)
-        e1, e3, e5, e7 = _unpack(odd, 4)
-        return e0, e1, e2, e3, e4, e5, e6, e7
+        return w_hi.index((k - 2) * NCHUNK + chunk)
 
 
-@triton.jit
-def _window(ptr, pos, ok, hi, V: tl.constexpr, VEC: tl.constexpr):
-    """The V*VEC elements ptr[j], j < V*VEC, of every start in `ptr` [N] as a tuple of [N]
-    tensors, loaded as V vectors of VEC; zero where pos + j is outside [0, hi) or `ok` is false."""
-    offs_q = tl.arange(0, VEC)[None, :]
-    elems = ()
-    for v in tl.static_range(V):
-        p = pos[:, None] + v * VEC + offs_q
-        vec = tl.load(ptr[:, None] + v * VEC + offs_q, mask=ok[:, None] & (p >= 0) & (p < hi), other=0.0)
-        elems = elems + _unpack(vec, VEC)
-    return elems
+@gluon.jit
+def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, num_warps: gl.constexpr):
+    """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
+    Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
+    ends a full row after its last row group starts."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    layout: gl.constexpr = gl.BlockedLayout([1, 4], [1, 32], [num_warps, 1], [1, 0])
+    tile = first_tile + (item // NCHUNK) * step
+    c0 = (item % NCHUNK) * BLOCK_C
+    b = tile // TILES
+    offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
+    offs_p = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+    pos = (tile % TILES) * (T * S) - P + offs_p
+    ok = (offs_p < SPAN) & (pos >= 0) & (pos < L_in) & (item < n_items)
+    for q in gl.static_range(4):
+        chan = c0 + q * GROUP + offs_r
+        ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
+        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + BANK_SHIFT))
+        dst = rows._reinterpret(gl.float32, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+        async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
+    async_copy.commit_group()
 
 
-@triton.jit
-def _pack(elems, G: tl.constexpr):
-    """G same-shaped tensors stacked along a new last axis, in order: join(evens, odds) keeps
-    element i at flat index i (join puts its second operand at odd positions)."""
-    if G == 1:
-        return tl.reshape(elems[0], elems[0].shape + [1])
-    elif G == 2:
-        return tl.join(elems[0], elems[1])
-    elif G == 4:
-        out = tl.join(tl.join(elems[0], elems[2]), tl.join(elems[1], elems[3]))
-        return tl.reshape(out, elems[0].shape + [4])
-    else:
-        out = tl.join(tl.join(tl.join(elems[0], elems[4]), tl.join(elems[2], elems[6])),
-                      tl.join(tl.join(elems[1], elems[5]), tl.join(elems[3], elems[7])))
-        return tl.reshape(out, elems[0].shape + [8])
-
-
-@triton.jit
-def _pick(win, S: tl.constexpr, D: tl.constexpr, k: tl.constexpr, G: tl.constexpr, ROWS: tl.constexpr):
-    """Elements S*g + D*k, g < G, of windows [ROWS * n] as a [ROWS, n*G] tile (column i*G + g)."""
-    picked = ()
-    for g in tl.static_range(G):
-        picked = picked + (win[S * g + D * k],)
-    return tl.reshape(_pack(picked, G), (ROWS, win[0].shape[0] * G // ROWS))
-
-
-@triton.jit
-def conv1d_window_taps_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in: tl.constexpr, L_out: tl.constexpr, S: tl.constexpr, D: tl.constexpr, P: tl.constexpr,
-    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr, COUT_P: tl.constexpr,
-    HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr, G: tl.constexpr, V: tl.constexpr, VEC: tl.constexpr,
+@gluon.jit
+def conv1d_staged_taps_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr, n_tiles,
+    Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+    COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr,
+    STAGES: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr,
 ):
-    # 1. Our tile: positions l0 .. l0 + BLOCK_L of batch row b, as BLOCK_L // G groups of G
-    #    outputs; all of C_out. The weights come as BLOCK_C // VEC groups of VEC channels, whose
-    #    K taps sit next to each other in w (w[co, c, k] at co*Cin*K + c*K + k).
-    l0 = tl.program_id(0) * BLOCK_L
-    b = tl.program_id(1)
-    # Windows are indexed flat: (channel, group) for x, (co, channel group) for w (point 5).
-    i_x = tl.arange(0, BLOCK_C * (BLOCK_L // G))
-    i_w = tl.arange(0, COUT_P * (BLOCK_C // VEC))
-    x_chan = i_x // (BLOCK_L // G)
-    start = (l0 + (i_x % (BLOCK_L // G)) * G) * S - P                  # each group's first input
-    w_out = i_w // (BLOCK_C // VEC)
-    w_chan = (i_w % (BLOCK_C // VEC)) * VEC
-    offs_o = tl.arange(0, COUT_P)
-    x_row = x_ptr + b.to(tl.int64) * (Cin * L_in)
-    acc = tl.zeros((BLOCK_L, COUT_P), dtype=tl.float32)
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    first_tile = gl.program_id(0)
+    step = gl.num_programs(0)
+    n_items = (n_tiles - first_tile + step - 1) // step * NCHUNK
 
-    for c0 in range(0, Cin, BLOCK_C):
-        # 2. The windows of x and w, element by element.
-        x_win = _window(x_row + (c0 + x_chan) * L_in + start, start, c0 + x_chan < Cin, L_in, V, VEC)
-        r = (c0 + w_chan) * K
-        w_win = _window(w_ptr + w_out * (Cin * K) + r, r, w_out < Cout, Cin * K, K, VEC)
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=1)
 
-        # 3. One product per tap: x_k[l, c] = x[c, S*l + D*k - P], W_k[c, co] = w[co, c, k].
-        for k in tl.static_range(K):
-            x_k = tl.trans(_pick(x_win, S, D, k, G, BLOCK_C))            # [BLOCK_L, BLOCK_C]
-            w_k = tl.trans(_pick(w_win, K, 1, k, VEC, COUT_P))           # [BLOCK_C, COUT_P]
-            acc = tl.dot(x_k, w_k, acc, input_precision=PRECISION)
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], gl.float32)
+    K_HI: gl.constexpr = K - 2 if K > 2 else 1
+    w_lo = gl.allocate_shared_memory(gl.float32, [(2 if K > 1 else 1) * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    w_hi = gl.allocate_shared_memory(gl.float32, [K_HI * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
+    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
+    for k in gl.static_range(K):
+        for ch in gl.static_range(NCHUNK):
+            c = ch * BLOCK_C + _channel(cols, BLOCK_C)
+            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
+                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
+            _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
+    fence_async_shared()      # the MMA reads shared memory through the async proxy
 
-    # 4. Epilogue: bias, cast, store along y's rows of this batch.
+    # 2. The windows: STAGES slots of one 1-D allocation, STAGES - 1 items in flight ahead.
+    xbuf = gl.allocate_shared_memory(gl.float32, [XALLOC], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+    for ahead in gl.static_range(STAGES - 1):
+        _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                     BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, acc_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout))
     if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_o, mask=offs_o < Cout, other=0.0).to(tl.float32)[None, :]
-    offs_l = l0 + tl.arange(0, BLOCK_L)
-    y_ptrs = y_ptr + b.to(tl.int64) * (Cout * L_out) + offs_l[:, None] + (offs_o * L_out)[None, :]
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=(offs_l < L_out)[:, None] & (offs_o < Cout)[None, :])
+        bias = gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)
+    # The slot of an item is static, so the loop is unrolled STAGES times.
+    for base in range(0, n_items, STAGES):
+        for slot in gl.static_range(STAGES):
+            item = base + slot
+            if item < n_items:
+                async_copy.wait_group(STAGES - 2)      # this thread's copies of `item` have landed
+                gl.thread_barrier()                     # everyone's have, and the slot refilled next is read
+                _copy_window(x_ptr, xbuf, item + STAGES - 1, (slot + STAGES - 1) % STAGES, n_items, first_tile,
+                             step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+                # 3. One product per tap, A_k read at stride S through the padded view.
+                chunk = item % NCHUNK
+                for k in gl.static_range(K):
+                    view = _at(xbuf, slot * SLOT + D * k)._reinterpret(
+                        gl.float32, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W))
+                    acc = warpgroup_mma(view.load(a_layout), _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)),
+                                        acc, is_async=ASYNC_MMA)
+                    if ASYNC_MMA:    # the next tap's shared loads overlap this product
+                        acc = warpgroup_mma_wait(num_outstanding=1, deps=(acc,))
+                # 5. After the tile's last chunk: the epilogue.
+                if chunk == NCHUNK - 1:
+                    if ASYNC_MMA:
+                        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+                    t = first_tile + (item // NCHUNK) * step
+                    b = t // TILES
+                    offs_l = (t % TILES) * T + offs_m
+                    if HAS_BIAS:
+                        acc += bias[None, :]
+                    y_ptrs = y_ptr + (b * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+                    gl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty),
+                             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    async_copy.wait_group(0)
+
+
+def geometry(problem, config) -> dict:
+    """The compile-time shapes of point 2, or a "why not" under key "unsupported".
+
+    FILL "outputs" sizes the window W for BLOCK_L outputs, rounded up to a power of two.
+    FILL "window" makes W = S*BLOCK_L exactly (S a power of two) and steps tiles by the
+    T < BLOCK_L outputs such a window holds: the last rows of the product read past it and are
+    not stored, but little shared memory is left empty (kb67: 124 of 128 rows, T*S kept a multiple
+    of 4 so windows start 16-byte aligned, against 68 of 128 positions of W used under "outputs").
+    """
+    bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
+    reach = problem.dilation * (problem.kernel_size - 1)
+    geo = {}
+    if config["FILL"] == "window":
+        w = s * bl
+        t = ((w - reach - 1) // s + 1) // 4 * 4    # T*S a multiple of 4: windows start 16-byte aligned
+        span = w
+        if w & (w - 1) or t < 1:
+            geo["unsupported"] = f"FILL=window needs stride*BLOCK_L a power of two holding an output (stride {s})"
+    else:
+        t = bl
+        span = triton.cdiv(s * (bl - 1) + reach + 1, 4) * 4
+        w = triton.next_power_of_2(span)
+        if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
+            w *= 2
+    nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
+    cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
+    slot = bc * w + 3 * BANK_SHIFT.value              # the last row group starts 3*Q in
+    junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
+    xalloc = triton.next_power_of_2(config["STAGES"] * slot + junk)
+    k = problem.kernel_size
+    w_rows = ((2 if k > 1 else 1) + (k - 2 if k > 2 else 1)) * nchunk
+    smem = 4 * (xalloc + w_rows * cout_p * bc)
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc})
+    if smem > SMEM_BYTES and "unsupported" not in geo:
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
+    return geo
 
 
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
-    grid = (triton.cdiv(problem.l_out, config["BLOCK_L"]), problem.batch)
-    vec = 16 // problem.element_size                      # elements in a 16-byte vector
-    span = problem.stride * (config["G"] - 1) + problem.dilation * (problem.kernel_size - 1) + 1
-    conv1d_window_taps_kernel[grid](
-        x, w, bias if bias is not None else x, out,
-        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+    geo = geometry(problem, config)
+    if "unsupported" in geo:
+        raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
+    conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
+        x, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
-        COUT_P=padded(problem.out_channels), HAS_BIAS=bias is not None, PRECISION=config["precision"],
-        BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], G=config["G"],
-        V=triton.cdiv(span, vec), VEC=vec,
-        num_warps=config["num_warps"], num_stages=config["num_stages"],
+        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+        HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
+        ASYNC_MMA=config["MMA"] == "async", **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC")},
+        num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
-    if problem.out_channels > MAX_OUT_CHANNELS:
-        return f"out_channels {problem.out_channels} > {MAX_OUT_CHANNELS}: this family holds all of C_out in one tile"
-    return None
+    if triton.knobs.runtime.interpret or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU: a Gluon kernel (warpgroup MMA), which Triton's CPU interpreter cannot run"
+    if problem.dtype != "float32":
+        return f"fp32 inputs only (TF32 products), not {problem.dtype}"
+    if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
+        return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
+    if problem.kernel_size > 4:
+        return f"kernel_size {problem.kernel_size} > 4"
+    if problem.out_channels > 256:
+        return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
+    return geometry(problem, FAMILY.defaults).get("unsupported")
 
 
-CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 16, 'G': 4, 'num_warps': 4, 'num_stages': 1, 'precision': 'tf32'}
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'num_warps': 4}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
