@@ -15,13 +15,11 @@
 #                                       explore8 and explore9 measured earlier versions of it, with num_stages 2-3, and
 #                                       explore10 as run measured num_stages 2 once; the space now holds 1 only
 #                                       (git show 7893395:bench/gpu_session.sh; bench/results/explore8-*, explore9-*)
-#   bash bench/gpu_session.sh explore11 staged_taps (Gluon: windows staged in shared memory by cp.async, taps read at
-#                                       stride S through a padded layout): its GPU-only correctness tests, then
-#                                       sweeps on kb76, kb67 and mid against row_gemm and window_taps
 #   bash bench/gpu_session.sh explore12 staged_taps' deeper pipelines (BLOCK_C 8, up to 15 stages), asynchronous MMA, and
 #                                       FILL=window on kb67; ncu on kb76's best
-#   bash bench/gpu_session.sh explore13 staged_taps with rows copied in pieces (nothing written past the window, so 8
-#                                       stages of 16 channels fit): GPU-only tests again, sweeps on kb76, kb67, mid
+#                                       explore11 and explore13 measured staged_taps' first version (num_warps 8
+#                                       included) and a reverted one (rows copied in pieces); they stay in git at
+#                                       6b2c1df (bench/results/explore11-*, explore13-*)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -130,18 +128,6 @@ case "${1:-}" in
     python3 -m workbench measure -p kb76 -v row_gemm -v "$best" \
       --metrics stall_memory,dram_pct,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,occupancy,registers,sectors_per_request \
       2>&1 | tee bench/results/explore6-kb76-ncu.txt ;;
-  explore11)
-    st=staged_taps
-    timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider -k gpu_only_families 2>&1 | tail -40 | tee bench/results/explore11-tests.txt
-    timeout 200 python3 bench/sweep.py -p kb76 --json bench/results/explore11-kb76.json -v row_gemm -v window_taps:wide \
-      -g "$st:BLOCK_L=64,BLOCK_C=16|32,STAGES=2|3|4" -g "$st:BLOCK_L=128,BLOCK_C=16,num_warps=4|8,STAGES=2|3" \
-      2>&1 | tee bench/results/explore11-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore11-kb67.json -v row_gemm -v window_taps:g4 \
-      -g "$st:BLOCK_L=64,BLOCK_C=16|32,STAGES=2|3|4" -g "$st:BLOCK_L=128,BLOCK_C=16|32,num_warps=8,STAGES=3" \
-      2>&1 | tee bench/results/explore11-kb67.txt
-    timeout 90 python3 bench/sweep.py -p mid --json bench/results/explore11-mid.json -v row_gemm \
-      -g "$st:BLOCK_L=64,BLOCK_C=16|32,STAGES=2|3|4" -g "$st:BLOCK_L=128,BLOCK_C=16,num_warps=4|8,STAGES=3" \
-      2>&1 | tee bench/results/explore11-mid.txt ;;
   explore12)
     st=staged_taps
     timeout 230 python3 bench/sweep.py -p kb76 --json bench/results/explore12-kb76.json \
@@ -157,18 +143,6 @@ case "${1:-}" in
       2>&1 | tee bench/results/explore12-mid.txt
     best=$(python3 -c "import json; print(json.load(open('bench/results/explore12-kb76.json'))['best'])")
     timeout 140 python3 -m workbench measure -p kb76 -v "$best" 2>&1 | tee bench/results/explore12-measure-kb76.txt ;;
-  explore13)
-    st=staged_taps
-    timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider -k gpu_only_families 2>&1 | tail -40 | tee bench/results/explore13-tests.txt
-    timeout 200 python3 bench/sweep.py -p kb76 --json bench/results/explore13-kb76.json \
-      -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=7|8,MMA=sync|async" -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3|4,MMA=sync|async" \
-      -g "$st:BLOCK_L=128,BLOCK_C=8,STAGES=8,MMA=sync" 2>&1 | tee bench/results/explore13-kb76.txt
-    timeout 110 python3 bench/sweep.py -p kb67 --json bench/results/explore13-kb67.json \
-      -g "$st:FILL=window,BLOCK_L=64,BLOCK_C=32,STAGES=6|7,MMA=async" -g "$st:FILL=window,BLOCK_L=64,BLOCK_C=16,STAGES=8|12,MMA=async" \
-      -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=4,MMA=async" 2>&1 | tee bench/results/explore13-kb67.txt
-    timeout 70 python3 bench/sweep.py -p mid --json bench/results/explore13-mid.json \
-      -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3|4,MMA=async" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=7|8,MMA=sync" \
-      2>&1 | tee bench/results/explore13-mid.txt ;;
   explore10)
     wt=window_taps
     python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore10-kb76-bf16.json -v row_gemm:bf16 -v held_taps \

@@ -83,7 +83,7 @@ def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
 @gluon.jit
 def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
-                 S: gl.constexpr, P: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, num_warps: gl.constexpr):
     """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
     Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
@@ -113,7 +113,7 @@ def conv1d_staged_taps_kernel(
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr,
-    STAGES: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr,
+    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr,
 ):
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
     first_tile = gl.program_id(0)
@@ -126,9 +126,8 @@ def conv1d_staged_taps_kernel(
 
     # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
     w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], gl.float32)
-    K_HI: gl.constexpr = K - 2 if K > 2 else 1
-    w_lo = gl.allocate_shared_memory(gl.float32, [(2 if K > 1 else 1) * NCHUNK, COUT_P, BLOCK_C], w_layout)
-    w_hi = gl.allocate_shared_memory(gl.float32, [K_HI * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    w_lo = gl.allocate_shared_memory(gl.float32, [W_LO, COUT_P, BLOCK_C], w_layout)
+    w_hi = gl.allocate_shared_memory(gl.float32, [W_HI, COUT_P, BLOCK_C], w_layout)
     ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
     offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
@@ -144,7 +143,7 @@ def conv1d_staged_taps_kernel(
     xbuf = gl.allocate_shared_memory(gl.float32, [XALLOC], gl.SwizzledSharedLayout(1, 1, 1, [0]))
     for ahead in gl.static_range(STAGES - 1):
         _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
-                     BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+                     BLOCK_C, W, SPAN, T, SLOT, num_warps)
 
     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, acc_layout))
@@ -159,7 +158,7 @@ def conv1d_staged_taps_kernel(
                 async_copy.wait_group(STAGES - 2)      # this thread's copies of `item` have landed
                 gl.thread_barrier()                     # everyone's have, and the slot refilled next is read
                 _copy_window(x_ptr, xbuf, item + STAGES - 1, (slot + STAGES - 1) % STAGES, n_items, first_tile,
-                             step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
+                             step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, num_warps)
                 # 3. One product per tap, A_k read at stride S through the padded view.
                 chunk = item % NCHUNK
                 for k in gl.static_range(K):
@@ -215,9 +214,10 @@ def geometry(problem, config) -> dict:
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.next_power_of_2(config["STAGES"] * slot + junk)
     k = problem.kernel_size
-    w_rows = ((2 if k > 1 else 1) + (k - 2 if k > 2 else 1)) * nchunk
-    smem = 4 * (xalloc + w_rows * cout_p * bc)
-    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc})
+    w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
+    smem = 4 * (xalloc + (w_lo + w_hi) * cout_p * bc)
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
+                "W_LO": w_lo, "W_HI": w_hi})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
     return geo
@@ -235,14 +235,14 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        ASYNC_MMA=config["MMA"] == "async", **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC")},
+        ASYNC_MMA=config["MMA"] == "async", **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "W_LO", "W_HI")},
         num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
-    if triton.knobs.runtime.interpret or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
-        return "needs an sm_90 GPU: a Gluon kernel (warpgroup MMA), which Triton's CPU interpreter cannot run"
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU (warpgroup MMA)"
     if problem.dtype != "float32":
         return f"fp32 inputs only (TF32 products), not {problem.dtype}"
     if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):

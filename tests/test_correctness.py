@@ -11,7 +11,7 @@ from workbench.problems import load_suite
 SUITE = load_suite()
 CASES = [(f.variant(c), p) for f in registry.families().values()
          for c in list(f.known_configs.values()) + [f.defaults]
-         for p in SUITE.problems.values() if p.fits_interpreter and not f.supports(p)]
+         for p in SUITE.problems.values() if p.fits_interpreter and not f.unsupported(p)]
 
 
 def test_every_family_loaded():
@@ -88,7 +88,7 @@ def test_families_the_interpreter_cannot_run_say_so():
     assert gpu_only, "staged_taps (Gluon) is registered"
     if not device.has_gpu():
         for f in gpu_only:
-            assert "interpreter" in f.supports(SUITE.get("edge-k1"))
+            assert "interpreter" in f.unsupported(SUITE.get("edge-k1"))
 
 
 GPU_ONLY = [(f.variant(c), p) for f in registry.families().values() if not f.interpretable
@@ -100,8 +100,8 @@ GPU_ONLY = [(f.variant(c), p) for f in registry.families().values() if not f.int
 @pytest.mark.parametrize("variant,problem", GPU_ONLY, ids=[f"{p.name}-{v.id}" for v, p in GPU_ONLY])
 def test_gpu_only_families_match_float64_reference_on_every_problem(variant, problem):
     family = registry.family(variant.family)
-    if family.supports(problem):
-        pytest.skip(family.supports(problem))
+    if family.unsupported(problem):
+        pytest.skip(family.unsupported(problem))
     result = correctness.check(variant, family, problem)
     assert result.passed, result.line()
 

@@ -95,7 +95,7 @@ def check(variant: Variant, family, problem: Problem, seed: int | None = None) -
     precision = family.precision(problem, variant.config)
     result = CheckResult(problem.name, variant.id, precision, seed, passed=False,
                          tolerance=TOLERANCES[precision])
-    why_not = family.supports(problem)
+    why_not = family.unsupported(problem)
     if why_not:
         result.skipped = f"{family.name} does not support this problem: {why_not}"
         return result

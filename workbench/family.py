@@ -103,6 +103,13 @@ class Family:
     # False for Gluon families: Triton's CPU interpreter cannot run them, so they are checked on the GPU only
     interpretable: bool = True
 
+    def unsupported(self, problem) -> str | None:
+        """Why this family cannot run `problem` on this machine, or None: its own limits
+        (supports), and Triton's CPU interpreter for a family it cannot run."""
+        if not self.interpretable and triton.knobs.runtime.interpret:
+            return "a Gluon kernel, which Triton's CPU interpreter cannot run (it needs a GPU)"
+        return self.supports(problem)
+
     def config(self, partial: dict) -> dict:
         """A full, validated config: the defaults overlaid with `partial`."""
         for key, value in partial.items():

@@ -100,13 +100,12 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=Non
     family's own parameters both allow. A family switch ("other" or a family's name) proposes the
     new family with the config keys it shares with the current variant, at its defaults, and at
     each config it knows by name (measured good points, e.g. per dtype). Given the problem, a
-    family that does not support it (or this machine: a Gluon family under the interpreter) is
-    not proposed."""
+    family that cannot run it here (Family.unsupported) is not proposed."""
     if kind == "family":
         for family in registry.for_stage(stage.name):
-            if problem is not None and family.supports(problem):
-                continue
             if family.name != current.family and argument in ("other", family.name):
+                if problem is not None and family.unsupported(problem):
+                    continue
                 shared = {k: v for k, v in current.config.items() if v in family.params.get(k, ())}
                 yield family.variant(shared), {"family": family.name}
                 for config in [{}, *family.known_configs.values()]:
