@@ -20,6 +20,13 @@
 #                                       explore11 and explore13 measured staged_taps' first version (num_warps 8
 #                                       included) and a reverted one (rows copied in pieces); they stay in git at
 #                                       6b2c1df (bench/results/explore11-*, explore13-*)
+#   bash bench/gpu_session.sh explore14 staged_taps with its windows copied by TMA (COPY=tma) and y stored in 16-byte
+#                                       rows (STORE=rows), against its cp.async configs; ncu on kb76's best
+#   bash bench/gpu_session.sh explore15 staged_taps on 16-bit inputs (kb76-bf16) against window_taps; on kb76, pipelines of
+#                                       5-6 windows and BLOCK_L 128 now that slots are no longer rounded to a power of two
+#                                       explore16 measured two staged_taps programs per SM (1-2 windows each: 25-45% slower,
+#                                       reverted) and the asynchronous MMA once it kept its register operand alive
+#                                       (bench/results/explore16-*; the sweeps' variant lists are in its .txt files)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -143,6 +150,29 @@ case "${1:-}" in
       2>&1 | tee bench/results/explore12-mid.txt
     best=$(python3 -c "import json; print(json.load(open('bench/results/explore12-kb76.json'))['best'])")
     timeout 140 python3 -m workbench measure -p kb76 -v "$best" 2>&1 | tee bench/results/explore12-measure-kb76.txt ;;
+  explore14)
+    st=staged_taps
+    timeout 60 python3 -m pytest -q -m gpu -p no:cacheprovider -k gpu_only_families 2>&1 | tee bench/results/explore14-tests.txt
+    timeout 200 python3 bench/sweep.py -p kb76 --json bench/results/explore14-kb76.json -v $st -v $st:STAGES=8 \
+      -g "$st:COPY=tma,STAGES=7|8,MMA=sync|async" -v $st:COPY=tma,STAGES=5,STORE=rows 2>&1 | tee bench/results/explore14-kb76.txt
+    timeout 150 python3 bench/sweep.py -p kb67 --json bench/results/explore14-kb67.json -v $st:wide \
+      -g "$st:COPY=tma,BLOCK_C=32,STAGES=3|5,MMA=async,STORE=fragments|rows" -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=rows \
+      -v $st:COPY=tma,FILL=window,BLOCK_L=128,BLOCK_C=16,STAGES=6,MMA=async 2>&1 | tee bench/results/explore14-kb67.txt
+    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore14-mid.json -v $st:wide \
+      -g "$st:COPY=tma,BLOCK_C=32,STAGES=3,MMA=async,STORE=fragments|rows" -v $st:COPY=tma,STAGES=8 2>&1 | tee bench/results/explore14-mid.txt
+    best=$(python3 -c "import json; print(json.load(open('bench/results/explore14-kb76.json'))['best'])")
+    timeout 100 python3 -m workbench measure -p kb76 -v "$best" 2>&1 | tee bench/results/explore14-measure-kb76.txt ;;
+  explore15)
+    st=staged_taps
+    timeout 90 python3 -m pytest -q -m gpu -p no:cacheprovider -k gpu_only_families 2>&1 | tee bench/results/explore15-tests.txt
+    timeout 220 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore15-kb76-bf16.json \
+      -v window_taps:BLOCK_L=128,BLOCK_C=16,G=8,num_warps=8,num_stages=1 -g "$st:BLOCK_C=32,STAGES=4|8,MMA=sync|async" \
+      -g "$st:BLOCK_C=64,STAGES=3|5" -g "$st:BLOCK_C=16,STAGES=7|12" -v $st:COPY=tma,BLOCK_C=32,STAGES=8 \
+      -v $st:COPY=tma,BLOCK_C=64,STAGES=5 -v $st:BLOCK_C=32,STAGES=7,STORE=rows 2>&1 | tee bench/results/explore15-kb76-bf16.txt
+    timeout 130 python3 bench/sweep.py -p kb76 --json bench/results/explore15-kb76.json -v $st \
+      -g "$st:STAGES=5|6" -v $st:BLOCK_L=128,STAGES=4 -v $st:BLOCK_L=128,BLOCK_C=8,STAGES=8 2>&1 | tee bench/results/explore15-kb76.txt
+    best=$(python3 -c "import json; print(json.load(open('bench/results/explore15-kb76-bf16.json'))['best'])")
+    timeout 100 python3 -m workbench measure -p kb76-bf16 -v "$best" 2>&1 | tee bench/results/explore15-measure-kb76-bf16.txt ;;
   explore10)
     wt=window_taps
     python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore10-kb76-bf16.json -v row_gemm:bf16 -v held_taps \
@@ -177,5 +207,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -100,7 +100,7 @@ def main():
         try:
             variant = registry.parse_variant(spec)
             family = registry.family(variant.family)
-            why_not = family.unsupported(problem)
+            why_not = family.unsupported(problem, variant.config)
             if why_not:
                 raise RuntimeError(why_not)
             run = lambda: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731

@@ -101,8 +101,9 @@ def test_anchor_measurement_proposals():
         # config and at its defaults
         "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64}),
                    ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 2
-        # and DRAM under 70% with those stalls: staged_taps at its defaults and its two known configs
-        + [("windows-staged-in-shared-memory", {"family": "staged_taps"})] * 3,
+        # and DRAM under 70% with those stalls: staged_taps at its defaults and its three known configs
+        # (no problem given, so none is left out)
+        + [("windows-staged-in-shared-memory", {"family": "staged_taps"})] * 4,
         "micro": [("warps-up-on-low-occupancy", {"num_warps": 16}), ("stages-deeper", {"num_stages": 3})],
     }
 
@@ -139,18 +140,30 @@ def test_metric_names_are_normalised(measured):
 def test_tried_and_current_variants_are_skipped():
     memory = STAGES.get("memory")
     inputs = {"stall_memory": 25, "dram_pct": 30}   # stages-up proposes 3; stages-if-unsure tries 1, 2, 3
-    fp16 = load_suite().get("edge-fp16")            # staged_taps (fp32 only) is left out for it
-    proposed = [p.variant.id for p in rules.propose(memory, CURRENT, inputs, {}, set(), fp16)]
+    proposed = [p.variant.id for p in rules.propose(memory, CURRENT, inputs, {}, set())
+                if p.variant.family == CURRENT.family]
     assert proposed == [CURRENT.with_changes({"num_stages": n}).id for n in (3, 1)]   # 2 is current, 3 once
-    assert [p.changes for p in rules.propose(memory, CURRENT, inputs, {}, {proposed[0]}, fp16)] == [{"num_stages": 1}]
+    assert [p.changes for p in rules.propose(memory, CURRENT, inputs, {}, {proposed[0]})
+            if p.variant.family == CURRENT.family] == [{"num_stages": 1}]
 
 
-def test_a_family_that_does_not_support_the_problem_is_not_proposed():
-    memory = STAGES.get("memory")
-    inputs = {"stall_memory": 25, "dram_pct": 30}
-    families = lambda problem: {p.variant.family for p in rules.propose(memory, CURRENT, inputs, {}, set(), problem)}  # noqa: E731
-    assert "staged_taps" in families(None)           # no problem given: every switch the rules name
-    assert "staged_taps" not in families(load_suite().get("edge-fp16"))
+def test_a_family_or_config_that_cannot_run_the_problem_is_not_proposed(monkeypatch):
+    """A family switch (access-pattern-on-evidence: "other") leaves out a family whose supports()
+    rejects the problem, and each config its config_limits() rejects."""
+    wide = SEED.config({"BLOCK_N": 256})
+    picky = dataclasses.replace(SEED, name="picky", stages=("memory",), known_configs={"wide": wide},
+                                config_limits=lambda problem, config: "too wide" if config["BLOCK_N"] == 256 else None)
+    absent = dataclasses.replace(SEED, name="absent", stages=("memory",), known_configs={},
+                                 supports=lambda problem: "not here")
+    monkeypatch.setattr(registry, "families", lambda: {f.name: f for f in (SEED, picky, absent)})
+    switches = lambda problem: [p.variant for p in rules.propose(  # noqa: E731
+        STAGES.get("memory"), CURRENT, {"l2_hit": 40}, {}, set(), problem) if p.variant.family != SEED.name]
+    narrow = SEED.defaults["BLOCK_N"]
+    # no problem given: every family and config the switch names
+    assert {(v.family, v.config["BLOCK_N"]) for v in switches(None)} == {("picky", narrow), ("picky", 256),
+                                                                         ("absent", narrow)}
+    assert {(v.family, v.config["BLOCK_N"]) for v in switches(load_suite().get("edge-k1"))} == {("picky", narrow)}
+    assert picky.unsupported(load_suite().get("edge-k1"), wide) == "too wide"
 
 
 def test_family_disallowed_values_are_skipped(monkeypatch):

@@ -28,3 +28,13 @@ def test_compiles_for_sm90_without_a_gpu():
 def test_an_unknown_variant_is_an_error():
     done = sm90("-p", "kb76", "-v", "no_such_family")
     assert done.returncode != 0 and "unknown kernel family 'no_such_family'" in done.stderr
+
+
+def test_staged_taps_copy_paths_and_16_bit_products_compile_for_sm90(tmp_path):
+    done = sm90("-p", "kb76-bf16", "-v", "staged_taps:bf16", "-v", "staged_taps:COPY=tma", "--dump", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    cp_async, tma = [line for line in done.stdout.splitlines() if line.startswith("regs")]
+    assert "cp.async.cg" in cp_async and "cp.async.bulk.tensor" in tma and "cp.async.cg" not in tma
+    ptx = [path.read_text() for path in sorted(tmp_path.glob("*.ptx"))]
+    assert all("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in text for text in ptx)
+    assert all("ld.shared.b16" in text for text in ptx)     # one 2-byte load per tap element

@@ -95,9 +95,9 @@ def check(variant: Variant, family, problem: Problem, seed: int | None = None) -
     precision = family.precision(problem, variant.config)
     result = CheckResult(problem.name, variant.id, precision, seed, passed=False,
                          tolerance=TOLERANCES[precision])
-    why_not = family.unsupported(problem)
+    why_not = family.unsupported(problem, variant.config)
     if why_not:
-        result.skipped = f"{family.name} does not support this problem: {why_not}"
+        result.skipped = f"{variant.id} does not support this problem: {why_not}"
         return result
     if device.interpreted() and not problem.fits_interpreter:
         result.skipped = "too large for Triton's CPU interpreter; run on a GPU"

@@ -96,6 +96,9 @@ class Family:
     known_configs: dict = field(default_factory=dict)   # name -> full config
     # supports(problem) -> None, or why not
     supports: Callable = lambda problem: None
+    # config_limits(problem, config) -> None, or why this one config cannot run the problem
+    # (e.g. its buffers do not fit shared memory); the family itself may still support it
+    config_limits: Callable = lambda problem, config: None
     # precision(problem, config) -> one of PRECISIONS
     precision: Callable = lambda problem, config: "fp32"
     module: ModuleType | None = None
@@ -103,12 +106,13 @@ class Family:
     # False for Gluon families: Triton's CPU interpreter cannot run them, so they are checked on the GPU only
     interpretable: bool = True
 
-    def unsupported(self, problem) -> str | None:
-        """Why this family cannot run `problem` on this machine, or None: its own limits
-        (supports), and Triton's CPU interpreter for a family it cannot run."""
+    def unsupported(self, problem, config: dict | None = None) -> str | None:
+        """Why this family (at `config`, when given) cannot run `problem` on this machine, or
+        None: its own limits (supports, config_limits), and Triton's CPU interpreter for a
+        family it cannot run."""
         if not self.interpretable and triton.knobs.runtime.interpret:
             return "a Gluon kernel, which Triton's CPU interpreter cannot run (it needs a GPU)"
-        return self.supports(problem)
+        return self.supports(problem) or (self.config_limits(problem, config) if config is not None else None)
 
     def config(self, partial: dict) -> dict:
         """A full, validated config: the defaults overlaid with `partial`."""

@@ -100,16 +100,17 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=Non
     family's own parameters both allow. A family switch ("other" or a family's name) proposes the
     new family with the config keys it shares with the current variant, at its defaults, and at
     each config it knows by name (measured good points, e.g. per dtype). Given the problem, a
-    family that cannot run it here (Family.unsupported) is not proposed."""
+    family that cannot run it here (Family.unsupported) is not proposed, nor a config the
+    family's config_limits rule out for it."""
     if kind == "family":
         for family in registry.for_stage(stage.name):
             if family.name != current.family and argument in ("other", family.name):
                 if problem is not None and family.unsupported(problem):
                     continue
                 shared = {k: v for k, v in current.config.items() if v in family.params.get(k, ())}
-                yield family.variant(shared), {"family": family.name}
-                for config in [{}, *family.known_configs.values()]:
-                    yield family.variant(config), {"family": family.name}
+                for variant in [family.variant(shared), *map(family.variant, [{}, *family.known_configs.values()])]:
+                    if problem is None or not family.config_limits(problem, variant.config):
+                        yield variant, {"family": family.name}
         return
     if kind == "try":
         [(param, values)] = argument.items()

@@ -1,0 +1,42 @@
+"""staged_taps' shapes (kernels/staged_taps.py geometry) on CPU: what each copy path and
+element size needs, and the configs a problem cannot take, said before any compile."""
+import pytest
+
+from workbench import registry
+from workbench.problems import load_suite
+
+SUITE = load_suite()
+FAMILY = registry.family("staged_taps")
+geometry = FAMILY.module.geometry
+
+
+def test_cp_async_rows_hold_the_window_and_slots_the_bank_offsets():
+    geo = geometry(SUITE.get("kb76"), FAMILY.defaults)     # 64 outputs at stride 3, dilation 4: 198 positions
+    assert (geo["SPAN"], geo["W"], geo["Q"], geo["T"]) == (200, 256, 8, 64)
+    assert geo["SLOT"] == 16 * 256 + 3 * 8          # the last row group starts 3*Q in
+    assert geo["XALLOC"] == 7 * geo["SLOT"] // 64 * 64 + 64     # seven slots, whole rows of 64 elements
+
+
+def test_tma_rows_start_three_bank_offsets_early_and_fit_one_box():
+    tma = FAMILY.config({"COPY": "tma"})
+    geo = geometry(SUITE.get("kb76"), tma)
+    assert geo["W"] == 256 and geo["SLOT"] == 16 * 256 and "unsupported" not in geo   # 200 + 24 <= 256
+    wide = geometry(SUITE.get("kb76"), FAMILY.config({"COPY": "tma", "BLOCK_L": 128, "STAGES": 2}))
+    assert "wider than a TMA box" in wide["unsupported"]
+
+
+def test_16_bit_inputs_halve_the_bytes_and_need_16_channels():
+    bf16 = SUITE.get("kb76-bf16")
+    geo = geometry(bf16, FAMILY.known_configs["bf16"])
+    assert geo["Q"] == 16 and geo["SPAN"] == 200 and "unsupported" not in geo    # 32 bytes; 16-byte aligned rows
+    assert "16 channels" in geometry(bf16, FAMILY.config({"BLOCK_C": 8}))["unsupported"]
+    assert FAMILY.precision(bf16, FAMILY.defaults) == "bf16"
+
+
+@pytest.mark.parametrize("problem,name,why", [
+    ("kb76", "window", "FILL=window needs stride*BLOCK_L a power of two"),   # stride 3
+    ("kb76", "bf16", "KiB of shared memory"),                                 # 32-channel fp32 windows, 7 deep
+])
+def test_known_configs_a_problem_cannot_take_say_why(problem, name, why):
+    assert why in FAMILY.config_limits(SUITE.get(problem), FAMILY.known_configs[name])
+    assert FAMILY.config_limits(SUITE.get("kb67"), FAMILY.known_configs[name]) is None
