@@ -27,8 +27,9 @@
 #                                       explore16 measured two staged_taps programs per SM (1-2 windows each: 25-45% slower,
 #                                       reverted) and the asynchronous MMA once it kept its register operand alive
 #                                       (bench/results/explore16-*; the sweeps' variant lists are in its .txt files)
-#   bash bench/gpu_session.sh explore17 staged_taps with a producer warp (COPY=tma_warp: TMA copies, mbarriers, no CTA
-#                                       barrier in the consumer warpgroup) on every problem
+#                                       explore17 measured staged_taps with a producer warp (COPY=tma_warp: TMA copies,
+#                                       mbarriers, no CTA barrier in the consumer warpgroup): slower, removed; the mode and
+#                                       the code are in git at ff98492 (bench/results/explore17-*)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -175,18 +176,6 @@ case "${1:-}" in
       -g "$st:STAGES=5|6" -v $st:BLOCK_L=128,STAGES=4 -v $st:BLOCK_L=128,BLOCK_C=8,STAGES=8 2>&1 | tee bench/results/explore15-kb76.txt
     best=$(python3 -c "import json; print(json.load(open('bench/results/explore15-kb76-bf16.json'))['best'])")
     timeout 100 python3 -m workbench measure -p kb76-bf16 -v "$best" 2>&1 | tee bench/results/explore15-measure-kb76-bf16.txt ;;
-  explore17)
-    st=staged_taps
-    timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore17-kb76.json -v $st \
-      -g "$st:COPY=tma_warp,STAGES=7|8,MMA=sync|async" -v $st:COPY=tma_warp,BLOCK_C=32,STAGES=3,MMA=async \
-      2>&1 | tee bench/results/explore17-kb76.txt
-    timeout 110 python3 bench/sweep.py -p kb67 --json bench/results/explore17-kb67.json -v $st:wide \
-      -g "$st:COPY=tma_warp,BLOCK_C=32,STAGES=3|5,MMA=async" -v $st:COPY=tma_warp,BLOCK_C=16,STAGES=7,MMA=async \
-      2>&1 | tee bench/results/explore17-kb67.txt
-    timeout 50 python3 bench/sweep.py -p mid --json bench/results/explore17-mid.json -v $st:wide \
-      -v $st:COPY=tma_warp,BLOCK_C=32,STAGES=3,MMA=async 2>&1 | tee bench/results/explore17-mid.txt
-    timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore17-kb76-bf16.json -v $st:bf16 \
-      -v $st:COPY=tma_warp,BLOCK_C=32,STAGES=8,MMA=async,STORE=rows 2>&1 | tee bench/results/explore17-kb76-bf16.txt ;;
   explore10)
     wt=window_taps
     python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore10-kb76-bf16.json -v row_gemm:bf16 -v held_taps \
@@ -221,5 +210,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore17|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -121,7 +121,7 @@ def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, ste
 def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
                  BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
-    """The same copies as _copy_window by the tensor memory accelerator (COPY=tma, tma_warp):
+    """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
     one instruction per row group, completion counted in bytes on the slot's mbarrier, and no
     thread spends issue slots or registers on addresses. A TMA destination must be 128-byte
     aligned, so row groups start at multiples of W and the bank offset Q*q moves into the
@@ -179,47 +179,13 @@ def _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout: gl.cons
 
 
 @gluon.jit
-def _produce(x_desc, xbuf, full, empty, n_items, first_tile, step, TILES: gl.constexpr, NCHUNK: gl.constexpr,
-             S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr,
-             SLOT: gl.constexpr, Q: gl.constexpr, STAGES: gl.constexpr):
-    """COPY=tma_warp, the producer warp: refill each slot as soon as the consumers release it."""
-    for item in range(n_items):
-        slot = item % STAGES
-        mbarrier.wait(empty.index(slot), (item // STAGES & 1) ^ 1)    # the first pass finds every slot free
-        _load_window(x_desc, xbuf, full, item, slot, n_items, first_tile, step, TILES, NCHUNK, S, P, BLOCK_C,
-                     W, T, SLOT, Q)
-
-
-@gluon.jit
-def _consume(xbuf, full, empty, w_lo, w_hi, y_ptr, b_ptr, n_items, first_tile, step,
-             acc_layout: gl.constexpr, a_layout: gl.constexpr, store_layout: gl.constexpr, K: gl.constexpr,
-             S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr,
-             Q: gl.constexpr, SLOT: gl.constexpr, STAGES: gl.constexpr, NCHUNK: gl.constexpr,
-             ASYNC_MMA: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr, T: gl.constexpr,
-             L_out: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.constexpr):
-    """COPY=tma_warp, the consumer warpgroup: products and stores only, no copies, no CTA barrier."""
-    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-    for item in range(n_items):
-        slot = item % STAGES
-        mbarrier.wait(full.index(slot), item // STAGES & 1)
-        chunk = item % NCHUNK
-        acc = _taps(xbuf, slot * SLOT, acc, w_lo, w_hi, chunk, a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, NCHUNK,
-                    ASYNC_MMA)
-        mbarrier.arrive(empty.index(slot))   # the products are done, so every warp has read the slot
-        if chunk == NCHUNK - 1:
-            _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout, HAS_BIAS, NCHUNK, TILES, T, L_out,
-                        Cout, BLOCK_L, COUT_P)
-            acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-
-
-@gluon.jit
 def conv1d_staged_taps_kernel(
     x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
-    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, COPY: gl.constexpr, ASYNC_MMA: gl.constexpr,
+    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
     STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
 ):
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
@@ -256,60 +222,47 @@ def conv1d_staged_taps_kernel(
     fence_async_shared()      # the MMA reads shared memory through the async proxy
 
     # 2. The windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte alignment,
-    # which TMA needs); `full` counts a slot's bytes in, `empty` its release (tma_warp).
+    # which TMA needs), STAGES - 1 items in flight ahead of the one in use; under COPY=tma an
+    # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
-    full = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    if COPY != "cp_async":
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if TMA:
         for s in gl.static_range(STAGES):
-            mbarrier.init(full.index(s), count=1)
-            mbarrier.init(empty.index(s), count=1)
-        fence_async_shared()
+            mbarrier.init(bars.index(s), count=1)
         gl.thread_barrier()
-    if COPY == "tma_warp":
-        # One warp copies, one warpgroup computes; they meet only at the slots' mbarriers.
-        gl.warp_specialize([
-            (_consume, (xbuf, full, empty, w_lo, w_hi, y_ptr, b_ptr, n_items, first_tile, step, acc_layout, a_layout,
-                        store_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, SLOT, STAGES, NCHUNK, ASYNC_MMA, HAS_BIAS,
-                        TILES, T, L_out, Cout, COUT_P)),
-            (_produce, (x_desc, xbuf, full, empty, n_items, first_tile, step, TILES, NCHUNK, S, P, BLOCK_C, W, T,
-                        SLOT, Q, STAGES)),
-        ], [1], [24])
-    else:
-        # One warpgroup copies and computes: STAGES - 1 items in flight ahead of the one in use.
-        for ahead in gl.static_range(STAGES - 1):
-            if COPY == "tma":
-                _load_window(x_desc, xbuf, full, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
-                             BLOCK_C, W, T, SLOT, Q)
-            else:
-                _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
-                             BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        # The slot of an item is static, so the loop is unrolled STAGES times.
-        for base in range(0, n_items, STAGES):
-            for slot in gl.static_range(STAGES):
-                item = base + slot
-                if item < n_items:
-                    refill: gl.constexpr = (slot + STAGES - 1) % STAGES
-                    if COPY == "tma":
-                        mbarrier.wait(full.index(slot), (base // STAGES) & 1)   # `item` has landed
-                        gl.thread_barrier()                 # and every warp is done reading the slot refilled next
-                        _load_window(x_desc, xbuf, full, item + STAGES - 1, refill, n_items, first_tile, step, TILES,
-                                     NCHUNK, S, P, BLOCK_C, W, T, SLOT, Q)
-                    else:
-                        async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
-                        gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
-                        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK,
-                                     Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-                    chunk = item % NCHUNK
-                    acc = _taps(xbuf, slot * SLOT, acc, w_lo, w_hi, chunk, a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q,
-                                NCHUNK, ASYNC_MMA)
-                    if chunk == NCHUNK - 1:
-                        _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout, HAS_BIAS, NCHUNK, TILES,
-                                    T, L_out, Cout, BLOCK_L, COUT_P)
-                        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        if COPY == "cp_async":
-            async_copy.wait_group(0)
+    for ahead in gl.static_range(STAGES - 1):
+        if TMA:
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
+                         BLOCK_C, W, T, SLOT, Q)
+        else:
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    # The slot of an item is static, so the loop is unrolled STAGES times.
+    for base in range(0, n_items, STAGES):
+        for slot in gl.static_range(STAGES):
+            item = base + slot
+            if item < n_items:
+                refill: gl.constexpr = (slot + STAGES - 1) % STAGES
+                if TMA:
+                    mbarrier.wait(bars.index(slot), (base // STAGES) & 1)   # `item` has landed
+                    gl.thread_barrier()                 # and every warp is done reading the slot refilled next
+                    _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES,
+                                 NCHUNK, S, P, BLOCK_C, W, T, SLOT, Q)
+                else:
+                    async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
+                    gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
+                    _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK,
+                                 Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+                chunk = item % NCHUNK
+                acc = _taps(xbuf, slot * SLOT, acc, w_lo, w_hi, chunk, a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                            NCHUNK, ASYNC_MMA)
+                if chunk == NCHUNK - 1:
+                    _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout, HAS_BIAS, NCHUNK, TILES, T,
+                                L_out, Cout, BLOCK_L, COUT_P)
+                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    if not TMA:
+        async_copy.wait_group(0)
 
 
 def geometry(problem, config) -> dict:
@@ -327,7 +280,7 @@ def geometry(problem, config) -> dict:
     size = problem.element_size
     vec, q = 16 // size, BANK_SHIFT_BYTES // size          # elements in 16 bytes, in Q
     reach = problem.dilation * (problem.kernel_size - 1)
-    shift = 0 if config["COPY"] == "cp_async" else 3 * q      # positions in a row ahead of its window
+    shift = 3 * q if config["COPY"] == "tma" else 0      # positions in a row ahead of its window
     geo = {}
     if config["FILL"] == "window":
         w = s * bl
@@ -343,7 +296,7 @@ def geometry(problem, config) -> dict:
             w *= 2
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
         geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
-    if config["COPY"] != "cp_async":
+    if config["COPY"] == "tma":
         if w > 256:
             geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
         if problem.length % vec:
@@ -371,7 +324,7 @@ def launch(x, w, bias, out, problem, config):
     if "unsupported" in geo:
         raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
     x_desc = None
-    if config["COPY"] != "cp_async":
+    if config["COPY"] == "tma":
         # x as (batch, channel, position); one box is a row group's windows
         x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
@@ -381,7 +334,7 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        COPY=config["COPY"], ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
         num_warps=config["num_warps"],
     )
@@ -417,8 +370,8 @@ FAMILY = Family(
         "MMA": ("sync", "async"),
         # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
-        # do not matter here.
-        "COPY": ("cp_async", "tma", "tma_warp"),
+        # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
+        "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
         "STORE": ("fragments", "rows"),
         "num_warps": (4,),       # one warpgroup; 8 warps on 128 rows were slower (explore11)
