@@ -376,9 +376,10 @@ FAMILY = Family(
         "STORE": ("fragments", "rows"),
         "num_warps": (4,),       # one warpgroup; 8 warps on 128 rows were slower (explore11)
     },
-    # Its fastest config on kb76 (4.39 ms, 76.7% of the copy floor; bench/results/explore12-kb76.txt):
-    # six windows of 16 channels in flight.
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 7, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4},
+    # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
+    # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
+    # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (3.20 ms, where

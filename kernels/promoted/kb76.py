@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 float32).
-# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-093419-profile-memory-kb76 on
-# NVIDIA H200: 4.549 ms, 1.9x the seed kernel, 2.24x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-113251-profile-memory-kb76 on
+# NVIDIA H200: 4.466 ms, 1.86x the seed kernel, 2.24x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -8,7 +8,8 @@ import triton
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 from triton.experimental.gluon.language.nvidia.ampere import async_copy
-from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, warpgroup_mma, warpgroup_mma_wait
+from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma, warpgroup_mma_wait
+from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 from triton.runtime.jit import constexpr_function
 
 
@@ -22,33 +23,38 @@ def sm_count(device: torch.device) -> int:
 
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
-BANK_SHIFT = gl.constexpr(8)  # Q: words between the rows of neighbouring channel groups
+BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 
 
 @constexpr_function
-def tap_view_layout(S, BLOCK_L, BLOCK_C, W):
-    """The padded layout of point 3: (m, K column) -> S*m + g(channel)."""
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel), columns permuted as _channel says."""
     bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
     group = BLOCK_C // 4
-    # channel bits: the low ones from K-column bits 2.., the top two from K-column bits 0, 1
-    bases += [[0, 4 << i] for i in range(group.bit_length() - 1)] + [[0, 1], [0, 2]]
+    # channel c = q*group + i sits in column (i % KW) + KW*q + 4*KW*(i // KW)
+    index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
+    bases += [[0, col] for col in index_columns] + [[0, KW], [0, 2 * KW]]
     pairs = [[1, S - 1]] if S > 1 else []
     if W > S * BLOCK_L:
         pairs.append([BLOCK_L, W - S * BLOCK_L])
-    pairs.append([BLOCK_L * group, BANK_SHIFT.value])
+    pairs.append([BLOCK_L * group, Q])
     return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
 
 
 @gluon.jit
-def _channel(col, BLOCK_C: gl.constexpr):
-    """The channel K column `col` of a chunk stands for (point 4)."""
-    return (col >> 2) | ((col & 3) * (BLOCK_C // 4))
+def _channel(col, BLOCK_C: gl.constexpr, KW: gl.constexpr):
+    """The channel K column `col` of a chunk stands for (point 4): the columns one load
+    instruction covers (lane % 4, times KW) fall in the four channel groups."""
+    group = (col // KW) % 4
+    index = col % KW + KW * (col // (4 * KW))
+    return group * (BLOCK_C // 4) + index
 
 
 @gluon.jit
 def _at(buf, offset):
-    """A view of the 1-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
-    return buf._reinterpret(buf.dtype, [buf.shape[0], 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
+    """A view of the 2-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
+    numel: gl.constexpr = buf.shape[0] * buf.shape[1]
+    return buf._reinterpret(buf.dtype, [numel, 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
 
 
 @gluon.jit
@@ -63,13 +69,13 @@ def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
 @gluon.jit
 def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
-                 S: gl.constexpr, P: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
-                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, num_warps: gl.constexpr):
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
+                 T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
     """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
     Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
     ends a full row after its last row group starts."""
     GROUP: gl.constexpr = BLOCK_C // 4
-    layout: gl.constexpr = gl.BlockedLayout([1, 4], [1, 32], [num_warps, 1], [1, 0])
+    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
     tile = first_tile + (item // NCHUNK) * step
     c0 = (item % NCHUNK) * BLOCK_C
     b = tile // TILES
@@ -80,125 +86,208 @@ def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, ste
     for q in gl.static_range(4):
         chan = c0 + q * GROUP + offs_r
         ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
-        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + BANK_SHIFT))
-        dst = rows._reinterpret(gl.float32, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + Q))
+        dst = rows._reinterpret(xbuf.dtype, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
         async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
     async_copy.commit_group()
 
 
 @gluon.jit
+def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
+    """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
+    one instruction per row group, completion counted in bytes on the slot's mbarrier, and no
+    thread spends issue slots or registers on addresses. A TMA destination must be 128-byte
+    aligned, so row groups start at multiples of W and the bank offset Q*q moves into the
+    window: group q's rows start Q*q positions early (TMA fills what lies outside x with zeros)."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    tile = first_tile + (item // NCHUNK) * step
+    ok = item < n_items
+    bar = bars.index(slot)
+    mbarrier.expect(bar, BLOCK_C * W * xbuf.dtype.primitive_bitwidth // 8, pred=ok)
+    for q in gl.static_range(4):
+        dst = _at(xbuf, slot * SLOT + q * GROUP * W)._reinterpret(xbuf.dtype, [1, GROUP, W], x_desc.layout)
+        tma.async_copy_global_to_shared(
+            x_desc, [tile // TILES, (item % NCHUNK) * BLOCK_C + q * GROUP, (tile % TILES) * (T * S) - P - q * Q],
+            bar, dst, pred=ok)
+
+
+@gluon.jit
+def _taps(xbuf, offset, acc, w_lo, w_hi, chunk, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
+          D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
+          NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr):
+    """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
+    padded view; when it returns, every product is done."""
+    KW: gl.constexpr = 32 // xbuf.dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
+    for k in gl.static_range(K):
+        view = _at(xbuf, offset + D * k)._reinterpret(
+            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
+        a = view.load(a_layout)
+        acc = warpgroup_mma(a, _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)), acc, is_async=ASYNC_MMA)
+        if ASYNC_MMA:
+            # This tap's shared loads overlapped the previous product; once that is done, its
+            # operand's registers may be reused (deps keeps them alive until then).
+            if k > 0:   # a_prev: the previous tap's operand (static_range unrolls the loop)
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))  # noqa: F821
+            a_prev = a
+    if ASYNC_MMA:
+        acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
+    return acc
+
+
+@gluon.jit
+def _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
+                NCHUNK: gl.constexpr, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr,
+                Cout: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
+    """5. The epilogue after a tile's last chunk, in the store layout (see the kernel)."""
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
+    t = first_tile + (item // NCHUNK) * step
+    offs_l = (t % TILES) * T + offs_m
+    out = gl.convert_layout(acc, store_layout)
+    if HAS_BIAS:
+        out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+
+
+@gluon.jit
 def conv1d_staged_taps_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr, n_tiles,
+    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
-    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr,
-    STAGES: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr,
+    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
+    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
+    STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
 ):
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
     n_items = (n_tiles - first_tile + step - 1) // step * NCHUNK
 
+    dtype: gl.constexpr = x_ptr.dtype.element_ty
+    KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
     acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                         instr_shape=[16, COUT_P, 8])
-    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=1)
+                                                         instr_shape=[16, COUT_P, 8 * KW])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
+    # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
+    # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
+    # thread (STORE=rows; 16-byte stores, a quarter of the instructions).
+    if STORE_ROWS:
+        store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
+    else:
+        store_layout: gl.constexpr = acc_layout
 
     # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
-    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], gl.float32)
-    K_HI: gl.constexpr = K - 2 if K > 2 else 1
-    w_lo = gl.allocate_shared_memory(gl.float32, [(2 if K > 1 else 1) * NCHUNK, COUT_P, BLOCK_C], w_layout)
-    w_hi = gl.allocate_shared_memory(gl.float32, [K_HI * NCHUNK, COUT_P, BLOCK_C], w_layout)
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
+    w_lo = gl.allocate_shared_memory(dtype, [W_LO, COUT_P, BLOCK_C], w_layout)
+    w_hi = gl.allocate_shared_memory(dtype, [W_HI, COUT_P, BLOCK_C], w_layout)
     ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
     offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
     for k in gl.static_range(K):
         for ch in gl.static_range(NCHUNK):
-            c = ch * BLOCK_C + _channel(cols, BLOCK_C)
+            c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
             w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
                            mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
             _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
     fence_async_shared()      # the MMA reads shared memory through the async proxy
 
-    # 2. The windows: STAGES slots of one 1-D allocation, STAGES - 1 items in flight ahead.
-    xbuf = gl.allocate_shared_memory(gl.float32, [XALLOC], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+    # 2. The windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte alignment,
+    # which TMA needs), STAGES - 1 items in flight ahead of the one in use; under COPY=tma an
+    # mbarrier per slot counts its bytes in.
+    xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if TMA:
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        gl.thread_barrier()
     for ahead in gl.static_range(STAGES - 1):
-        _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
-                     BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
-
+        if TMA:
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
+                         BLOCK_C, W, T, SLOT, Q)
+        else:
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, acc_layout))
-    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout))
-    if HAS_BIAS:
-        bias = gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)
     # The slot of an item is static, so the loop is unrolled STAGES times.
     for base in range(0, n_items, STAGES):
         for slot in gl.static_range(STAGES):
             item = base + slot
             if item < n_items:
-                async_copy.wait_group(STAGES - 2)      # this thread's copies of `item` have landed
-                gl.thread_barrier()                     # everyone's have, and the slot refilled next is read
-                _copy_window(x_ptr, xbuf, item + STAGES - 1, (slot + STAGES - 1) % STAGES, n_items, first_tile,
-                             step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, num_warps)
-                # 3. One product per tap, A_k read at stride S through the padded view.
+                refill: gl.constexpr = (slot + STAGES - 1) % STAGES
+                if TMA:
+                    mbarrier.wait(bars.index(slot), (base // STAGES) & 1)   # `item` has landed
+                    gl.thread_barrier()                 # and every warp is done reading the slot refilled next
+                    _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES,
+                                 NCHUNK, S, P, BLOCK_C, W, T, SLOT, Q)
+                else:
+                    async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
+                    gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
+                    _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK,
+                                 Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
                 chunk = item % NCHUNK
-                for k in gl.static_range(K):
-                    view = _at(xbuf, slot * SLOT + D * k)._reinterpret(
-                        gl.float32, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W))
-                    acc = warpgroup_mma(view.load(a_layout), _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)),
-                                        acc, is_async=ASYNC_MMA)
-                    if ASYNC_MMA:    # the next tap's shared loads overlap this product
-                        acc = warpgroup_mma_wait(num_outstanding=1, deps=(acc,))
-                # 5. After the tile's last chunk: the epilogue.
+                acc = _taps(xbuf, slot * SLOT, acc, w_lo, w_hi, chunk, a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                            NCHUNK, ASYNC_MMA)
                 if chunk == NCHUNK - 1:
-                    if ASYNC_MMA:
-                        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-                    t = first_tile + (item // NCHUNK) * step
-                    b = t // TILES
-                    offs_l = (t % TILES) * T + offs_m
-                    if HAS_BIAS:
-                        acc += bias[None, :]
-                    y_ptrs = y_ptr + (b * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
-                    gl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty),
-                             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+                    _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout, HAS_BIAS, NCHUNK, TILES, T,
+                                L_out, Cout, BLOCK_L, COUT_P)
                     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-    async_copy.wait_group(0)
+    if not TMA:
+        async_copy.wait_group(0)
 
 
 def geometry(problem, config) -> dict:
-    """The compile-time shapes of point 2, or a "why not" under key "unsupported".
+    """The compile-time shapes of point 2, in elements, or a "why not" under key "unsupported".
 
     FILL "outputs" sizes the window W for BLOCK_L outputs, rounded up to a power of two.
     FILL "window" makes W = S*BLOCK_L exactly (S a power of two) and steps tiles by the
     T < BLOCK_L outputs such a window holds: the last rows of the product read past it and are
     not stored, but little shared memory is left empty (kb67: 124 of 128 rows, T*S kept a multiple
-    of 4 so windows start 16-byte aligned, against 68 of 128 positions of W used under "outputs").
+    of 16 bytes so windows start aligned, against 68 of 128 positions of W used under "outputs").
+    COPY "tma" starts row group q's windows Q*q positions early (see _load_window), so a row
+    holds the window plus 3*Q positions, and one box of a TMA copy is at most 256 positions wide.
     """
     bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
+    size = problem.element_size
+    vec, q = 16 // size, BANK_SHIFT_BYTES // size          # elements in 16 bytes, in Q
     reach = problem.dilation * (problem.kernel_size - 1)
+    shift = 3 * q if config["COPY"] == "tma" else 0      # positions in a row ahead of its window
     geo = {}
     if config["FILL"] == "window":
         w = s * bl
-        t = ((w - reach - 1) // s + 1) // 4 * 4    # T*S a multiple of 4: windows start 16-byte aligned
-        span = w
+        t = ((w - shift - reach - 1) // s + 1) // vec * vec    # T*S a multiple of 16 bytes: windows start aligned
+        span = w - shift
         if w & (w - 1) or t < 1:
             geo["unsupported"] = f"FILL=window needs stride*BLOCK_L a power of two holding an output (stride {s})"
     else:
         t = bl
-        span = triton.cdiv(s * (bl - 1) + reach + 1, 4) * 4
-        w = triton.next_power_of_2(span)
+        span = triton.cdiv(s * (bl - 1) + reach + 1, vec) * vec
+        w = triton.next_power_of_2(span + shift)
         if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
             w *= 2
+    if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
+        geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
+    if config["COPY"] == "tma":
+        if w > 256:
+            geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
+        if problem.length % vec:
+            geo["unsupported"] = f"COPY={config['COPY']}: x's rows ({problem.length} values) must be a multiple of 16 bytes"
     nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
     cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
-    slot = bc * w + 3 * BANK_SHIFT.value              # the last row group starts 3*Q in
+    slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
-    xalloc = triton.next_power_of_2(config["STAGES"] * slot + junk)
+    xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
-    w_rows = ((2 if k > 1 else 1) + (k - 2 if k > 2 else 1)) * nchunk
-    smem = 4 * (xalloc + w_rows * cout_p * bc)
-    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc})
-    if smem > SMEM_BYTES:
+    w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
+    # STORE=rows regroups the tile through a few KiB of scratch the compiler sizes (8 KiB at 64 x 128)
+    smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc)
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
+                "Q": q, "W_LO": w_lo, "W_HI": w_hi})
+    if smem > SMEM_BYTES and "unsupported" not in geo:
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
     return geo
 
@@ -209,22 +298,26 @@ def launch(x, w, bias, out, problem, config):
     geo = geometry(problem, config)
     if "unsupported" in geo:
         raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
+    x_desc = None
+    if config["COPY"] == "tma":
+        # x as (batch, channel, position); one box is a row group's windows
+        x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
+                                              gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
     n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
     conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
-        x, w, bias if bias is not None else x, out, n_tiles,
+        x, x_desc, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        ASYNC_MMA=config["MMA"] == "async", **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC")},
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
         num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
-    if triton.knobs.runtime.interpret or not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
-        return "needs an sm_90 GPU: a Gluon kernel (warpgroup MMA), which Triton's CPU interpreter cannot run"
-    if problem.dtype != "float32":
-        return f"fp32 inputs only (TF32 products), not {problem.dtype}"
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU (warpgroup MMA)"
     if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
         return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
     if problem.kernel_size > 4:
@@ -234,7 +327,12 @@ def supports(problem):
     return geometry(problem, FAMILY.defaults).get("unsupported")
 
 
-CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 16, 'STAGES': 7, 'FILL': 'outputs', 'MMA': 'sync', 'num_warps': 4}
+def precision(problem, config) -> str:
+    """TF32 products for fp32 inputs; 16-bit inputs multiply exactly (fp32 accumulation)."""
+    return {"float32": "tf32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+
+
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 16, 'STAGES': 5, 'FILL': 'outputs', 'MMA': 'sync', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
