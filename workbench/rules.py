@@ -131,7 +131,7 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=Non
 def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: set, problem=None) -> list:
     """The variants the stage's rules propose next, in rule order and then value order; never the
     current variant, one in `tried` (variant ids), or the same variant twice; with `problem`, no
-    family that does not support it."""
+    family or family config that cannot run it."""
     values = {**current.config, **facts, **observed(metrics, facts.get("arch", DEFAULT_ARCH))}
     seen = {current.id, *tried}
     proposals = []
