@@ -1,11 +1,17 @@
 """GPU timing the way METHOD.md asks: warm up, then many runs each timed with CUDA events,
 the L2 flushed before every run (so no run reads the last one's data from cache) and the
-inputs rotated when a set fits in L2; report the median and the spread."""
+inputs rotated when a set fits in L2; report the median and the spread.
+
+Each run's start event is queued behind a short GPU sleep, so the host has queued the launch
+before the GPU reaches the event: a launch that takes the host longer than the flush would
+otherwise add the host's time to a microsecond kernel (kb76-small read 20 us in one run and
+5 us in others)."""
 import statistics
 
 import torch
 
 COPY_BYTES = 2 << 30   # the anchors' 2 GiB device-to-device copy
+HOST_LEAD_CYCLES = 200_000   # ~100 us at the H200's clock: more than a Python launch takes
 
 
 def summarize(times_ms: list) -> dict:
@@ -38,6 +44,7 @@ def benchmark(run, n_sets: int = 1, l2_bytes: int = 64 << 20, target_ms: float =
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
     for i in range(n):
         flush.zero_()
+        torch.cuda._sleep(HOST_LEAD_CYCLES)
         starts[i].record()
         run(i % n_sets)
         ends[i].record()

@@ -1,0 +1,36 @@
+"""bench/traffic.py's streaming kernel (CPU interpreter) and bench/pc_stalls.py's tables."""
+import torch
+import triton
+
+from bench.pc_stalls import table
+from bench.traffic import stream_kernel
+
+
+def test_the_streaming_kernel_reads_all_of_x_and_writes_all_of_y():
+    x = torch.rand(3000)
+    y = torch.full((2000,), float("nan"))
+    programs, block = 7, 64
+    x_per = triton.cdiv(triton.cdiv(x.numel(), programs), block) * block
+    y_per = triton.cdiv(triton.cdiv(y.numel(), programs), block) * block
+    grid = max(triton.cdiv(x.numel(), x_per), triton.cdiv(y.numel(), y_per))
+    stream_kernel[(grid,)](x, y, x.numel(), y.numel(), x_per, y_per, BLOCK=block)
+    assert not y.isnan().any()
+    # program i writes, per lane, the sum of its share of x at that lane
+    share = torch.nn.functional.pad(x, (0, grid * x_per - x.numel())).view(grid, x_per // block, block).sum(1)
+    expected = share.repeat(1, y_per // block).flatten()[:y.numel()]
+    torch.testing.assert_close(y, expected)
+
+
+def test_stall_samples_are_summed_by_reason_opcode_and_instruction():
+    data = {"kernel": "k", "pcs": {
+        "4096": {"sass": "      WARPGROUP.DEPBAR.LE gsb0, 0x0", "barrier": 60},
+        "4112": {"sass": "@!P3  STG.E desc[UR6][R2.64], R5", "lg_throttle": 25, "long_scoreboard": 5},
+        "4128": {"sass": "      STG.E desc[UR6][R2.64+0x10], R6", "lg_throttle": 10},
+    }}
+    text = table(data, top=2)
+    assert "kernel k: 100 warp samples" in text
+    assert "| barrier | 60.0 |" in text and "| lg_throttle | 35.0 |" in text
+    assert "| WARPGROUP | 60.0 |" in text and "| STG | 40.0 |" in text    # predicate and indent stripped
+    rows = [line for line in text.splitlines() if line.startswith("| 0x")]
+    assert len(rows) == 2 and rows[0].startswith("| 0x1000 | 60.0 | barrier 60.0 |")
+    assert rows[1].startswith("| 0x1010 | 30.0 | lg_throttle 25.0, long_scoreboard 5.0 |")
