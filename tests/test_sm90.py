@@ -38,3 +38,17 @@ def test_staged_taps_copy_paths_and_16_bit_products_compile_for_sm90(tmp_path):
     ptx = [path.read_text() for path in sorted(tmp_path.glob("*.ptx"))]
     assert all("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in text for text in ptx)
     assert all("ld.shared.b16" in text for text in ptx)     # one 2-byte load per tap element
+
+
+def test_asynchronous_products_stay_in_flight_across_chunks(tmp_path):
+    """ptxas inserts a wait where a product may still be writing registers the code reads (its
+    info C7517); staged_taps' MMA=async loop is laid out so that it need not (kernel point 6)."""
+    done = sm90("-p", "kb76", "-v", "staged_taps:MMA=async", "--dump", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    ptx = next(tmp_path.glob("*.ptx"))
+    from triton.backends.nvidia.compiler import get_ptxas
+    ptxas = subprocess.run([get_ptxas(90).path, "-arch=sm_90a", "-o", str(tmp_path / "k.cubin"), str(ptx)],
+                           capture_output=True, text=True, timeout=300)
+    assert ptxas.returncode == 0, ptxas.stderr
+    assert "C7517" not in ptxas.stdout + ptxas.stderr
+    assert ptx.read_text().count("wgmma.wait_group.sync.aligned 0;") == 1     # once per tile, before the stores
