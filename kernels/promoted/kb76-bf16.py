@@ -1,142 +1,368 @@
 # Promoted conv1d kernel for problem kb76-bf16 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 bfloat16).
-# Family window_taps from kernels/window_taps.py, config pinned below; run 20261125-082727-profile-memory-kb76-bf16 on
-# NVIDIA H200: 3.01 ms, 2.23x the seed kernel, 2.64x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-122323-profile-memory-kb76-bf16 on
+# NVIDIA H200: 2.674 ms, 2.51x the seed kernel, 2.97x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
 import triton
-import triton.language as tl
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma, warpgroup_mma_wait
+from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+from triton.runtime.jit import constexpr_function
 
 
-def padded(n: int) -> int:
-    """n rounded up to a power of two of at least 16, tl.dot's smallest dimension."""
-    return max(16, triton.next_power_of_2(n))
+class WorkbenchError(Exception):
+    """A user-facing error; the CLI prints it and exits with status 2."""
 
 
-MAX_OUT_CHANNELS = 256   # one tile holds all of C_out
+def sm_count(device: torch.device) -> int:
+    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
-@triton.jit
-def _unpack(vec, VEC: tl.constexpr):
-    """The VEC (4 or 8) elements of vec[N, VEC], held by one thread, as VEC tensors [N]."""
-    even, odd = tl.split(tl.reshape(vec, (vec.shape[0], VEC // 2, 2)))   # elements 0, 2, ..; 1, 3, ..
-    if VEC == 4:
-        e0, e2 = tl.split(even)
-        e1, e3 = tl.split(odd)
-        return e0, e1, e2, e3
+SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
+
+
+@constexpr_function
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel), columns permuted as _channel says."""
+    bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
+    group = BLOCK_C // 4
+    # channel c = q*group + i sits in column (i % KW) + KW*q + 4*KW*(i // KW)
+    index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
+    bases += [[0, col] for col in index_columns] + [[0, KW], [0, 2 * KW]]
+    pairs = [[1, S - 1]] if S > 1 else []
+    if W > S * BLOCK_L:
+        pairs.append([BLOCK_L, W - S * BLOCK_L])
+    pairs.append([BLOCK_L * group, Q])
+    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+
+
+@gluon.jit
+def _channel(col, BLOCK_C: gl.constexpr, KW: gl.constexpr):
+    """The channel K column `col` of a chunk stands for (point 4): the columns one load
+    instruction covers (lane % 4, times KW) fall in the four channel groups."""
+    group = (col // KW) % 4
+    index = col % KW + KW * (col // (4 * KW))
+    return group * (BLOCK_C // 4) + index
+
+
+@gluon.jit
+def _at(buf, offset):
+    """A view of the 2-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
+    numel: gl.constexpr = buf.shape[0] * buf.shape[1]
+    return buf._reinterpret(buf.dtype, [numel, 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
+
+
+@gluon.jit
+def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two)."""
+    if k < 2:
+        return w_lo.index(k * NCHUNK + chunk)
     else:
-        e0, e2, e4, e6 = _unpack(even, 4)
-        e1, e3, e5, e7 = _unpack(odd, 4)
-        return e0, e1, e2, e3, e4, e5, e6, e7
+        return w_hi.index((k - 2) * NCHUNK + chunk)
 
 
-@triton.jit
-def _window(ptr, pos, ok, hi, V: tl.constexpr, VEC: tl.constexpr):
-    """The V*VEC elements ptr[j], j < V*VEC, of every start in `ptr` [N] as a tuple of [N]
-    tensors, loaded as V vectors of VEC; zero where pos + j is outside [0, hi) or `ok` is false."""
-    offs_q = tl.arange(0, VEC)[None, :]
-    elems = ()
-    for v in tl.static_range(V):
-        p = pos[:, None] + v * VEC + offs_q
-        vec = tl.load(ptr[:, None] + v * VEC + offs_q, mask=ok[:, None] & (p >= 0) & (p < hi), other=0.0)
-        elems = elems + _unpack(vec, VEC)
-    return elems
+@gluon.jit
+def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
+                 T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
+    """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
+    Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
+    ends a full row after its last row group starts."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
+    tile = first_tile + (item // NCHUNK) * step
+    c0 = (item % NCHUNK) * BLOCK_C
+    b = tile // TILES
+    offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
+    offs_p = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+    pos = (tile % TILES) * (T * S) - P + offs_p
+    ok = (offs_p < SPAN) & (pos >= 0) & (pos < L_in) & (item < n_items)
+    for q in gl.static_range(4):
+        chan = c0 + q * GROUP + offs_r
+        ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
+        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + Q))
+        dst = rows._reinterpret(xbuf.dtype, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+        async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
+    async_copy.commit_group()
 
 
-@triton.jit
-def _pack(elems, G: tl.constexpr):
-    """G same-shaped tensors stacked along a new last axis, in order: join(evens, odds) keeps
-    element i at flat index i (join puts its second operand at odd positions)."""
-    if G == 1:
-        return tl.reshape(elems[0], elems[0].shape + [1])
-    elif G == 2:
-        return tl.join(elems[0], elems[1])
-    elif G == 4:
-        out = tl.join(tl.join(elems[0], elems[2]), tl.join(elems[1], elems[3]))
-        return tl.reshape(out, elems[0].shape + [4])
-    else:
-        out = tl.join(tl.join(tl.join(elems[0], elems[4]), tl.join(elems[2], elems[6])),
-                      tl.join(tl.join(elems[1], elems[5]), tl.join(elems[3], elems[7])))
-        return tl.reshape(out, elems[0].shape + [8])
+@gluon.jit
+def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
+    """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
+    one instruction per row group, completion counted in bytes on the slot's mbarrier, and no
+    thread spends issue slots or registers on addresses. A TMA destination must be 128-byte
+    aligned, so row groups start at multiples of W and the bank offset Q*q moves into the
+    window: group q's rows start Q*q positions early (TMA fills what lies outside x with zeros)."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    tile = first_tile + (item // NCHUNK) * step
+    ok = item < n_items
+    bar = bars.index(slot)
+    mbarrier.expect(bar, BLOCK_C * W * xbuf.dtype.primitive_bitwidth // 8, pred=ok)
+    for q in gl.static_range(4):
+        dst = _at(xbuf, slot * SLOT + q * GROUP * W)._reinterpret(xbuf.dtype, [1, GROUP, W], x_desc.layout)
+        tma.async_copy_global_to_shared(
+            x_desc, [tile // TILES, (item % NCHUNK) * BLOCK_C + q * GROUP, (tile % TILES) * (T * S) - P - q * Q],
+            bar, dst, pred=ok)
 
 
-@triton.jit
-def _pick(win, S: tl.constexpr, D: tl.constexpr, k: tl.constexpr, G: tl.constexpr, ROWS: tl.constexpr):
-    """Elements S*g + D*k, g < G, of windows [ROWS * n] as a [ROWS, n*G] tile (column i*G + g)."""
-    picked = ()
-    for g in tl.static_range(G):
-        picked = picked + (win[S * g + D * k],)
-    return tl.reshape(_pack(picked, G), (ROWS, win[0].shape[0] * G // ROWS))
+@gluon.jit
+def _taps(xbuf, offset, acc, a_prev, w_lo, w_hi, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
+          D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
+          KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr):
+    """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
+    padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
+    still running, on the operand returned as a_prev (the caller waits before it stores acc)."""
+    for k in gl.static_range(K):
+        view = _at(xbuf, offset + D * k)._reinterpret(
+            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
+        a = view.load(a_layout)
+        # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
+        acc = warpgroup_mma(a, _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)), acc,
+                            use_acc=USE_ACC or k > 0, is_async=ASYNC_MMA)
+        if ASYNC_MMA:
+            # This tap's shared loads overlapped the previous product (the previous tap's, or the
+            # previous item's last); once that is done, its operand's registers may be reused
+            # (deps keeps them alive until then).
+            acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))
+            a_prev = a
+    return acc, a_prev
 
 
-@triton.jit
-def conv1d_window_taps_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in: tl.constexpr, L_out: tl.constexpr, S: tl.constexpr, D: tl.constexpr, P: tl.constexpr,
-    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr, COUT_P: tl.constexpr,
-    HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr, G: tl.constexpr, V: tl.constexpr, VEC: tl.constexpr,
-):
-    # 1. Our tile: positions l0 .. l0 + BLOCK_L of batch row b, as BLOCK_L // G groups of G
-    #    outputs; all of C_out. The weights come as BLOCK_C // VEC groups of VEC channels, whose
-    #    K taps sit next to each other in w (w[co, c, k] at co*Cin*K + c*K + k).
-    l0 = tl.program_id(0) * BLOCK_L
-    b = tl.program_id(1)
-    # Windows are indexed flat: (channel, group) for x, (co, channel group) for w (point 5).
-    i_x = tl.arange(0, BLOCK_C * (BLOCK_L // G))
-    i_w = tl.arange(0, COUT_P * (BLOCK_C // VEC))
-    x_chan = i_x // (BLOCK_L // G)
-    start = (l0 + (i_x % (BLOCK_L // G)) * G) * S - P                  # each group's first input
-    w_out = i_w // (BLOCK_C // VEC)
-    w_chan = (i_w % (BLOCK_C // VEC)) * VEC
-    offs_o = tl.arange(0, COUT_P)
-    x_row = x_ptr + b.to(tl.int64) * (Cin * L_in)
-    acc = tl.zeros((BLOCK_L, COUT_P), dtype=tl.float32)
-
-    for c0 in range(0, Cin, BLOCK_C):
-        # 2. The windows of x and w, element by element.
-        x_win = _window(x_row + (c0 + x_chan) * L_in + start, start, c0 + x_chan < Cin, L_in, V, VEC)
-        r = (c0 + w_chan) * K
-        w_win = _window(w_ptr + w_out * (Cin * K) + r, r, w_out < Cout, Cin * K, K, VEC)
-
-        # 3. One product per tap: x_k[l, c] = x[c, S*l + D*k - P], W_k[c, co] = w[co, c, k].
-        for k in tl.static_range(K):
-            x_k = tl.trans(_pick(x_win, S, D, k, G, BLOCK_C))            # [BLOCK_L, BLOCK_C]
-            w_k = tl.trans(_pick(w_win, K, 1, k, VEC, COUT_P))           # [BLOCK_C, COUT_P]
-            acc = tl.dot(x_k, w_k, acc, input_precision=PRECISION)
-
-    # 4. Epilogue: bias, cast, store along y's rows of this batch.
+@gluon.jit
+def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
+                T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
+                COUT_P: gl.constexpr):
+    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
+    offs_l = (t % TILES) * T + offs_m
+    out = gl.convert_layout(acc, store_layout)
     if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_o, mask=offs_o < Cout, other=0.0).to(tl.float32)[None, :]
-    offs_l = l0 + tl.arange(0, BLOCK_L)
-    y_ptrs = y_ptr + b.to(tl.int64) * (Cout * L_out) + offs_l[:, None] + (offs_o * L_out)[None, :]
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=(offs_l < L_out)[:, None] & (offs_o < Cout)[None, :])
+        out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+
+
+@gluon.jit
+def conv1d_staged_taps_kernel(
+    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
+    Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+    COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
+    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
+    STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
+):
+    first_tile = gl.program_id(0)
+    step = gl.num_programs(0)
+
+    dtype: gl.constexpr = x_ptr.dtype.element_ty
+    KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
+
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
+    w_lo = gl.allocate_shared_memory(dtype, [W_LO, COUT_P, BLOCK_C], w_layout)
+    w_hi = gl.allocate_shared_memory(dtype, [W_HI, COUT_P, BLOCK_C], w_layout)
+    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
+    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
+    for k in gl.static_range(K):
+        for ch in gl.static_range(NCHUNK):
+            c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
+            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
+                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
+            _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
+    fence_async_shared()      # the MMA reads shared memory through the async proxy
+
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8 * KW])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
+    # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
+    # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
+    # thread (STORE=rows; 16-byte stores, a quarter of the instructions).
+    if STORE_ROWS:
+        store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
+    else:
+        store_layout: gl.constexpr = acc_layout
+
+    # 2. The windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte alignment,
+    # which TMA needs), STAGES - 1 items in flight ahead of the one in use; under COPY=tma an
+    # mbarrier per slot counts its bytes in.
+    xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if TMA:
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        gl.thread_barrier()
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    n_mine = (n_tiles - first_tile + step - 1) // step
+    n_items = n_mine * NCHUNK
+    for ahead in gl.static_range(STAGES - 1):
+        if TMA:
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
+                         BLOCK_C, W, T, SLOT, Q)
+        else:
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
+    if ASYNC_MMA:
+        # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
+        # last product runs on while the next chunk's copies are issued (an accumulator in
+        # flight around a loop's back edge would make ptxas wait for it there).
+        for i in range(n_mine):
+            for chunk in gl.static_range(NCHUNK):
+                item = i * NCHUNK + chunk
+                _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             STAGES, TMA, num_warps)
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w_lo, w_hi, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True)
+            acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
+    else:
+        # A loop unrolled STAGES times, so every slot is static and its shared addresses are
+        # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
+        for base in range(0, n_items, STAGES):
+            for slot in gl.static_range(STAGES):
+                item = base + slot
+                if item < n_items:
+                    _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
+                                 first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                                 STAGES, TMA, num_warps)
+                    chunk = item % NCHUNK
+                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w_lo, w_hi, chunk, True, a_layout, K, S, D,
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False)
+                    if chunk == NCHUNK - 1:
+                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+                        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    if not TMA:
+        async_copy.wait_group(0)
+
+
+@gluon.jit
+def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, TILES: gl.constexpr,
+                 NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
+                 Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
+    """Wait until `item`'s window is in `slot` for every warp, then start the copies of the item
+    STAGES - 1 ahead into `refill`, the slot the previous item was read from."""
+    if TMA:
+        mbarrier.wait(bars.index(slot), (item // STAGES) & 1)   # `item` has landed
+        gl.thread_barrier()                 # and every warp is done reading the slot refilled next
+        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, S,
+                     P, BLOCK_C, W, T, SLOT, Q)
+    else:
+        async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
+        gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
+        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in,
+                     S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+
+
+def geometry(problem, config) -> dict:
+    """The compile-time shapes of point 2, in elements, or a "why not" under key "unsupported".
+
+    FILL "outputs" sizes the window W for BLOCK_L outputs, rounded up to a power of two.
+    FILL "window" makes W = S*BLOCK_L exactly (S a power of two) and steps tiles by the
+    T < BLOCK_L outputs such a window holds: the last rows of the product read past it and are
+    not stored, but little shared memory is left empty (kb67: 124 of 128 rows, T*S kept a multiple
+    of 16 bytes so windows start aligned, against 68 of 128 positions of W used under "outputs").
+    COPY "tma" starts row group q's windows Q*q positions early (see _load_window), so a row
+    holds the window plus 3*Q positions, and one box of a TMA copy is at most 256 positions wide.
+    """
+    bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
+    size = problem.element_size
+    vec, q = 16 // size, BANK_SHIFT_BYTES // size          # elements in 16 bytes, in Q
+    reach = problem.dilation * (problem.kernel_size - 1)
+    shift = 3 * q if config["COPY"] == "tma" else 0      # positions in a row ahead of its window
+    geo = {}
+    if config["FILL"] == "window":
+        w = s * bl
+        t = ((w - shift - reach - 1) // s + 1) // vec * vec    # T*S a multiple of 16 bytes: windows start aligned
+        span = w - shift
+        if w & (w - 1) or t < 1:
+            geo["unsupported"] = f"FILL=window needs stride*BLOCK_L a power of two holding an output (stride {s})"
+    else:
+        t = bl
+        span = triton.cdiv(s * (bl - 1) + reach + 1, vec) * vec
+        w = triton.next_power_of_2(span + shift)
+        if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
+            w *= 2
+    if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
+        geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
+    if config["COPY"] == "tma":
+        if w > 256:
+            geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
+        if problem.length % vec:
+            geo["unsupported"] = f"COPY={config['COPY']}: x's rows ({problem.length} values) must be a multiple of 16 bytes"
+    nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
+    cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
+    slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
+    junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
+    xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
+    k = problem.kernel_size
+    w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
+    # STORE=rows regroups the tile through a few KiB of scratch the compiler sizes (8 KiB at 64 x 128)
+    smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc)
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
+                "Q": q, "W_LO": w_lo, "W_HI": w_hi})
+    if smem > SMEM_BYTES and "unsupported" not in geo:
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
+    return geo
 
 
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
-    grid = (triton.cdiv(problem.l_out, config["BLOCK_L"]), problem.batch)
-    vec = 16 // problem.element_size                      # elements in a 16-byte vector
-    span = problem.stride * (config["G"] - 1) + problem.dilation * (problem.kernel_size - 1) + 1
-    conv1d_window_taps_kernel[grid](
-        x, w, bias if bias is not None else x, out,
-        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+    geo = geometry(problem, config)
+    if "unsupported" in geo:
+        raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
+    x_desc = None
+    if config["COPY"] == "tma":
+        # x as (batch, channel, position); one box is a row group's windows
+        x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
+                                              gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
+    conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
+        x, x_desc, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
-        COUT_P=padded(problem.out_channels), HAS_BIAS=bias is not None, PRECISION=config["precision"],
-        BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], G=config["G"],
-        V=triton.cdiv(span, vec), VEC=vec,
-        num_warps=config["num_warps"], num_stages=config["num_stages"],
+        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+        HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
+        num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
-    if problem.out_channels > MAX_OUT_CHANNELS:
-        return f"out_channels {problem.out_channels} > {MAX_OUT_CHANNELS}: this family holds all of C_out in one tile"
-    return None
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU (warpgroup MMA)"
+    if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
+        return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
+    if problem.kernel_size > 4:
+        return f"kernel_size {problem.kernel_size} > 4"
+    if problem.out_channels > 256:
+        return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
+    return None     # what one config needs (shared memory, alignment) is config_limits' to say
 
 
-CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 16, 'G': 8, 'num_warps': 8, 'num_stages': 1, 'precision': 'tf32'}
+def precision(problem, config) -> str:
+    """TF32 products for fp32 inputs; 16-bit inputs multiply exactly (fp32 accumulation)."""
+    return {"float32": "tf32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+
+
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 4, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'rows', 'num_warps': 4}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
