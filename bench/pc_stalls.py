@@ -105,4 +105,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from workbench.errors import WorkbenchError
+    try:
+        main()
+    except WorkbenchError as exc:     # no GPU, no ncu, an unknown problem or variant: say so, no traceback
+        sys.exit(f"error: {exc}")

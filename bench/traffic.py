@@ -10,6 +10,7 @@ Program i reads its share of x (flat, BLOCK_X elements at a time) and writes its
 grids are timed (workbench.timing: L2 flushed, median) and the fastest is the ceiling.
 """
 import argparse
+import sys
 
 from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
 
@@ -77,4 +78,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from workbench.errors import WorkbenchError
+    try:
+        main()
+    except WorkbenchError as exc:     # no GPU, no ncu, an unknown problem or variant: say so, no traceback
+        sys.exit(f"error: {exc}")
