@@ -33,14 +33,9 @@
 #   bash bench/gpu_session.sh diagnose  bench/traffic.py (a streaming kernel's ceiling for each problem's bytes), where
 #                                       staged_taps' warps wait per SASS instruction (bench/pc_stalls.py) on kb67,
 #                                       kb76 and kb76-bf16, and kb76-small's targets row with the host-lead timing
-#   bash bench/gpu_session.sh explore18 staged_taps with two warpgroups taking alternate tiles (WARPGROUPS=2), against
-#                                       the one-warpgroup configs, on kb76, kb67, mid and kb76-bf16; bench/traffic.py
-#   bash bench/gpu_session.sh explore19 the same after the loop was rolled (slots indexed at run time) and MMA=async
-#                                       left each item's last product running into the next; ncu's stalls per
-#                                       instruction on kb76's and kb67's best
-#   bash bench/gpu_session.sh explore20 the same after a tile's chunks were unrolled inside a rolled loop over tiles, so
-#                                       that MMA=async keeps products running across chunks (explore19's version
-#                                       waited for them at the loop's back edge: ptxas C7517)
+#                                       explore18-20 measured staged_taps with two warpgroups (WARPGROUPS=2, removed), a
+#                                       rolled loop, and MMA=async over tiles; the modes and that code are in git at
+#                                       8e4c0b8 (bench/results/explore18-*, explore19-*, explore20-*)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -214,53 +209,6 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore18)
-    st=staged_taps wg="staged_taps:WARPGROUPS=2"
-    timeout 100 python3 bench/sweep.py -p kb76 --json bench/results/explore18-kb76.json -v $st \
-      -g "$wg,STAGES=2|3|4,MMA=sync|async" 2>&1 | tee bench/results/explore18-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore18-kb67.json -v $st:wide \
-      -g "$wg,BLOCK_C=32,STAGES=2|3|4,MMA=sync|async" -g "$wg,BLOCK_C=16,STAGES=4|6,MMA=async" 2>&1 | tee bench/results/explore18-kb67.txt
-    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore18-mid.json -v $st:wide \
-      -g "$wg,BLOCK_C=32,STAGES=3,MMA=sync|async" -g "$wg,BLOCK_C=16,STAGES=4,MMA=sync|async" 2>&1 | tee bench/results/explore18-mid.txt
-    timeout 100 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore18-kb76-bf16.json \
-      -v window_taps:BLOCK_L=128,BLOCK_C=16,G=8,num_warps=8,num_stages=1 -v $st:bf16 \
-      -g "$wg,BLOCK_C=32,STAGES=3|5,MMA=async,STORE=rows|fragments" -g "$wg,BLOCK_C=64,STAGES=2|3,MMA=async,STORE=rows" \
-      2>&1 | tee bench/results/explore18-kb76-bf16.txt
-    timeout 120 python3 bench/traffic.py 2>&1 | tee bench/results/traffic.txt ;;
-  explore19)
-    st=staged_taps wg="staged_taps:WARPGROUPS=2"
-    timeout 130 python3 bench/sweep.py -p kb76 --json bench/results/explore19-kb76.json -v $st -v $st:wide \
-      -g "$st:STAGES=3|5|8,MMA=sync|async" -g "$wg,STAGES=2|3,MMA=sync|async" 2>&1 | tee bench/results/explore19-kb76.txt
-    timeout 110 python3 bench/sweep.py -p kb67 --json bench/results/explore19-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync|async" -g "$wg,BLOCK_C=32,STAGES=2|3,MMA=async" \
-      -g "$st:BLOCK_C=16,STAGES=5|8,MMA=async" 2>&1 | tee bench/results/explore19-kb67.txt
-    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore19-mid.json -v $st:wide -v $st \
-      -g "$st:BLOCK_C=16,STAGES=5,MMA=async" -v $wg,BLOCK_C=16,STAGES=3,MMA=async 2>&1 | tee bench/results/explore19-mid.txt
-    timeout 90 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore19-kb76-bf16.json \
-      -v window_taps:BLOCK_L=128,BLOCK_C=16,G=8,num_warps=8,num_stages=1 -v $st:bf16 \
-      -g "$st:BLOCK_C=32,STAGES=4|7,MMA=async,STORE=rows|fragments" -v $wg,BLOCK_C=32,STAGES=3,MMA=async,STORE=rows \
-      2>&1 | tee bench/results/explore19-kb76-bf16.txt
-    for p in kb76 kb67; do
-      best=$(python3 -c "import json; print(json.load(open('bench/results/explore19-$p.json'))['best'])")
-      timeout 60 python3 -m bench.pc_stalls -p $p -v "$best" --top 25 --out profiles/pcstalls/explore19-$p 2>&1 | head -45
-    done ;;
-  explore20)
-    st=staged_taps wg="staged_taps:WARPGROUPS=2"
-    timeout 130 python3 bench/sweep.py -p kb76 --json bench/results/explore20-kb76.json -v $st -v $st:wide \
-      -g "$st:STAGES=3|4|5|6|8,MMA=async" -v $st:COPY=tma,MMA=async -g "$wg,STAGES=2|3,MMA=async" 2>&1 | tee bench/results/explore20-kb76.txt
-    timeout 110 python3 bench/sweep.py -p kb67 --json bench/results/explore20-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=4|5,MMA=async" -g "$st:BLOCK_C=16|64,STAGES=4,MMA=async" -v $wg,BLOCK_C=32,STAGES=2,MMA=async \
-      -v $st:FILL=window,BLOCK_C=32,STAGES=4,MMA=async 2>&1 | tee bench/results/explore20-kb67.txt
-    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore20-mid.json -v $st:wide \
-      -g "$st:BLOCK_C=16,STAGES=5,MMA=sync|async" 2>&1 | tee bench/results/explore20-mid.txt
-    timeout 90 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore20-kb76-bf16.json \
-      -v window_taps:BLOCK_L=128,BLOCK_C=16,G=8,num_warps=8,num_stages=1 -v $st:bf16 \
-      -g "$st:BLOCK_C=32,STAGES=4,MMA=async,STORE=rows|fragments" -g "$st:BLOCK_C=64,STAGES=3|4,MMA=async,STORE=rows" \
-      2>&1 | tee bench/results/explore20-kb76-bf16.txt
-    for p in kb76 kb67; do
-      best=$(python3 -c "import json; print(json.load(open('bench/results/explore20-$p.json'))['best'])")
-      timeout 60 python3 -m bench.pc_stalls -p $p -v "$best" --top 25 --out profiles/pcstalls/explore20-$p 2>&1 | head -45
-    done ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -276,5 +224,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|diagnose|explore18|explore19|explore20|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|diagnose|loop P..|targets" >&2; exit 2 ;;
 esac
