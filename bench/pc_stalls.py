@@ -84,13 +84,15 @@ def main():
     problem, variant = load_suite().get(args.problem), registry.parse_variant(args.variant)
     stem = Path(args.out or f"profiles/pcstalls/{problem.name}-{variant.family}")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    report = stem.with_suffix(".ncu-rep")
+    report, log = stem.with_suffix(".ncu-rep"), stem.with_suffix(".ncu.log")
     cmd = [ncu.find(), "--profile-from-start", "off", "--section", "SourceCounters", "--section", "WarpStateStats",
-           "--export", str(report), "--force-overwrite"]
+           "--export", str(report), "--force-overwrite", "--log-file", str(log)]
     job = {"type": "profile", "problem": problem.to_dict(), "seed": 0, "variant": variant.to_dict()}
     out = isolation.run_job(job, 600, prefix=cmd)
-    if out.status != "ok":
-        sys.exit(f"profiling {variant.spec} on {problem.name} failed: {out.error}")
+    ncu_errors = ncu.check_log(log.read_text() if log.exists() else "")   # raises on ERR_NVGPUCTRPERM
+    if out.status != "ok" or not report.exists():
+        sys.exit(f"profiling {variant.spec} on {problem.name} failed: {out.error or ''}\n{ncu_errors or ''}")
+    log.unlink()
     child = subprocess.run([sys.executable, "-m", "bench.pc_stalls", "-p", args.problem, "-v", args.variant,
                             "--read", str(report)], capture_output=True, text=True)
     if child.returncode:
