@@ -53,7 +53,11 @@ from workbench.family import Family, sm_count
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
-ROWS_SCRATCH_BYTES = 8704    # STORE=rows: kb76 at 32 x 4 windows asked for 238592 bytes, 8704 past our count
+# What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
+# over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
+# STORE=rows' regrouping scratch for the fp32 accumulator.
+ALLOC_SLACK_BYTES = 768
+ROWS_SCRATCH_BYTES = 8192     # 32768 at num_warps=8
 
 
 @constexpr_function
@@ -105,7 +109,9 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
     Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
     ends a full row after its last row group starts."""
     GROUP: gl.constexpr = BLOCK_C // 4
-    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
+    ROW_WARPS: gl.constexpr = GROUP if GROUP < num_warps else num_warps
+    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32],
+                                            [ROW_WARPS, num_warps // ROW_WARPS], [1, 0])
     tile = first_tile + (item // NCHUNK) * step
     c0 = (item % NCHUNK) * BLOCK_C
     b = tile // TILES
@@ -213,8 +219,9 @@ def conv1d_staged_taps_kernel(
             _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
     fence_async_shared()      # the MMA reads shared memory through the async proxy
 
-    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                         instr_shape=[16, COUT_P, 8 * KW])
+    NSPLIT: gl.constexpr = num_warps // 4      # warpgroups, each with its slice of C_out
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, NSPLIT],
+                                                         instr_shape=[16, COUT_P // NSPLIT, 8 * KW])
     a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
     # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
     # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
@@ -343,11 +350,11 @@ def geometry(problem, config) -> dict:
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
     w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
-    smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc)
-    if config["STORE"] == "rows":   # the regrouping's scratch, as the compiler sized it for 64 x 128 fp32
-        smem += ROWS_SCRATCH_BYTES
+    smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc) + ALLOC_SLACK_BYTES
+    if config["STORE"] == "rows":
+        smem += ROWS_SCRATCH_BYTES * (config["num_warps"] // 4) ** 2
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W_LO": w_lo, "W_HI": w_hi})
+                "Q": q, "W_LO": w_lo, "W_HI": w_hi, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights, {config['STAGES']} windows{scratch})"
@@ -413,7 +420,7 @@ FAMILY = Family(
         "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
         "STORE": ("fragments", "rows"),
-        "num_warps": (4,),       # one warpgroup; 8 warps on 128 rows were slower (explore11)
+        "num_warps": (4, 8),       # one warpgroup; 8 warps on 128 rows were slower (explore11)
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:

@@ -52,3 +52,30 @@ def test_asynchronous_products_stay_in_flight_across_chunks(tmp_path):
     assert ptxas.returncode == 0, ptxas.stderr
     assert "C7517" not in ptxas.stdout + ptxas.stderr
     assert ptx.read_text().count("wgmma.wait_group.sync.aligned 0;") == 1     # once per tile, before the stores
+
+
+SMEM_CHECK = """
+import sys
+from bench.sm90 import captured_launches, compile_sm90
+from kernels.staged_taps import geometry
+from workbench import registry
+from workbench.problems import load_suite
+for problem, spec in (arg.split("/") for arg in sys.argv[1:]):
+    variant, problem = registry.parse_variant(spec), load_suite().get(problem)
+    kernel, args, kwargs = captured_launches(variant, problem)[0]
+    print(problem.name, spec, geometry(problem, variant.config)["SMEM"], compile_sm90(kernel, args, kwargs).metadata.shared)
+"""
+
+
+def test_staged_taps_counts_the_shared_memory_the_compiler_allocates():
+    """config_limits refuses what does not fit by geometry()'s count: it must not fall short of the
+    compiler's (the H200 once refused a launch 8704 bytes past it), nor refuse much that would fit."""
+    cases = ["kb76/staged_taps", "kb76-bf16/staged_taps:bf16", "kb67/staged_taps:wide",
+             "kb67/staged_taps:BLOCK_C=16,STAGES=3,MMA=async,STORE=rows", "kb76/staged_taps:BLOCK_C=32,STAGES=3,STORE=rows"]
+    done = subprocess.run([sys.executable, "-c", SMEM_CHECK, *cases], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert len(rows) == len(cases)
+    for name, spec, counted, compiled in rows:
+        assert 0 <= int(counted) - int(compiled) <= 768, (name, spec, counted, compiled)
