@@ -57,7 +57,7 @@ BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring chann
 # over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
 # STORE=rows' regrouping scratch for the fp32 accumulator.
 ALLOC_SLACK_BYTES = 768
-ROWS_SCRATCH_BYTES = 8192     # 32768 at num_warps=8
+ROWS_SCRATCH_BYTES = 8192
 
 
 @constexpr_function
@@ -109,9 +109,7 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
     Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
     ends a full row after its last row group starts."""
     GROUP: gl.constexpr = BLOCK_C // 4
-    ROW_WARPS: gl.constexpr = GROUP if GROUP < num_warps else num_warps
-    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32],
-                                            [ROW_WARPS, num_warps // ROW_WARPS], [1, 0])
+    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
     tile = first_tile + (item // NCHUNK) * step
     c0 = (item % NCHUNK) * BLOCK_C
     b = tile // TILES
@@ -160,9 +158,14 @@ def _taps(xbuf, offset, acc, a_prev, w_lo, w_hi, chunk, USE_ACC: gl.constexpr, a
         view = _at(xbuf, offset + D * k)._reinterpret(
             xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
         a = view.load(a_layout)
-        # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
+        # USE_ACC false (a run-time predicate under MMA=sync): a tile's first product overwrites
+        # acc, so no pass of zeros waits for the previous tile's stores to read their registers
+        if k == 0:
+            use_acc = USE_ACC
+        else:
+            use_acc = True
         acc = warpgroup_mma(a, _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)), acc,
-                            use_acc=USE_ACC or k > 0, is_async=ASYNC_MMA)
+                            use_acc=use_acc, is_async=ASYNC_MMA)
         if ASYNC_MMA:
             # This tap's shared loads overlapped the previous product (the previous tap's, or the
             # previous item's last); once that is done, its operand's registers may be reused
@@ -196,7 +199,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, OVERLAP: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -219,9 +222,8 @@ def conv1d_staged_taps_kernel(
             _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
     fence_async_shared()      # the MMA reads shared memory through the async proxy
 
-    NSPLIT: gl.constexpr = num_warps // 4      # warpgroups, each with its slice of C_out
-    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, NSPLIT],
-                                                         instr_shape=[16, COUT_P // NSPLIT, 8 * KW])
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8 * KW])
     a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
     # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
     # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
@@ -252,7 +254,7 @@ def conv1d_staged_taps_kernel(
                          BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
-    if ASYNC_MMA:
+    if ASYNC_MMA and not OVERLAP:
         # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
         # last product runs on while the next chunk's copies are issued (an accumulator in
         # flight around a loop's back edge would make ptxas wait for it there).
@@ -278,12 +280,15 @@ def conv1d_staged_taps_kernel(
                                  first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                                  STAGES, TMA, num_warps)
                     chunk = item % NCHUNK
-                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w_lo, w_hi, chunk, True, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False)
+                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w_lo, w_hi, chunk, chunk > 0, a_layout, K, S,
+                                        D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, ASYNC_MMA)
                     if chunk == NCHUNK - 1:
+                        if ASYNC_MMA:
+                            acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
                         _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
                                     TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-                        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+            if ASYNC_MMA:
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
     if not TMA:
         async_copy.wait_group(0)
 
@@ -352,7 +357,7 @@ def geometry(problem, config) -> dict:
     w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
     smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
-        smem += ROWS_SCRATCH_BYTES * (config["num_warps"] // 4) ** 2
+        smem += ROWS_SCRATCH_BYTES
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
                 "Q": q, "W_LO": w_lo, "W_HI": w_hi, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
@@ -378,7 +383,7 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] != "sync", STORE_ROWS=config["STORE"] == "rows", OVERLAP=config["MMA"] == "overlap",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
         num_warps=config["num_warps"],
     )
@@ -413,14 +418,16 @@ FAMILY = Family(
         "FILL": ("outputs", "window"),
         # async: kb76-bf16 2.645 ms against 2.953 for the config below (explore20); sync on kb76,
         # where the unrolled loop of point 6 is faster (4.38 against 5.07-5.23)
-        "MMA": ("sync", "async"),
+        "MMA": ("sync", "async", "overlap"),
         # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
         "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
         "STORE": ("fragments", "rows"),
-        "num_warps": (4, 8),       # one warpgroup; 8 warps on 128 rows were slower (explore11)
+        # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
+        # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
+        "num_warps": (4,),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
