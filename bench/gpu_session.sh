@@ -38,9 +38,11 @@
 #                                       8e4c0b8 (bench/results/explore18-*, explore19-*, explore20-*)
 #                                       explore21 measured staged_taps with two warpgroups splitting C_out on one tile
 #                                       (num_warps=8: slower everywhere); the mode and code are in git at 81c4d59
-#   bash bench/gpu_session.sh explore22 bench/traffic.py's tile-order kernel (staged_taps' bytes in its order); staged_taps
-#                                       with run-time use_acc (no zeroing pass) and MMA=overlap (asynchronous products in
-#                                       the slot-unrolled loop) against the async loop over tiles
+#                                       explore22 measured a run-time use_acc in place of the zeroing pass, MMA=overlap
+#                                       (asynchronous products in the slot-unrolled loop) and a tile-order traffic kernel:
+#                                       none kept; the mode and code are in git at b24c634
+#   bash bench/gpu_session.sh explore23 staged_taps with STORE=spread (a tile's stores issued a part per chunk of the
+#                                       next tile, ahead of its products) against each problem's best
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -214,18 +216,16 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore22)
+  explore23)
     st=staged_taps
-    timeout 120 python3 bench/traffic.py -p kb76,kb67,kb76-bf16 2>&1 | tee bench/results/traffic-tiles.txt
-    timeout 170 python3 bench/sweep.py -p kb76 --json bench/results/explore22-kb76.json -v $st -v $st:MMA=async \
-      -g "$st:STAGES=4|5|7,MMA=overlap" -g "$st:STAGES=4|7,MMA=sync" -v $st:BLOCK_C=32,STAGES=3,MMA=overlap \
-      2>&1 | tee bench/results/explore22-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore22-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync|overlap" 2>&1 | tee bench/results/explore22-kb67.txt
-    timeout 100 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore22-kb76-bf16.json -v $st:bf16 \
-      -g "$st:BLOCK_C=32,STAGES=4|5,MMA=overlap,STORE=rows" 2>&1 | tee bench/results/explore22-kb76-bf16.txt
-    timeout 50 python3 bench/sweep.py -p mid --json bench/results/explore22-mid.json -v $st:wide \
-      -v $st:BLOCK_C=32,STAGES=3,MMA=overlap 2>&1 | tee bench/results/explore22-mid.txt ;;
+    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore23-kb76.json -v $st \
+      -g "$st:STAGES=4|5|7,STORE=spread" 2>&1 | tee bench/results/explore23-kb76.txt
+    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore23-kb67.json -v $st:wide \
+      -g "$st:BLOCK_C=32,STAGES=3|4,STORE=spread" -v $st:BLOCK_C=16,STAGES=5,STORE=spread 2>&1 | tee bench/results/explore23-kb67.txt
+    timeout 80 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore23-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_C=32,STAGES=3|4,STORE=spread" 2>&1 | tee bench/results/explore23-kb76-bf16.txt
+    timeout 50 python3 bench/sweep.py -p mid --json bench/results/explore23-mid.json -v $st:wide \
+      -v $st:BLOCK_C=32,STAGES=3,STORE=spread 2>&1 | tee bench/results/explore23-mid.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -241,5 +241,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore22|diagnose|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore23|diagnose|loop P..|targets" >&2; exit 2 ;;
 esac
