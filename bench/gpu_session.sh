@@ -41,8 +41,10 @@
 #                                       explore22 measured a run-time use_acc in place of the zeroing pass, MMA=overlap
 #                                       (asynchronous products in the slot-unrolled loop) and a tile-order traffic kernel:
 #                                       none kept; the mode and code are in git at b24c634
-#   bash bench/gpu_session.sh explore23 staged_taps with STORE=spread (a tile's stores issued a part per chunk of the
-#                                       next tile, ahead of its products) against each problem's best
+#                                       explore23 measured STORE=spread (a tile's stores issued a quarter per chunk of
+#                                       the next tile): slower everywhere; the mode and code are in git at 512a409
+#   bash bench/gpu_session.sh explore24 staged_taps' stores with and without an evict-first hint (STAGED_TAPS_EVICT),
+#                                       then the whole GPU test suite
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -216,16 +218,17 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore23)
+  explore24)
     st=staged_taps
-    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore23-kb76.json -v $st \
-      -g "$st:STAGES=4|5|7,STORE=spread" 2>&1 | tee bench/results/explore23-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore23-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,STORE=spread" -v $st:BLOCK_C=16,STAGES=5,STORE=spread 2>&1 | tee bench/results/explore23-kb67.txt
-    timeout 80 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore23-kb76-bf16.json -v $st:bf16 \
-      -g "$st:BLOCK_C=32,STAGES=3|4,STORE=spread" 2>&1 | tee bench/results/explore23-kb76-bf16.txt
-    timeout 50 python3 bench/sweep.py -p mid --json bench/results/explore23-mid.json -v $st:wide \
-      -v $st:BLOCK_C=32,STAGES=3,STORE=spread 2>&1 | tee bench/results/explore23-mid.txt ;;
+    for evict in "" evict_first; do
+      export STAGED_TAPS_EVICT=$evict
+      for pv in "kb76 $st" "kb67 $st:wide" "kb76-bf16 $st:bf16" "mid $st:wide"; do
+        set -- $pv
+        timeout 60 python3 bench/sweep.py -p $1 -v $2 2>&1 | grep -v "cudnn (strict" | tee -a bench/results/explore24-evict${evict:+-first}.txt
+      done
+    done
+    unset STAGED_TAPS_EVICT
+    timeout 330 python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -241,5 +244,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore23|diagnose|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore24|diagnose|loop P..|targets" >&2; exit 2 ;;
 esac

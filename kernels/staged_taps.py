@@ -39,6 +39,8 @@ trick needs S-1 to be 0 or a power of two), K <= 4, C_out <= 256, and the weight
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
 cannot run Gluon, so this family is checked on the GPU only.
 """
+import os
+
 import torch
 import triton
 from triton.experimental import gluon
@@ -173,9 +175,8 @@ def _taps(xbuf, offset, acc, a_prev, w_lo, w_hi, chunk, USE_ACC: gl.constexpr, a
 @gluon.jit
 def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr, part=0, PARTS: gl.constexpr = 1):
-    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel); with
-    PARTS > 1 only the output channels of part `part` of PARTS (STORE=spread)."""
+                COUT_P: gl.constexpr, EVICT: gl.constexpr):
+    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
     offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
     offs_l = (t % TILES) * T + offs_m
@@ -183,8 +184,8 @@ def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.c
     if HAS_BIAS:
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
-    ok = (offs_n < Cout) & (offs_n // (COUT_P // PARTS) == part)
-    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty), mask=((offs_m < T) & (offs_l < L_out))[:, None] & ok[None, :])
+    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :], eviction_policy=EVICT)
 
 
 @gluon.jit
@@ -195,7 +196,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, SPREAD: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, EVICT: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -264,14 +265,10 @@ def conv1d_staged_taps_kernel(
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                        BLOCK_L, COUT_P)
+                        BLOCK_L, COUT_P, EVICT)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
-        # STORE=spread: a tile's stores are issued a part per chunk of the next tile, ahead of that
-        # chunk's products, so they drain while the products run instead of all at once.
-        acc_prev = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        t_prev = -1
         for base in range(0, n_items, STAGES):
             for slot in gl.static_range(STAGES):
                 item = base + slot
@@ -283,22 +280,12 @@ def conv1d_staged_taps_kernel(
                     # zeros after the stores, not use_acc=False on the next product: the moves wait
                     # until the stores have read their registers before the next copies and loads
                     # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
-                    if SPREAD and t_prev >= 0:
-                        _store_tile(y_ptr, b_ptr, acc_prev, t_prev, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                                    BLOCK_L, COUT_P, chunk, NCHUNK)
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w_lo, w_hi, chunk, True, a_layout, K, S, D,
                                         BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False)
-                    if SPREAD:
-                        if chunk == NCHUNK - 1:
-                            acc_prev = acc
-                            t_prev = first_tile + item // NCHUNK * step
-                            acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-                    elif chunk == NCHUNK - 1:
+                    if chunk == NCHUNK - 1:
                         _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
-                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P, EVICT)
                         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        if SPREAD and t_prev >= 0:
-            _store_tile(y_ptr, b_ptr, acc_prev, t_prev, store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
     if not TMA:
         async_copy.wait_group(0)
 
@@ -353,8 +340,6 @@ def geometry(problem, config) -> dict:
             w *= 2
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
         geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
-    if config["STORE"] == "spread" and config["MMA"] != "sync":
-        geo["unsupported"] = "STORE=spread needs MMA=sync (the loop unrolled over slots)"
     if config["COPY"] == "tma":
         if w > 256:
             geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
@@ -396,7 +381,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        SPREAD=config["STORE"] == "spread",
+        EVICT=os.environ.get("STAGED_TAPS_EVICT", ""),
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
         num_warps=config["num_warps"],
     )
@@ -437,7 +422,7 @@ FAMILY = Family(
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
         "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
-        "STORE": ("fragments", "rows", "spread"),
+        "STORE": ("fragments", "rows"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),

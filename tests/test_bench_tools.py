@@ -34,23 +34,3 @@ def test_stall_samples_are_summed_by_reason_opcode_and_instruction():
     rows = [line for line in text.splitlines() if line.startswith("| 0x")]
     assert len(rows) == 2 and rows[0].startswith("| 0x1000 | 60.0 | barrier 60.0 |")
     assert rows[1].startswith("| 0x1010 | 30.0 | lg_throttle 25.0, long_scoreboard 5.0 |")
-
-
-def test_the_tile_order_kernel_writes_each_tile_its_window_sum():
-    from bench.traffic import tile_kernel
-    from workbench.problems import Problem
-    problem = Problem(name="t", batch=2, in_channels=4, out_channels=8, kernel_size=3, length=100, stride=3,
-                      dilation=4, padding=1)
-    x = torch.rand(problem.x_shape)
-    y = torch.full(problem.y_shape, float("nan"))
-    T = 8
-    span = problem.stride * (T - 1) + problem.dilation * (problem.kernel_size - 1) + 1
-    tiles = triton.cdiv(problem.l_out, T)
-    tile_kernel[(3,)](x, y, problem.batch * tiles, tiles, problem.length, problem.l_out, problem.in_channels,
-                      problem.out_channels, problem.stride, problem.padding, span, T, triton.next_power_of_2(span))
-    padded = torch.nn.functional.pad(x, (problem.padding, 3 * span))
-    for b in range(problem.batch):
-        for i in range(tiles):
-            l0 = i * T
-            window = padded[b, :, l0 * problem.stride:l0 * problem.stride + span].sum()
-            torch.testing.assert_close(y[b, :, l0:l0 + T], window.expand(problem.out_channels, T)[:, :problem.l_out - l0])
