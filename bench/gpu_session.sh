@@ -43,8 +43,10 @@
 #                                       none kept; the mode and code are in git at b24c634
 #                                       explore23 measured STORE=spread (a tile's stores issued a quarter per chunk of
 #                                       the next tile): slower everywhere; the mode and code are in git at 512a409
-#   bash bench/gpu_session.sh explore24 staged_taps' stores with and without an evict-first hint (STAGED_TAPS_EVICT),
-#                                       then the whole GPU test suite
+#                                       explore24 measured an evict-first hint on the stores (slower on kb76 and kb67) and
+#                                       ran the whole GPU test suite; the mode and hook are in git at 24b6239
+#   bash bench/gpu_session.sh explore25 staged_taps with STORE=pairs (rows permuted so each thread holds two adjacent
+#                                       positions: 8-byte stores, half the instructions) against each problem's best
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -218,17 +220,16 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore24)
+  explore25)
     st=staged_taps
-    for evict in "" evict_first; do
-      export STAGED_TAPS_EVICT=$evict
-      for pv in "kb76 $st" "kb67 $st:wide" "kb76-bf16 $st:bf16" "mid $st:wide"; do
-        set -- $pv
-        timeout 60 python3 bench/sweep.py -p $1 -v $2 2>&1 | grep -v "cudnn (strict" | tee -a bench/results/explore24-evict${evict:+-first}.txt
-      done
-    done
-    unset STAGED_TAPS_EVICT
-    timeout 330 python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt ;;
+    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore25-kb76.json -v $st \
+      -g "$st:STAGES=5|7,STORE=pairs" -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=pairs 2>&1 | tee bench/results/explore25-kb76.txt
+    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore25-kb67.json -v $st:wide \
+      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync|async,STORE=pairs" 2>&1 | tee bench/results/explore25-kb67.txt
+    timeout 80 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore25-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_C=32,STAGES=4|6,MMA=async,STORE=pairs" 2>&1 | tee bench/results/explore25-kb76-bf16.txt
+    timeout 50 python3 bench/sweep.py -p mid --json bench/results/explore25-mid.json -v $st:wide \
+      -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=pairs 2>&1 | tee bench/results/explore25-mid.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -244,5 +245,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore24|diagnose|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore25|diagnose|loop P..|targets" >&2; exit 2 ;;
 esac
