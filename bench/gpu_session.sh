@@ -45,8 +45,8 @@
 #                                       the next tile): slower everywhere; the mode and code are in git at 512a409
 #                                       explore24 measured an evict-first hint on the stores (slower on kb76 and kb67) and
 #                                       ran the whole GPU test suite; the mode and hook are in git at 24b6239
-#   bash bench/gpu_session.sh explore25 staged_taps with STORE=pairs (rows permuted so each thread holds two adjacent
-#                                       positions: 8-byte stores, half the instructions) against each problem's best
+#                                       explore25 measured STORE=pairs (8-byte stores from rows permuted into position
+#                                       pairs): 1.2% on kb76, slower on bf16; the mode and code are in git at 2a63725
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
@@ -220,16 +220,6 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore25)
-    st=staged_taps
-    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore25-kb76.json -v $st \
-      -g "$st:STAGES=5|7,STORE=pairs" -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=pairs 2>&1 | tee bench/results/explore25-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore25-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync|async,STORE=pairs" 2>&1 | tee bench/results/explore25-kb67.txt
-    timeout 80 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore25-kb76-bf16.json -v $st:bf16 \
-      -g "$st:BLOCK_C=32,STAGES=4|6,MMA=async,STORE=pairs" 2>&1 | tee bench/results/explore25-kb76-bf16.txt
-    timeout 50 python3 bench/sweep.py -p mid --json bench/results/explore25-mid.json -v $st:wide \
-      -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=pairs 2>&1 | tee bench/results/explore25-mid.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -245,5 +235,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore25|diagnose|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|diagnose|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -61,12 +61,9 @@ ROWS_SCRATCH_BYTES = 8192
 
 
 @constexpr_function
-def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW, PAIRS):
-    """The padded layout of point 3: (m, K column) -> S*m + g(channel), columns permuted as _channel says.
-    PAIRS: row m = 16a + 8b + r reads position 16a + 2r + b (STORE=pairs, point 5)."""
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel), columns permuted as _channel says."""
     bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
-    if PAIRS:
-        bases[:4] = [[8, 0], [1, 0], [2, 0], [4, 0]]
     group = BLOCK_C // 4
     # channel c = q*group + i sits in column (i % KW) + KW*q + 4*KW*(i // KW)
     index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
@@ -76,16 +73,6 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW, PAIRS):
         pairs.append([BLOCK_L, W - S * BLOCK_L])
     pairs.append([BLOCK_L * group, Q])
     return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
-
-
-@constexpr_function
-def pairs_layout(BLOCK_L, COUT_P):
-    """STORE=pairs: the accumulator of 4 warps, rows relabelled by position (tap_view_layout's PAIRS),
-    with each thread's two adjacent positions as its first two registers, so they store as 8 bytes."""
-    regs = [[1, 0], [0, 1]] + [[0, 8 << i] for i in range(COUT_P.bit_length() - 4)]
-    regs += [[64 << i, 0] for i in range(BLOCK_L.bit_length() - 7)]      # m64 MMAs repeated down the rows
-    return gl.DistributedLinearLayout(regs, [[0, 2], [0, 4], [2, 0], [4, 0], [8, 0]], [[16, 0], [32, 0]], [],
-                                      [BLOCK_L, COUT_P])
 
 
 @gluon.jit
@@ -163,13 +150,13 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 @gluon.jit
 def _taps(xbuf, offset, acc, a_prev, w_lo, w_hi, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
           D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
-          KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr, PAIRS: gl.constexpr):
+          KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr):
     """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
     padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
     still running, on the operand returned as a_prev (the caller waits before it stores acc)."""
     for k in gl.static_range(K):
         view = _at(xbuf, offset + D * k)._reinterpret(
-            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW, PAIRS))
+            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
         a = view.load(a_layout)
         # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
         acc = warpgroup_mma(a, _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)), acc,
@@ -186,17 +173,12 @@ def _taps(xbuf, offset, acc, a_prev, w_lo, w_hi, chunk, USE_ACC: gl.constexpr, a
 @gluon.jit
 def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr, PAIRS: gl.constexpr):
+                COUT_P: gl.constexpr):
     """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
-    if PAIRS:
-        # rows relabelled by position, in the same registers: each thread's two rows are adjacent
-        out = gl.reshape(gl.permute(gl.reshape(acc, [BLOCK_L // 16, 2, 8, COUT_P]), (0, 2, 1, 3)), [BLOCK_L, COUT_P])
-        out = gl.convert_layout(out, pairs_layout(BLOCK_L, COUT_P))   # the pair first among the registers
-    else:
-        out = gl.convert_layout(acc, store_layout)
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, out.type.layout))
-    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, out.type.layout))
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
     offs_l = (t % TILES) * T + offs_m
+    out = gl.convert_layout(acc, store_layout)
     if HAS_BIAS:
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
@@ -212,7 +194,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, PAIRS: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -278,10 +260,10 @@ def conv1d_staged_taps_kernel(
                              first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w_lo, w_hi, chunk, chunk > 0,
-                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, PAIRS)
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                        BLOCK_L, COUT_P, PAIRS)
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -297,10 +279,10 @@ def conv1d_staged_taps_kernel(
                     # until the stores have read their registers before the next copies and loads
                     # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w_lo, w_hi, chunk, True, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, PAIRS)
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False)
                     if chunk == NCHUNK - 1:
                         _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
-                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P, PAIRS)
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
                         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     if not TMA:
         async_copy.wait_group(0)
@@ -397,7 +379,6 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        PAIRS=config["STORE"] == "pairs",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
         num_warps=config["num_warps"],
     )
@@ -431,14 +412,18 @@ FAMILY = Family(
         "STAGES": (2, 3, 4, 5, 6, 7, 8, 12, 15),
         "FILL": ("outputs", "window"),
         # async: kb76-bf16 2.645 ms against 2.953 for the config below (explore20); sync on kb76,
-        # where the unrolled loop of point 6 is faster (4.38 against 5.07-5.23)
+        # where the unrolled loop of point 6 is faster (4.38 against 5.07-5.23); asynchronous products in
+        # that unrolled loop gained nowhere (explore22, in git at b24c634)
         "MMA": ("sync", "async"),
         # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
         "COPY": ("cp_async", "tma"),
-        # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
-        "STORE": ("fragments", "rows", "pairs"),
+        # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15).
+        # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
+        # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
+        # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24)
+        "STORE": ("fragments", "rows"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
