@@ -85,8 +85,9 @@ def main():
     stem = Path(args.out or f"profiles/pcstalls/{problem.name}-{variant.family}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     report, log = stem.with_suffix(".ncu-rep"), stem.with_suffix(".ncu.log")
-    cmd = [ncu.find(), "--profile-from-start", "off", "--section", "SourceCounters", "--section", "WarpStateStats",
-           "--export", str(report), "--force-overwrite", "--log-file", str(log)]
+    # ncu's own default clock control ("base"), as this tool always ran
+    cmd = ncu.command(ncu.find(), [], report, log, clock_control="base",
+                      sections=("SourceCounters", "WarpStateStats"))
     job = {"type": "profile", "problem": problem.to_dict(), "seed": 0, "variant": variant.to_dict()}
     out = isolation.run_job(job, 600, prefix=cmd)
     ncu_errors = ncu.check_log(log.read_text() if log.exists() else "")   # raises on ERR_NVGPUCTRPERM

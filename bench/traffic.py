@@ -35,14 +35,20 @@ def stream_kernel(x_ptr, y_ptr, nx, ny, x_per_prog, y_per_prog, BLOCK: tl.conste
         tl.store(y_ptr + i, acc.to(y_ptr.dtype.element_ty), mask=(start + offs < y_per_prog) & (i < ny))
 
 
+def shares(nx: int, ny: int, programs: int, block: int) -> tuple:
+    """Each program's share of x and of y (whole BLOCKs), and the grid that covers both."""
+    x_per = triton.cdiv(triton.cdiv(nx, programs), block) * block
+    y_per = triton.cdiv(triton.cdiv(ny, programs), block) * block
+    return x_per, y_per, max(triton.cdiv(nx, x_per), triton.cdiv(ny, y_per))
+
+
 def ceiling(x, y, programs_choices, block_choices) -> tuple:
     """(best ms, its programs and BLOCK) over the given grids."""
     best = None
     for programs in programs_choices:
         for block in block_choices:
-            x_per = triton.cdiv(triton.cdiv(x.numel(), programs), block) * block
-            y_per = triton.cdiv(triton.cdiv(y.numel(), programs), block) * block
-            grid = (max(triton.cdiv(x.numel(), x_per), triton.cdiv(y.numel(), y_per)),)
+            x_per, y_per, n_programs = shares(x.numel(), y.numel(), programs, block)
+            grid = (n_programs,)
 
             def run(_):
                 stream_kernel[grid](x, y, x.numel(), y.numel(), x_per, y_per, BLOCK=block, num_warps=4)

@@ -1,18 +1,15 @@
 """bench/traffic.py's streaming kernel (CPU interpreter) and bench/pc_stalls.py's tables."""
 import torch
-import triton
 
 from bench.pc_stalls import table
-from bench.traffic import stream_kernel
+from bench.traffic import shares, stream_kernel
 
 
 def test_the_streaming_kernel_reads_all_of_x_and_writes_all_of_y():
     x = torch.rand(3000)
     y = torch.full((2000,), float("nan"))
     programs, block = 7, 64
-    x_per = triton.cdiv(triton.cdiv(x.numel(), programs), block) * block
-    y_per = triton.cdiv(triton.cdiv(y.numel(), programs), block) * block
-    grid = max(triton.cdiv(x.numel(), x_per), triton.cdiv(y.numel(), y_per))
+    x_per, y_per, grid = shares(x.numel(), y.numel(), programs, block)
     stream_kernel[(grid,)](x, y, x.numel(), y.numel(), x_per, y_per, BLOCK=block)
     assert not y.isnan().any()
     # program i writes, per lane, the sum of its share of x at that lane

@@ -107,3 +107,13 @@ def test_command_profiles_only_the_marked_launch_and_leaves_clocks_alone(tmp_pat
     text = " ".join(cmd)
     assert "--profile-from-start off" in text and "--clock-control none" in text
     assert "--cache-control all" in text and "--metrics a.sum,b.pct" in text
+
+
+def test_command_collects_whole_sections_without_a_metric_list(tmp_path):
+    """bench/pc_stalls.py asks for ncu's SourceCounters and WarpStateStats sections only."""
+    cmd = ncu.command("ncu", [], tmp_path / "r.ncu-rep", tmp_path / "log", clock_control="base",
+                      sections=("SourceCounters", "WarpStateStats"))
+    text = " ".join(cmd)
+    assert "--metrics" not in cmd and "--section SourceCounters --section WarpStateStats" in text
+    assert "--profile-from-start off" in text and "--clock-control base" in text
+    assert cmd[-5:] == ["--export", str(tmp_path / "r.ncu-rep"), "--force-overwrite", "--log-file", str(tmp_path / "log")]

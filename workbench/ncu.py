@@ -43,10 +43,12 @@ def version(ncu: str) -> str | None:
 
 
 def command(ncu: str, metrics: list, export: Path, log: Path, clock_control: str = "none",
-            cache_control: str = "all") -> list:
-    """Profile only the cudaProfilerStart/Stop region the worker opens around one launch."""
-    return [ncu, "--profile-from-start", "off", "--clock-control", clock_control,
-            "--cache-control", cache_control, "--metrics", ",".join(metrics),
+            cache_control: str = "all", sections: tuple = ()) -> list:
+    """Profile only the cudaProfilerStart/Stop region the worker opens around one launch,
+    collecting `metrics` and whole report `sections`."""
+    return [ncu, "--profile-from-start", "off", "--clock-control", clock_control, "--cache-control", cache_control,
+            *(["--metrics", ",".join(metrics)] if metrics else []),
+            *(arg for section in sections for arg in ("--section", section)),
             "--export", str(export), "--force-overwrite", "--log-file", str(log)]
 
 
