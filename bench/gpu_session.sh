@@ -48,9 +48,13 @@
 #                                       explore25 measured STORE=pairs (8-byte stores from rows permuted into position
 #                                       pairs): 1.2% on kb76, slower on bf16; the mode and code are in git at 2a63725
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
-#                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer;
+#                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer,
+#                                       FROM=promoted to go on from what an earlier call promoted;
 #                                       measurements per stage: grid 2, tiling 2, memory 18 (a family switch
 #                                       proposes up to four configs, and four families may fire), micro 3
+#   bash bench/gpu_session.sh explore26 staged_taps with strict fp32 products (precision=tf32x3) on kb76 against
+#                                       row_gemm's tf32x3 and cuDNN without TF32; ncu on the fastest
+#   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
 set -uo pipefail
@@ -219,7 +223,21 @@ case "${1:-}" in
       set -- $pv
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
-    timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&1 | tee bench/results/targets-kb76-small.txt ;;
+    timeout 60 python3 bench/targets.py --problems kb76-small 2>timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&11 | tee bench/results/targets-kb76-small.txt ;;
+  strict)
+    # kb76-strict's loop, first half (the second: FROM=promoted STAGES="memory micro" ... loop kb76-strict),
+    # after the GPU tests of strict products
+    timeout 200 python3 -m pytest -q -m gpu -p no:cacheprovider -k "tf32x3 or strict" 2>&1 | tail -30 | tee bench/results/strict-tests.txt
+    STAGES="grid tiling" timeout 380 bash "$0" loop kb76-strict ;;
+  explore26)
+    st=staged_taps
+    timeout 200 python3 -m pytest -q -m gpu -p no:cacheprovider -k "gpu_only_families and tf32x3" 2>&1 | tail -30 | tee bench/results/explore26-tests.txt
+    timeout 330 python3 bench/sweep.py -p kb76 --json bench/results/explore26-kb76.json \
+      -v row_gemm:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=4,num_stages=3,precision=tf32x3 -v $st \
+      -g "$st:precision=tf32x3,BLOCK_C=16,STAGES=2,MMA=sync|async" -g "$st:precision=tf32x3,BLOCK_C=8,STAGES=2|4,MMA=sync|async" \
+      -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
+    best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
+    timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -227,6 +245,7 @@ case "${1:-}" in
       # The chain starts from the seed baseline: the first stage's winner replaces whatever was
       # promoted before (--force; the old module stays in git), later ones only when faster.
       start="--start seed" force="--force"
+      [ "${FROM:-seed}" = promoted ] && start="" force=""     # continue a loop split over device calls
       for stage in ${STAGES:-grid tiling memory micro}; do
         make profile STAGE=$stage PROBLEM=$p BUDGET=${budget[$stage]} ARGS="$start" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage.txt
         make promote RUN=latest ARGS="$force" 2>&1 | grep -v "^PASS" | tee bench/results/loop-$p-$stage-promote.txt
@@ -235,5 +254,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|diagnose|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -2,7 +2,7 @@
 element size needs, and the configs a problem cannot take, said before any compile."""
 
 from workbench import registry
-from workbench.problems import load_suite
+from workbench.problems import Problem, load_suite
 
 SUITE = load_suite()
 FAMILY = registry.family("staged_taps")
@@ -53,3 +53,25 @@ def test_regrouped_stores_count_their_scratch():
     assert "KiB of shared memory" in FAMILY.config_limits(SUITE.get("kb76"), rows)
     assert FAMILY.config_limits(SUITE.get("kb76"), {**rows, "STORE": "fragments"}) is None
     assert FAMILY.config_limits(SUITE.get("kb76-bf16"), rows) is None
+
+
+def test_strict_products_hold_the_weights_residuals_too():
+    strict = FAMILY.known_configs["strict"]
+    kb76 = SUITE.get("kb76")
+    one, three = geometry(kb76, {**strict, "precision": "tf32"}), geometry(kb76, strict)
+    weights = 4 * 64 * 128 * 3      # fp32 w, as the tap allocations hold it
+    assert (three["W01"], three["W23"]) == (2 * one["W01"], 2 * one["W23"])
+    assert three["SMEM"] - one["SMEM"] == weights and "unsupported" not in three
+    assert "weights and their residuals" in FAMILY.config_limits(kb76, {**strict, "STAGES": 3})
+    assert (FAMILY.precision(kb76, strict), FAMILY.precision(kb76, FAMILY.defaults)) == ("fp32", "tf32")
+    assert "splits fp32 inputs" in FAMILY.config_limits(SUITE.get("kb76-bf16"), {**strict, "BLOCK_C": 32})
+
+
+def test_strides_the_padded_view_cannot_take_are_refused_before_any_compile():
+    """The view's row step W - S*BLOCK_L must be a padding amount (a power of two) with W one too."""
+    stride5 = SUITE.get("edge-stride-gt-field")
+    assert "strides 1, 2 and 3" in FAMILY.supports(stride5)
+    far = Problem.from_dict("far", {"batch": 1, "in_channels": 16, "out_channels": 16, "kernel_size": 3,
+                                    "length": 4096, "stride": 3, "dilation": 40})
+    geo = geometry(far, FAMILY.defaults)       # 3*63 + 80 + 1 positions: W 512, 320 past 3*64
+    assert geo["W"] == 512 and "row step must be a power of two" in geo["unsupported"]
