@@ -5,11 +5,10 @@ in this one process, with the share of the copy-bandwidth floor each reaches.
 
 Promoted variants come from kernels/promoted/registry.yaml (what the stage loop kept; without
 one, the seed baseline stands in). The seed baseline is the fastest of the seed kernel's five
-configs, timed here. cuDNN runs torch.nn.functional.conv1d in benchmark mode: TF32 on for fp32
-problems (the seed's precision), off for the strict row. The strict-fp32 row times a variant
-given on the command line: no stage loop was run for it (its precision is outside every stage's
-space). Each variant's output is checked against the float64 reference first; a failing variant
-is reported, not timed.
+configs, timed here (on kb76-strict, at tl.dot's tf32x3). cuDNN runs torch.nn.functional.conv1d
+in benchmark mode: TF32 on for fp32 problems (the seed's precision), off for the strict one.
+Each variant's output is checked against the float64 reference first; a failing variant is
+reported, not timed.
 """
 import argparse
 import json
@@ -28,11 +27,11 @@ TARGETS = {
     "mid": (lambda r: r["floor_pct"] >= 75, ">= 75% of floor"),
     "kb76-bf16": (lambda r: r["floor_pct"] >= 75, ">= 75% of floor (<= 2.2 ms)"),
     "kb76-small": (lambda r: r["ms"] <= 1.2 * r["cudnn_ms"], "within 1.2x cuDNN"),
-    "kb76 strict": (lambda r: r["cudnn_ms"] / r["ms"] >= 2, ">= 2x cuDNN strict fp32, rel. error <= 1e-5"),
+    "kb76-strict": (lambda r: r["cudnn_ms"] / r["ms"] >= 2, ">= 2x cuDNN strict fp32, rel. error <= 1e-5"),
 }
 
 
-def measure_row(problem, variant, strict, copy_gbps) -> dict:
+def measure_row(problem, variant, copy_gbps) -> dict:
     def timed(launch):   # the worker's timing: rotated input sets, L2 flushed, median
         return worker.time_launch(problem, launch, 100)["median_ms"]
 
@@ -40,8 +39,8 @@ def measure_row(problem, variant, strict, copy_gbps) -> dict:
         fam = registry.family(v.family)
         return lambda x, w, b, out: fam.launch(x, w, b, out, problem, v.config)
 
-    row = {"problem": problem.name + (" strict" if strict else "")}
-    seeds = {v: timed(launcher(v)) for v in registry.seed_variants()}
+    row = {"problem": problem.name}
+    seeds = {v: timed(launcher(v)) for v in registry.seed_variants(problem)}
     seed, row["seed_ms"] = min(seeds.items(), key=lambda kv: kv[1])
     variant = variant or seed            # nothing promoted yet: the seed baseline stands
     row.update(seed_variant=seed.spec, variant=variant.spec)
@@ -51,7 +50,7 @@ def measure_row(problem, variant, strict, copy_gbps) -> dict:
         return row
     row["ms"] = timed(launcher(variant))
     torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = not strict
+    torch.backends.cudnn.allow_tf32 = not problem.strict
     row["cudnn_ms"] = timed(lambda x, w, b, out: correctness.torch_conv(problem, x, w, b))
     row["floor_ms"] = problem.min_bytes / copy_gbps / 1e6
     row["floor_pct"] = 100 * row["floor_ms"] / row["ms"]
@@ -62,24 +61,19 @@ def measure_row(problem, variant, strict, copy_gbps) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", default="kb76,kb67,mid,kb76-bf16,kb76-small")
-    parser.add_argument("--strict", default="row_gemm:BLOCK_M=64,BLOCK_N=128,BLOCK_K=32,num_warps=4,num_stages=3,"
-                        "precision=tf32x3", help="variant for the kb76 strict-fp32 row ('' to skip)")
+    parser.add_argument("--problems", default=",".join(TARGETS))
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
     device.require_gpu("bench/targets.py")
     suite = load_suite()
     copy_gbps = timing.copy_bandwidth_gbps()
-    jobs = [(suite.get(p), promote.promoted_variant(p), False)
-            for p in args.problems.split(",")]
-    if args.strict:
-        jobs.append((suite.get("kb76"), registry.parse_variant(args.strict), True))
+    jobs = [(suite.get(p), promote.promoted_variant(p)) for p in args.problems.split(",")]
     print(f"H200 copy bandwidth {copy_gbps:.0f} GB/s; times are medians (CUDA events, L2 flushed)\n")
     print("| problem | variant | ms | seed baseline ms | cuDNN ms | x seed | x cuDNN | % of floor | target | met |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for problem, variant, strict in jobs:
-        row = measure_row(problem, variant, strict, copy_gbps)
+    for problem, variant in jobs:
+        row = measure_row(problem, variant, copy_gbps)
         rows.append(row)
         if "ms" not in row:
             print(f"| {row['problem']} | {row['variant']} | FAILED: {row['check']} |||||||")

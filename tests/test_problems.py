@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from workbench import registry
 from workbench.errors import WorkbenchError
 from workbench.problems import Problem, load_suite
 
@@ -94,3 +95,17 @@ def test_bad_input_exits_2_with_a_message(cli, args, needle):
     result = cli(*args)
     assert result.exit_code == 2
     assert needle in result.output
+
+
+def test_a_strict_problem_takes_fp32_products_only(cli):
+    """Its baseline is the seed kernel at tl.dot's tf32x3, and a TF32 variant is skipped, saying why."""
+    strict = load_suite().get("kb76-strict")
+    assert strict.strict and "strict" in strict.shape_str()
+    assert {v.config["precision"] for v in [*registry.seed_variants(strict), registry.seed_default(strict)]} == {"tf32x3"}
+    seed = registry.family(registry.SEED_FAMILY)
+    assert seed.unsupported(strict, seed.defaults) == "tf32 products; kb76-strict is strict (fp32 products only)"
+    assert seed.unsupported(strict, registry.seed_default(strict).config) is None
+    out = cli("check", "-p", "edge-bias", "--strict", "-v", "implicit_gemm", "-v", "implicit_gemm:precision=tf32x3")
+    assert out.exit_code == 0 and "fp32 products only" in out.output and out.output.count("PASS") == 1
+    with pytest.raises(WorkbenchError, match="strict: true needs dtype float32"):
+        Problem.from_dict("p", {**KB76, "dtype": "bfloat16", "strict": True})

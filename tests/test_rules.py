@@ -268,3 +268,23 @@ def test_rules_cli_unknown_stage(cli):
     result = cli("rules", "--stage", "nope", "--metrics", ANCHOR_FILE)
     assert result.exit_code == 2
     assert "unknown stage 'nope'; known: grid, tiling, memory, micro" in result.output
+
+
+def test_a_family_switch_keeps_the_problems_precision(monkeypatch):
+    """A config known for strict fp32 is proposed on a strict problem only, and nothing with TF32
+    products is proposed there."""
+    held = registry.family("held_taps")
+    strict = {**held.defaults, "BLOCK_M": 64, "precision": "tf32x3"}
+    held = dataclasses.replace(held, known_configs={"strict": strict})
+    monkeypatch.setattr(registry, "families", lambda: {f.name: f for f in (SEED, held)})
+    suite = load_suite()
+
+    def switches(problem, current):
+        proposals = rules.propose(STAGES.get("memory"), current, ANCHOR, rules.facts(problem), set(), problem)
+        return [p.variant.config for p in proposals if p.changes == {"family": "held_taps"}]
+
+    shared = {**held.defaults, "BLOCK_M": 64, "num_stages": 2}      # the keys the seed's config shares
+    assert switches(suite.get("kb76"), CURRENT) == [shared, held.defaults]
+    assert switches(suite.get("kb76-strict"), CURRENT.with_changes({"precision": "tf32x3"})) == [
+        {**shared, "precision": "tf32x3"}, strict]
+    assert switches(suite.get("kb76-strict"), CURRENT) == [strict]    # a TF32 incumbent: only what may run

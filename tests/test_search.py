@@ -134,3 +134,17 @@ def test_demo_replays_the_recorded_kb76_memory_stage(cli, profiles):
     # the replayed loop reaches the winner the GPU run reached, through the same proposals
     assert f"new incumbent {recorded['best']}" in out.output
     assert out.output.count("measuring") == len(recorded["variants"])
+
+
+def test_a_run_recorded_before_a_parameter_existed_still_replays(profiles):
+    """An id names every parameter: one added since the run (at its default) must not hide what
+    the run measured, nor its re-timings."""
+    recorded = record.load(KB76)
+    entry = recorded["variants"].pop(SEED1.id)
+    before = {k: v for k, v in entry["config"].items() if k != "precision"}     # as if `precision` were new
+    old_id = "-".join(["implicit_gemm"] + [f"{k}{v}" for k, v in before.items()])
+    recorded["variants"][old_id] = {**entry, "id": old_id, "config": before}
+    recorded["retimes"] = [{"variant": old_id, "iteration": 1, "timing": {"median_ms": 1.5}}]
+    runner = runners.ReplayRunner(recorded)
+    assert runner.measure(SEED1, Path("."))["timing"] == entry["timing"]
+    assert runner.retime(SEED1) == {"median_ms": 1.5}

@@ -71,7 +71,8 @@ def test_staged_taps_counts_the_shared_memory_the_compiler_allocates():
     """config_limits refuses what does not fit by geometry()'s count: it must not fall short of the
     compiler's (the H200 once refused a launch 8704 bytes past it), nor refuse much that would fit."""
     cases = ["kb76/staged_taps", "kb76-bf16/staged_taps:bf16", "kb67/staged_taps:wide",
-             "kb67/staged_taps:BLOCK_C=16,STAGES=3,MMA=async,STORE=rows", "kb76/staged_taps:BLOCK_C=32,STAGES=3,STORE=rows"]
+             "kb67/staged_taps:BLOCK_C=16,STAGES=3,MMA=async,STORE=rows", "kb76/staged_taps:BLOCK_C=32,STAGES=3,STORE=rows",
+             "kb76-strict/staged_taps:strict"]
     done = subprocess.run([sys.executable, "-c", SMEM_CHECK, *cases], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
@@ -79,3 +80,14 @@ def test_staged_taps_counts_the_shared_memory_the_compiler_allocates():
     assert len(rows) == len(cases)
     for name, spec, counted, compiled in rows:
         assert 0 <= int(counted) - int(compiled) <= 768, (name, spec, counted, compiled)
+
+
+def test_strict_products_are_three_per_tap_and_chunk(tmp_path):
+    """precision=tf32x3 (kernel point 7): a TF32 tile's products, three times over, with the
+    split of A in registers and no spills."""
+    done = sm90("-p", "kb76", "-g", "staged_taps:BLOCK_C=16,STAGES=2,MMA=async,precision=tf32x3|tf32", "--dump", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    strict, tf32 = [line.split() for line in done.stdout.splitlines() if line.startswith("regs")]
+    assert strict[3] == tf32[3] == "0"      # stack: nothing spilled
+    count = {p.stem.split("precision")[1]: p.read_text().count("wgmma.mma_async") for p in tmp_path.glob("*.ptx")}
+    assert count["tf32x3-0"] == 3 * count["tf32-0"] > 0

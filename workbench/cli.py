@@ -36,18 +36,19 @@ def problem_options(multiple=False):
         for flag, kind in reversed(PROBLEM_FIELDS):
             fn = click.option(f"--{flag}", type=kind, default=None, help=f"override the problem's {flag}")(fn)
         fn = click.option("--bias/--no-bias", default=None, help="override whether the problem has a bias")(fn)
+        fn = click.option("--strict/--no-strict", default=None,
+                          help="override whether fp32 products must be strict (no TF32)")(fn)
         fn = click.option("--problems-file", type=click.Path(dir_okay=False), default=None,
                           help="problem suite to use instead of problems.yaml")(fn)
         fn = click.option("--problem", "-p", "problem_names", multiple=multiple, default=None,
                           help="problem name from the suite (default: the suite's default)")(fn)
 
         @functools.wraps(fn)
-        def wrapper(problem_names, problems_file, bias, **kw):
+        def wrapper(problem_names, problems_file, bias, strict, **kw):
             from .problems import Problem, load_suite
             overrides = {f.replace("-", "_"): kw.pop(f.replace("-", "_")) for f, _ in PROBLEM_FIELDS}
             overrides = {k: v for k, v in overrides.items() if v is not None}
-            if bias is not None:
-                overrides["bias"] = bias
+            overrides.update({k: v for k, v in (("bias", bias), ("strict", strict)) if v is not None})
             suite = load_suite(problems_file)
             names = (problem_names or []) if multiple else [problem_names]
             problems = [suite.get(n) for n in names] if names and names != [None] else [suite.get(None)]

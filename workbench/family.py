@@ -108,11 +108,15 @@ class Family:
 
     def unsupported(self, problem, config: dict | None = None) -> str | None:
         """Why this family (at `config`, when given) cannot run `problem` on this machine, or
-        None: its own limits (supports, config_limits), and Triton's CPU interpreter for a
-        family it cannot run."""
+        None: its own limits (supports, config_limits), Triton's CPU interpreter for a family it
+        cannot run, and a config whose products are less precise than a strict problem asks."""
         if not self.interpretable and triton.knobs.runtime.interpret:
             return "a Gluon kernel, which Triton's CPU interpreter cannot run (it needs a GPU)"
-        return self.supports(problem) or (self.config_limits(problem, config) if config is not None else None)
+        if config is None:
+            return self.supports(problem)
+        if problem.strict and self.precision(problem, config) != "fp32":
+            return f"{self.precision(problem, config)} products; {problem.name} is strict (fp32 products only)"
+        return self.supports(problem) or self.config_limits(problem, config)
 
     def config(self, partial: dict) -> dict:
         """A full, validated config: the defaults overlaid with `partial`."""

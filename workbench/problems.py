@@ -1,7 +1,8 @@
 """conv1d problems: the named suite in problems.yaml, plus problems given as flags.
 
 A problem is (batch, in_channels, out_channels, kernel_size, length, stride, dilation,
-padding, bias, dtype), zero padding, groups=1. Everything else (output length, shapes,
+padding, bias, dtype), zero padding, groups=1; `strict` asks fp32 inputs to be multiplied as
+fp32 (no TF32 products: a variant of precision class "fp32", rel. L2 error <= 1e-5). Everything else (output length, shapes,
 the bytes that must move and the FLOPs) is derived here, in one place.
 """
 from dataclasses import asdict, dataclass, fields
@@ -14,7 +15,7 @@ from .errors import WorkbenchError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SIZE_FIELDS = ("batch", "in_channels", "out_channels", "kernel_size", "length", "stride", "dilation")
-DEFAULTS = {"stride": 1, "dilation": 1, "padding": 0, "bias": False, "dtype": "float32"}
+DEFAULTS = {"stride": 1, "dilation": 1, "padding": 0, "bias": False, "dtype": "float32", "strict": False}
 # Triton's interpreter runs each program in numpy; beyond this many multiply-adds it takes minutes.
 INTERPRETER_MAX_MACS = 5_000_000
 
@@ -23,6 +24,7 @@ _FIELD_SCHEMA = {
     "padding": {"type": "integer", "minimum": 0},
     "bias": {"type": "boolean"},
     "dtype": {"enum": list(DTYPES)},
+    "strict": {"type": "boolean"},
     "about": {"type": "string"},
 }
 SCHEMA = {
@@ -59,6 +61,7 @@ class Problem:
     padding: int = 0
     bias: bool = False
     dtype: str = "float32"
+    strict: bool = False
     about: str = ""
 
     def __post_init__(self):
@@ -71,6 +74,9 @@ class Problem:
         if self.dtype not in DTYPES:
             raise WorkbenchError(
                 f"problem {self.name!r}: dtype {self.dtype!r} is unknown; allowed: {', '.join(DTYPES)}")
+        if self.strict and self.dtype != "float32":
+            raise WorkbenchError(f"problem {self.name!r}: strict asks for fp32 products; {self.dtype} inputs "
+                                 f"multiply exactly already (strict: true needs dtype float32)")
         if self.l_out < 1:
             raise WorkbenchError(
                 f"problem {self.name!r}: output length is {self.l_out} (< 1): the dilated kernel spans "
@@ -127,7 +133,7 @@ class Problem:
     def shape_str(self) -> str:
         return (f"B={self.batch} Cin={self.in_channels} Cout={self.out_channels} K={self.kernel_size} "
                 f"L={self.length} stride={self.stride} dil={self.dilation} pad={self.padding} "
-                f"bias={'yes' if self.bias else 'no'} {self.dtype} -> L_out={self.l_out}")
+                f"bias={'yes' if self.bias else 'no'} {self.dtype}{' strict' if self.strict else ''} -> L_out={self.l_out}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -66,7 +66,7 @@ def render(problem: dict, entry: dict, run: dict) -> str:
         gpu=(run["device"].get("gpu") or {}).get("name", "unknown GPU"), time_ms=entry["timing"]["median_ms"],
         vs_seed=refs.get("vs_seed") or float("nan"),
         vs_cudnn_text=f"{refs['vs_cudnn']:.3g}x cuDNN" if refs.get("vs_cudnn") else "cuDNN not timed",
-        imports=imports, family_source=source, config=repr(dict(entry["config"])))
+        imports=imports, family_source=source, config=repr(dict(registry.variant_from_dict(entry).config)))
 
 
 def _shape_text(p: dict) -> str:
@@ -99,7 +99,7 @@ def promote(run: str, force: bool = False, root: Path | None = None, log=print) 
     current = promoted(root).get(problem.name)
     time_ms = entry["timing"]["median_ms"]
     forced = False
-    if current and current.get("variant") == variant.id and not force:
+    if current and promoted_variant(problem.name, root) == variant and not force:
         log(f"{variant.id} is already the variant promoted for {problem.name} (run {current['run']}); nothing to do")
         return Path(root or paths.PROMOTED_DIR) / current["module"]
     if current and time_ms >= current["time_ms"]:

@@ -85,10 +85,19 @@ def variant_from_dict(data: dict) -> Variant:
     return family(data["family"]).variant(data["config"])
 
 
-def seed_variants() -> list:
+def _seed(config: dict, problem) -> Variant:
+    """The seed kernel at `config`; on a strict problem at tl.dot's strict-fp32 precision (three TF32 products)."""
+    strict = {"precision": "tf32x3"} if problem is not None and problem.strict else {}
+    return family(SEED_FAMILY).variant({**config, **strict})
+
+
+def seed_variants(problem=None) -> list:
     """The seed kernel's configs; the fastest of them on a problem is that problem's baseline."""
-    fam = family(SEED_FAMILY)
-    return [fam.variant(c) for c in fam.known_configs.values()]
+    return [_seed(c, problem) for c in family(SEED_FAMILY).known_configs.values()]
+
+
+def seed_default(problem=None) -> Variant:
+    return _seed(family(SEED_FAMILY).defaults, problem)
 
 
 def for_stage(stage: str | None) -> list:

@@ -193,10 +193,10 @@ def peak_tflops(record: dict):
     if measured or not best:
         return measured
     try:
-        family = registry.family(best["family"])
+        variant = registry.variant_from_dict(best)     # the config as registered now: new keys at their defaults
     except WorkbenchError:   # a candidate file that is not registered here
         return None
-    precision = family.precision(Problem.from_record(record["problem"]), best["config"])
+    precision = registry.family(variant.family).precision(Problem.from_record(record["problem"]), variant.config)
     return targets.datasheet_peak_tflops(_get(record, "device", "gpu", "name"), precision)
 
 

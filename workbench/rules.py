@@ -95,21 +95,28 @@ def _stepped(space: dict, config: dict, steps: dict) -> dict | None:
     return changes
 
 
+def _may_run(family, variant: Variant, shared: Variant, problem) -> bool:
+    if family.unsupported(problem, variant.config):
+        return False
+    return problem.strict or family.precision(problem, variant.config) == family.precision(problem, shared.config)
+
+
 def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=None):
     """(variant, changes) for each variant an action names that the stage's space and the
     family's own parameters both allow. A family switch ("other" or a family's name) proposes the
     new family with the config keys it shares with the current variant, at its defaults, and at
     each config it knows by name (measured good points, e.g. per dtype). Given the problem, a
-    family that cannot run it here (Family.unsupported) is not proposed, nor a config the
-    family's config_limits rule out for it."""
+    family that cannot run it here (Family.unsupported) is not proposed, nor a config it rules
+    out for the problem (config_limits, or products too coarse for a strict problem), nor one
+    whose products differ from the shared keys' where TF32 is allowed (a strict config there)."""
     if kind == "family":
         for family in registry.for_stage(stage.name):
             if family.name != current.family and argument in ("other", family.name):
                 if problem is not None and family.unsupported(problem):
                     continue
-                shared = {k: v for k, v in current.config.items() if v in family.params.get(k, ())}
-                for variant in [family.variant(shared), *map(family.variant, [{}, *family.known_configs.values()])]:
-                    if problem is None or not family.config_limits(problem, variant.config):
+                shared = family.variant({k: v for k, v in current.config.items() if v in family.params.get(k, ())})
+                for variant in [shared, *map(family.variant, [{}, *family.known_configs.values()])]:
+                    if problem is None or _may_run(family, variant, shared, problem):
                         yield variant, {"family": family.name}
         return
     if kind == "try":

@@ -7,7 +7,7 @@ import copy
 import secrets
 from pathlib import Path
 
-from . import device, isolation, metrics, ncu, record
+from . import device, isolation, metrics, ncu, record, registry
 from .errors import WorkbenchError
 from .family import Variant
 
@@ -24,7 +24,7 @@ class LocalRunner:
         self.problem = problem
         self.use_ncu = use_ncu
         self.timeout_s = timeout_s
-        self.cudnn_tf32 = cudnn_tf32
+        self.cudnn_tf32 = cudnn_tf32 and not problem.strict    # a strict problem's cuDNN is strict too
         self.ncu = ncu.find() if use_ncu else None
         self.clock_control, self.cache_control = clock_control, cache_control
         self.facts = device.facts()
@@ -92,7 +92,18 @@ class ReplayRunner:
         self.recorded = recorded
         self.facts = {**recorded["device"], "replayed_from": recorded["run_id"]}
         self.settings = {**recorded.get("settings", {}), "replay_of": recorded["run_id"]}
-        self._retimes = list(recorded.get("retimes", []))
+        # Keyed by the ids the families give them now: a parameter added since the run, at its
+        # default, changes an id but not what was measured.
+        current = {old: self._current_id(old, entry) for old, entry in recorded["variants"].items()}
+        self._variants = {current[old]: entry for old, entry in recorded["variants"].items()}
+        self._retimes = [{**r, "variant": current.get(r["variant"], r["variant"])} for r in recorded.get("retimes", [])]
+
+    @staticmethod
+    def _current_id(old: str, entry: dict) -> str:
+        try:
+            return registry.variant_from_dict(entry).id
+        except WorkbenchError:    # its family or a value is no longer registered: the id as recorded
+            return old
 
     def references(self) -> dict:
         refs = self.recorded.get("references") or {}
@@ -107,7 +118,7 @@ class ReplayRunner:
         return None
 
     def measure(self, variant: Variant, run_dir: Path) -> dict | None:
-        found = self.recorded["variants"].get(variant.id)
+        found = self._variants.get(variant.id)
         if found is None:
             return None
         entry = copy.deepcopy(found)

@@ -26,7 +26,7 @@ def ratios(timing: dict | None, references: dict) -> dict:
 class Session:
     def __init__(self, runner, problem, kind: str, stage: dict | None = None, command: str = "",
                  root: Path | None = None, replay_of: str | None = None):
-        self.runner, self.root = runner, root
+        self.runner, self.root, self.problem = runner, root, problem
         self.record = record.new(kind, problem, stage, runner.facts, runner.settings, command, replay_of)
         self.dir = record.run_dir(self.record["run_id"], root)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -54,9 +54,8 @@ class Session:
     def seed_variant(self) -> Variant:
         """The baseline: the seed config that was fastest here, else the seed family's default."""
         seed_id = self.record["references"].get("seed", {}).get("variant")
-        fam = registry.family(registry.SEED_FAMILY)
-        by_id = {v.id: v for v in registry.seed_variants()}
-        return by_id.get(seed_id, fam.variant())
+        by_id = {v.id: v for v in registry.seed_variants(self.problem)}
+        return by_id.get(seed_id, registry.seed_default(self.problem))
 
     def measure(self, variant: Variant, iteration: int | None = None) -> dict | None:
         entry = self.runner.measure(variant, self.dir)

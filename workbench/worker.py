@@ -87,7 +87,7 @@ def references(job):
     result["cudnn"] = {"label": f"torch.nn.functional.conv1d (cuDNN, benchmark mode, TF32 {'on' if tf32 else 'off'})",
                        "tf32": tf32, "timing": time_launch(problem, conv, 1)}
     candidates = {}
-    for variant in registry.seed_variants():
+    for variant in registry.seed_variants(problem):
         family = registry.family(variant.family)
         try:
             launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731

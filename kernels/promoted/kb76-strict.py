@@ -1,0 +1,444 @@
+# Promoted conv1d kernel for problem kb76-strict (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 float32).
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-134840-profile-memory-kb76-strict on
+# NVIDIA H200: 6.762 ms, 5x the seed kernel, 2.17x cuDNN.
+# Written by `workbench promote`; regenerate rather than edit.
+import torch
+import torch.nn as nn
+import triton
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma, warpgroup_mma_wait
+from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+from triton.runtime.jit import constexpr_function
+
+
+class WorkbenchError(Exception):
+    """A user-facing error; the CLI prints it and exits with status 2."""
+
+
+def sm_count(device: torch.device) -> int:
+    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
+# What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
+# over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
+# STORE=rows' regrouping scratch for the fp32 accumulator.
+ALLOC_SLACK_BYTES = 768
+ROWS_SCRATCH_BYTES = 8192
+
+
+@constexpr_function
+def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
+    """The padded layout of point 3: (m, K column) -> S*m + g(channel), columns permuted as _channel says."""
+    bases = [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
+    group = BLOCK_C // 4
+    # channel c = q*group + i sits in column (i % KW) + KW*q + 4*KW*(i // KW)
+    index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
+    bases += [[0, col] for col in index_columns] + [[0, KW], [0, 2 * KW]]
+    pairs = [[1, S - 1]] if S > 1 else []
+    if W > S * BLOCK_L:
+        pairs.append([BLOCK_L, W - S * BLOCK_L])
+    pairs.append([BLOCK_L * group, Q])
+    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+
+
+@gluon.jit
+def _channel(col, BLOCK_C: gl.constexpr, KW: gl.constexpr):
+    """The channel K column `col` of a chunk stands for (point 4): the columns one load
+    instruction covers (lane % 4, times KW) fall in the four channel groups."""
+    group = (col // KW) % 4
+    index = col % KW + KW * (col // (4 * KW))
+    return group * (BLOCK_C // 4) + index
+
+
+@gluon.jit
+def _at(buf, offset):
+    """A view of the 2-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
+    numel: gl.constexpr = buf.shape[0] * buf.shape[1]
+    return buf._reinterpret(buf.dtype, [numel, 1], gl.SwizzledSharedLayout(1, 1, 1, [0])).index(offset)
+
+
+@gluon.jit
+def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two). Under
+    precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
+    if k < 2:
+        return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
+    else:
+        return w23.index(term * (w23.shape[0] // TERMS) + (k - 2) * NCHUNK + chunk)
+
+
+@gluon.jit
+def _tf32(v):
+    """v with its low 13 mantissa bits cleared: exactly what a TF32 product reads of it."""
+    return (v.to(gl.uint32, bitcast=True) & 0xFFFFE000).to(gl.float32, bitcast=True)
+
+
+@gluon.jit
+def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
+                 T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
+    """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
+    Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
+    ends a full row after its last row group starts."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
+    tile = first_tile + (item // NCHUNK) * step
+    c0 = (item % NCHUNK) * BLOCK_C
+    b = tile // TILES
+    offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
+    offs_p = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
+    pos = (tile % TILES) * (T * S) - P + offs_p
+    ok = (offs_p < SPAN) & (pos >= 0) & (pos < L_in) & (item < n_items)
+    for q in gl.static_range(4):
+        chan = c0 + q * GROUP + offs_r
+        ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
+        rows = _at(xbuf, slot * SLOT + q * (GROUP * W + Q))
+        dst = rows._reinterpret(xbuf.dtype, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+        async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
+    async_copy.commit_group()
+
+
+@gluon.jit
+def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
+    """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
+    one instruction per row group, completion counted in bytes on the slot's mbarrier, and no
+    thread spends issue slots or registers on addresses. A TMA destination must be 128-byte
+    aligned, so row groups start at multiples of W and the bank offset Q*q moves into the
+    window: group q's rows start Q*q positions early (TMA fills what lies outside x with zeros)."""
+    GROUP: gl.constexpr = BLOCK_C // 4
+    tile = first_tile + (item // NCHUNK) * step
+    ok = item < n_items
+    bar = bars.index(slot)
+    mbarrier.expect(bar, BLOCK_C * W * xbuf.dtype.primitive_bitwidth // 8, pred=ok)
+    for q in gl.static_range(4):
+        dst = _at(xbuf, slot * SLOT + q * GROUP * W)._reinterpret(xbuf.dtype, [1, GROUP, W], x_desc.layout)
+        tma.async_copy_global_to_shared(
+            x_desc, [tile // TILES, (item % NCHUNK) * BLOCK_C + q * GROUP, (tile % TILES) * (T * S) - P - q * Q],
+            bar, dst, pred=ok)
+
+
+@gluon.jit
+def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
+          D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
+          KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr, TERMS: gl.constexpr):
+    """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
+    padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
+    still running, on the operand returned as a_prev (the caller waits before it stores acc).
+    precision=tf32x3 (point 7) makes it three products."""
+    for k in gl.static_range(K):
+        view = _at(xbuf, offset + D * k)._reinterpret(
+            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
+        a = view.load(a_layout)
+        w = _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0))
+        # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
+        if TERMS == 2:
+            # the small terms first, while acc is small: a_lo*w_hi + a_hi*w_lo, then a_hi*w_hi
+            a_hi = _tf32(a)
+            a_lo = a - a_hi
+            acc = warpgroup_mma(a_lo, w, acc, use_acc=USE_ACC or k > 0, is_async=True)
+            acc = warpgroup_mma(a_hi, _weights(w01, w23, k, chunk, NCHUNK, TERMS, 1).permute((1, 0)), acc,
+                                is_async=True)
+            acc = warpgroup_mma(a_hi, w, acc, is_async=True)
+            if ASYNC_MMA:     # a_lo's product is done once only the last one runs
+                acc, a_prev, a_lo = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev, a_lo))
+                a_prev = a_hi
+            else:             # one wait for the three
+                acc, a_lo, a_hi = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_lo, a_hi))
+        else:
+            acc = warpgroup_mma(a, w, acc, use_acc=USE_ACC or k > 0, is_async=ASYNC_MMA)
+            if ASYNC_MMA:
+                # This tap's shared loads overlapped the previous product (the previous tap's, or the
+                # previous item's last); once that is done, its operand's registers may be reused
+                # (deps keeps them alive until then).
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))
+                a_prev = a
+    return acc, a_prev
+
+
+@gluon.jit
+def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
+                T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
+                COUT_P: gl.constexpr):
+    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
+    offs_l = (t % TILES) * T + offs_m
+    out = gl.convert_layout(acc, store_layout)
+    if HAS_BIAS:
+        out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+
+
+@gluon.jit
+def conv1d_staged_taps_kernel(
+    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
+    Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+    COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+    W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
+    W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
+):
+    first_tile = gl.program_id(0)
+    step = gl.num_programs(0)
+
+    dtype: gl.constexpr = x_ptr.dtype.element_ty
+    KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
+
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout
+    # (TERMS = 2: their TF32 parts, then what those leave out).
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
+    w01 = gl.allocate_shared_memory(dtype, [W01, COUT_P, BLOCK_C], w_layout)
+    w23 = gl.allocate_shared_memory(dtype, [W23, COUT_P, BLOCK_C], w_layout)
+    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
+    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
+    for k in gl.static_range(K):
+        for ch in gl.static_range(NCHUNK):
+            c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
+            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
+                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
+            if TERMS == 2:
+                _weights(w01, w23, k, ch, NCHUNK, TERMS, 1).store(w_tile - _tf32(w_tile))
+                w_tile = _tf32(w_tile)
+            _weights(w01, w23, k, ch, NCHUNK, TERMS, 0).store(w_tile)
+    fence_async_shared()      # the MMA reads shared memory through the async proxy
+
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8 * KW])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
+    # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
+    # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
+    # thread (STORE=rows; 16-byte stores, a quarter of the instructions).
+    if STORE_ROWS:
+        store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
+    else:
+        store_layout: gl.constexpr = acc_layout
+
+    # 2. The windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte alignment,
+    # which TMA needs), STAGES - 1 items in flight ahead of the one in use; under COPY=tma an
+    # mbarrier per slot counts its bytes in.
+    xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if TMA:
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        gl.thread_barrier()
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    n_mine = (n_tiles - first_tile + step - 1) // step
+    n_items = n_mine * NCHUNK
+    for ahead in gl.static_range(STAGES - 1):
+        if TMA:
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
+                         BLOCK_C, W, T, SLOT, Q)
+        else:
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
+    if ASYNC_MMA:
+        # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
+        # last product runs on while the next chunk's copies are issued (an accumulator in
+        # flight around a loop's back edge would make ptxas wait for it there).
+        for i in range(n_mine):
+            for chunk in gl.static_range(NCHUNK):
+                item = i * NCHUNK + chunk
+                _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             STAGES, TMA, num_warps)
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
+            acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
+    else:
+        # A loop unrolled STAGES times, so every slot is static and its shared addresses are
+        # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
+        for base in range(0, n_items, STAGES):
+            for slot in gl.static_range(STAGES):
+                item = base + slot
+                if item < n_items:
+                    _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
+                                 first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                                 STAGES, TMA, num_warps)
+                    chunk = item % NCHUNK
+                    # zeros after the stores, not use_acc=False on the next product: the moves wait
+                    # until the stores have read their registers before the next copies and loads
+                    # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
+                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
+                    if chunk == NCHUNK - 1:
+                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+                        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    if not TMA:
+        async_copy.wait_group(0)
+
+
+@gluon.jit
+def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, TILES: gl.constexpr,
+                 NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
+                 Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
+    """Wait until `item`'s window is in `slot` for every warp, then start the copies of the item
+    STAGES - 1 ahead into `refill`, the slot the previous item was read from."""
+    if TMA:
+        mbarrier.wait(bars.index(slot), (item // STAGES) & 1)   # `item` has landed
+        gl.thread_barrier()                 # and every warp is done reading the slot refilled next
+        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, S,
+                     P, BLOCK_C, W, T, SLOT, Q)
+    else:
+        async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
+        gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
+        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in,
+                     S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+
+
+def geometry(problem, config) -> dict:
+    """The compile-time shapes of point 2, in elements, or a "why not" under key "unsupported".
+
+    FILL "outputs" sizes the window W for BLOCK_L outputs, rounded up to a power of two.
+    FILL "window" makes W = S*BLOCK_L exactly (S a power of two) and steps tiles by the
+    T < BLOCK_L outputs such a window holds: the last rows of the product read past it and are
+    not stored, but little shared memory is left empty (kb67: 124 of 128 rows, T*S kept a multiple
+    of 16 bytes so windows start aligned, against 68 of 128 positions of W used under "outputs").
+    COPY "tma" starts row group q's windows Q*q positions early (see _load_window), so a row
+    holds the window plus 3*Q positions, and one box of a TMA copy is at most 256 positions wide.
+    """
+    bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
+    size = problem.element_size
+    vec, q = 16 // size, BANK_SHIFT_BYTES // size          # elements in 16 bytes, in Q
+    reach = problem.dilation * (problem.kernel_size - 1)
+    shift = 3 * q if config["COPY"] == "tma" else 0      # positions in a row ahead of its window
+    geo = {}
+    if config["FILL"] == "window":
+        w = s * bl
+        t = ((w - shift - reach - 1) // s + 1) // vec * vec    # T*S a multiple of 16 bytes: windows start aligned
+        span = w - shift
+        if w & (w - 1) or t < 1:
+            geo["unsupported"] = f"FILL=window needs stride*BLOCK_L a power of two holding an output (stride {s})"
+    else:
+        t = bl
+        span = triton.cdiv(s * (bl - 1) + reach + 1, vec) * vec
+        w = triton.next_power_of_2(span + shift)
+        if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
+            geo["unsupported"] = (f"a window of {w} positions is {w - s * bl} past stride*BLOCK_L: the view's row "
+                                  f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
+    if config["precision"] == "tf32x3" and size != 4:
+        geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
+    if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
+        geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
+    if config["COPY"] == "tma":
+        if w > 256:
+            geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
+        if problem.length % vec:
+            geo["unsupported"] = f"COPY={config['COPY']}: x's rows ({problem.length} values) must be a multiple of 16 bytes"
+    nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
+    cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
+    slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
+    junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
+    xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
+    k = problem.kernel_size
+    terms = 2 if config["precision"] == "tf32x3" else 1
+    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 1))]  # _weights' two allocations
+    smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
+    if config["STORE"] == "rows":
+        smem += ROWS_SCRATCH_BYTES
+    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
+                "Q": q, "W01": w01, "W23": w23, "SMEM": smem})
+    if smem > SMEM_BYTES and "unsupported" not in geo:
+        scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
+        weights = "weights and their residuals" if terms == 2 else "weights"
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
+    return geo
+
+
+def launch(x, w, bias, out, problem, config):
+    """One launch, exactly the config given (no autotuning)."""
+    assert x.is_contiguous() and w.is_contiguous() and out.is_contiguous(), "x, w and y must be contiguous"
+    geo = geometry(problem, config)
+    if "unsupported" in geo:
+        raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
+    x_desc = None
+    if config["COPY"] == "tma":
+        # x as (batch, channel, position); one box is a row group's windows
+        x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
+                                              gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
+    conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
+        x, x_desc, w, bias if bias is not None else x, out, n_tiles,
+        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
+        L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
+        HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        TERMS=2 if config["precision"] == "tf32x3" else 1,
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23")},
+        num_warps=config["num_warps"],
+    )
+
+
+def supports(problem):
+    if problem.stride > 3:
+        # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
+        # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
+        return f"stride {problem.stride}: the strided view (a padded shared layout) takes strides 1, 2 and 3"
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU (warpgroup MMA)"
+    if problem.kernel_size > 4:
+        return f"kernel_size {problem.kernel_size} > 4"
+    if problem.out_channels > 256:
+        return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
+    return None     # what one config needs (shared memory, alignment) is config_limits' to say
+
+
+def precision(problem, config) -> str:
+    """TF32 products for fp32 inputs (strict fp32 under tf32x3); 16-bit inputs multiply exactly
+    (fp32 accumulation)."""
+    if problem.dtype == "float32":
+        return "fp32" if config["precision"] == "tf32x3" else "tf32"
+    return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+
+
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 16, 'STAGES': 2, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4, 'precision': 'tf32x3'}
+
+
+def conv1d_shape(x, weight, bias, stride, padding, dilation):
+    """The problem fields the launcher reads, taken from the tensors."""
+    batch, in_channels, length = x.shape
+    out_channels, _, kernel_size = weight.shape
+    l_out = (length + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    return type("Conv1dShape", (), dict(
+        batch=batch, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+        length=length, stride=stride, padding=padding, dilation=dilation, bias=bias is not None, l_out=l_out,
+        element_size=x.element_size()))
+
+
+def conv1d_triton(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    x, weight = x.contiguous(), weight.contiguous()
+    shape = conv1d_shape(x, weight, bias, stride, padding, dilation)
+    out = torch.empty((shape.batch, shape.out_channels, shape.l_out), device=x.device, dtype=x.dtype)
+    launch(x, weight, None if bias is None else bias.contiguous(), out, shape, CONFIG)
+    return out
+
+
+class ModelNew(nn.Module):
+    """nn.Conv1d's parameters, the promoted Triton kernel's forward pass."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=False):
+        super().__init__()
+        self.conv1d = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                                dilation=dilation, bias=bias)
+
+    def forward(self, x):
+        c = self.conv1d
+        return conv1d_triton(x, c.weight, c.bias, c.stride[0], c.padding[0], c.dilation[0])
