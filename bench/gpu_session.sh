@@ -54,6 +54,8 @@
 #                                       proposes up to four configs, and four families may fire), micro 3
 #   bash bench/gpu_session.sh explore26 staged_taps with strict fp32 products (precision=tf32x3) on kb76 against
 #                                       row_gemm's tf32x3 and cuDNN without TF32; ncu on the fastest
+#                                       explore27 measured MMA=chunk (a chunk's products in flight in the slot-unrolled
+#                                       loop, one wait per chunk): slower or equal; the mode and code are in git at 4adb121
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -238,18 +240,6 @@ case "${1:-}" in
       -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
     timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
-  explore27)
-    st=staged_taps
-    timeout 170 python3 bench/sweep.py -p kb76 --json bench/results/explore27-kb76.json -v $st \
-      -g "$st:MMA=chunk,STAGES=4|5|6" 2>&1 | tee bench/results/explore27-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore27-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=chunk" -v $st:MMA=chunk 2>&1 | tee bench/results/explore27-kb67.txt
-    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore27-mid.json -v $st:wide \
-      -v $st:BLOCK_C=32,STAGES=3,MMA=chunk -v $st:MMA=chunk 2>&1 | tee bench/results/explore27-mid.txt
-    timeout 100 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore27-kb76-bf16.json -v $st:bf16 \
-      -g "$st:BLOCK_C=32,STAGES=4|6,MMA=chunk,STORE=rows" 2>&1 | tee bench/results/explore27-kb76-bf16.txt
-    timeout 100 python3 bench/sweep.py -p kb76-strict --json bench/results/explore27-kb76-strict.json -v $st:strict \
-      -v $st:BLOCK_C=16,STAGES=2,MMA=chunk,precision=tf32x3 2>&1 | tee bench/results/explore27-kb76-strict.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -221,7 +221,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, CHUNK_MMA: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -310,9 +310,7 @@ def conv1d_staged_taps_kernel(
                     # until the stores have read their registers before the next copies and loads
                     # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, CHUNK_MMA, TERMS)
-                    if CHUNK_MMA:
-                        acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                     if chunk == NCHUNK - 1:
                         _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
                                     TILES, T, L_out, Cout, BLOCK_L, COUT_P)
@@ -417,7 +415,6 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        CHUNK_MMA=config["MMA"] == "chunk",
         TERMS=2 if config["precision"] == "tf32x3" else 1,
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23")},
         num_warps=config["num_warps"],
@@ -458,8 +455,9 @@ FAMILY = Family(
         "FILL": ("outputs", "window"),
         # async: kb76-bf16 2.645 ms against 2.953 for the config below (explore20); sync on kb76,
         # where the unrolled loop of point 6 is faster (4.38 against 5.07-5.23); asynchronous products in
-        # that unrolled loop gained nowhere (explore22, in git at b24c634)
-        "MMA": ("sync", "async", "chunk"),
+        # that unrolled loop gained nowhere (explore22, in git at b24c634), nor with one wait per chunk
+        # (MMA=chunk: kb76 4.97 against 4.455, kb67 1.105 against 1.096; explore27, in git at 4adb121)
+        "MMA": ("sync", "async"),
         # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
