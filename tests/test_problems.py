@@ -107,5 +107,7 @@ def test_a_strict_problem_takes_fp32_products_only(cli):
     assert seed.unsupported(strict, registry.seed_default(strict).config) is None
     out = cli("check", "-p", "edge-bias", "--strict", "-v", "implicit_gemm", "-v", "implicit_gemm:precision=tf32x3")
     assert out.exit_code == 0 and "fp32 products only" in out.output and out.output.count("PASS") == 1
+    known = cli("check", "-p", "edge-bias", "--strict")      # by default the seed's five configs at tf32x3 run too
+    assert known.exit_code == 0 and known.output.count("PASS") >= 5 and "precisiontf32x3" in known.output
     with pytest.raises(WorkbenchError, match="strict: true needs dtype float32"):
         Problem.from_dict("p", {**KB76, "dtype": "bfloat16", "strict": True})

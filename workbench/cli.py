@@ -126,13 +126,13 @@ def check(problems, suite, variant_specs, everything, seed, as_json, save):
     from . import correctness, registry
     if everything:
         problems = list(suite.problems.values())
-    variants = [registry.parse_variant(s) for s in variant_specs] if variant_specs else registry.every_known_variant()
+    chosen = [registry.parse_variant(s) for s in variant_specs]
     if device.interpreted():
         click.echo("no GPU: running the kernels in Triton's CPU interpreter; problems too large for it are skipped",
                    err=True)
     results = []
     for p in problems:
-        for v in variants:
+        for v in chosen or registry.every_known_variant(p):
             r = correctness.check(v, registry.family(v.family), p, seed)
             results.append(r)
             if not as_json:

@@ -104,7 +104,9 @@ def for_stage(stage: str | None) -> list:
     return [f for f in families().values() if stage is None or stage in f.stages]
 
 
-def every_known_variant() -> list:
-    """Each family's known configs and its defaults, once each: what `check` runs by default."""
-    return list({v.id: v for f in families().values()
-                 for v in [f.variant(c) for c in f.known_configs.values()] + [f.variant()]}.values())
+def every_known_variant(problem=None) -> list:
+    """Each family's known configs and its defaults, once each: what `check` runs by default.
+    On a strict problem, the seed's configs at its precision too (its baseline)."""
+    known = [v for f in families().values() for v in [f.variant(c) for c in f.known_configs.values()] + [f.variant()]]
+    strict = seed_variants(problem) if problem is not None and problem.strict else []
+    return list({v.id: v for v in known + strict}.values())
