@@ -462,7 +462,8 @@ FAMILY = Family(
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
         "COPY": ("cp_async", "tma"),
-        # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15).
+        # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
+        # and 13% on kb76 (4.94 ms at 5 stages against 4.37; explore28).
         # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
         # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
         # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24)
