@@ -56,6 +56,8 @@
 #                                       row_gemm's tf32x3 and cuDNN without TF32; ncu on the fastest
 #                                       explore27 measured MMA=chunk (a chunk's products in flight in the slot-unrolled
 #                                       loop, one wait per chunk): slower or equal; the mode and code are in git at 4adb121
+#                                       explore29 measured STORE=behind (stores behind the next tile's first products):
+#                                       no gain; the mode and code are in git at 7a166cf
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -240,18 +242,6 @@ case "${1:-}" in
       -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
     timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
-  explore29)
-    st=staged_taps
-    b=BLOCK_C=32,MMA=async,STORE=behind
-    timeout 150 python3 -m workbench check --all -v $st:$b,STAGES=3 2>&1 | tail -25 | tee bench/results/explore29-check.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore29-kb67.json -v $st:wide \
-      -g "$st:$b,STAGES=3|4" 2>&1 | tee bench/results/explore29-kb67.txt
-    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore29-mid.json -v $st:wide \
-      -g "$st:$b,STAGES=3" 2>&1 | tee bench/results/explore29-mid.txt
-    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore29-kb76.json -v $st \
-      -g "$st:BLOCK_C=16,MMA=async,STORE=behind,STAGES=4|5" 2>&1 | tee bench/results/explore29-kb76.txt
-    timeout 90 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore29-kb76-bf16.json -v $st:bf16 \
-      -g "$st:$b,STAGES=4" 2>&1 | tee bench/results/explore29-kb76-bf16.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -200,7 +200,7 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 @gluon.jit
 def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr, live=True):
+                COUT_P: gl.constexpr):
     """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
     offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
@@ -210,7 +210,7 @@ def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.c
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
-             mask=((offs_m < T) & (offs_l < L_out) & live)[:, None] & (offs_n < Cout)[None, :])
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
 
 
 @gluon.jit
@@ -221,7 +221,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, STORE_BEHIND: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -284,7 +284,6 @@ def conv1d_staged_taps_kernel(
         # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
         # last product runs on while the next chunk's copies are issued (an accumulator in
         # flight around a loop's back edge would make ptxas wait for it there).
-        done = acc      # STORE=behind: the previous tile's result, stored behind this tile's first products
         for i in range(n_mine):
             for chunk in gl.static_range(NCHUNK):
                 item = i * NCHUNK + chunk
@@ -293,18 +292,9 @@ def conv1d_staged_taps_kernel(
                              STAGES, TMA, num_warps)
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
-                if STORE_BEHIND and chunk == 0:
-                    _store_tile(y_ptr, b_ptr, done, first_tile + (i - 1) * step, store_layout, HAS_BIAS, TILES, T,
-                                L_out, Cout, BLOCK_L, COUT_P, i > 0)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-            if STORE_BEHIND:
-                done = acc
-            else:
-                _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                            BLOCK_L, COUT_P)
-        if STORE_BEHIND:
-            _store_tile(y_ptr, b_ptr, done, first_tile + (n_mine - 1) * step, store_layout, HAS_BIAS, TILES, T,
-                        L_out, Cout, BLOCK_L, COUT_P, n_mine > 0)
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -378,8 +368,6 @@ def geometry(problem, config) -> dict:
         if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
             geo["unsupported"] = (f"a window of {w} positions is {w - s * bl} past stride*BLOCK_L: the view's row "
                                   f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
-    if config["STORE"] == "behind" and config["MMA"] != "async":
-        geo["unsupported"] = "STORE=behind keeps a tile's result until the next tile's products run: MMA=async only"
     if config["precision"] == "tf32x3" and size != 4:
         geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
@@ -427,7 +415,6 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        STORE_BEHIND=config["STORE"] == "behind",
         TERMS=2 if config["precision"] == "tf32x3" else 1,
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23")},
         num_warps=config["num_warps"],
@@ -476,11 +463,12 @@ FAMILY = Family(
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
         "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
-        # and 13% on kb76 (4.94 ms at 5 stages against 4.37; explore28).
+        # and 13% on kb76 (4.94 ms at 5 stages against 4.37; explore28). Stores issued behind the next tile's
+        # first products (MMA=async) gained nothing: kb67 1.089 against 1.094, kb76 5.24 (explore29, 7a166cf).
         # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
         # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
         # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24)
-        "STORE": ("fragments", "rows", "behind"),
+        "STORE": ("fragments", "rows"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
