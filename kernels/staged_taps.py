@@ -160,9 +160,10 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 
 
 @gluon.jit
-def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
-          D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
-          KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr, TERMS: gl.constexpr):
+def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr,
+          K: gl.constexpr, S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+          W: gl.constexpr, Q: gl.constexpr, KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr,
+          TERMS: gl.constexpr):
     """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
     padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
     still running, on the operand returned as a_prev (the caller waits before it stores acc).

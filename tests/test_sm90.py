@@ -85,7 +85,8 @@ def test_staged_taps_counts_the_shared_memory_the_compiler_allocates():
 def test_strict_products_are_three_per_tap_and_chunk(tmp_path):
     """precision=tf32x3 (kernel point 7): a TF32 tile's products, three times over, with the
     split of A in registers and no spills."""
-    done = sm90("-p", "kb76", "-g", "staged_taps:BLOCK_C=16,STAGES=2,MMA=async,precision=tf32x3|tf32", "--dump", str(tmp_path))
+    done = sm90("-p", "kb76", "-g", "staged_taps:BLOCK_C=16,STAGES=2,MMA=async,precision=tf32x3|tf32",
+                "--dump", str(tmp_path))
     assert done.returncode == 0, done.stderr
     strict, tf32 = [line.split() for line in done.stdout.splitlines() if line.startswith("regs")]
     assert strict[3] == tf32[3] == "0"      # stack: nothing spilled

@@ -112,11 +112,12 @@ class Family:
         cannot run, and a config whose products are less precise than a strict problem asks."""
         if not self.interpretable and triton.knobs.runtime.interpret:
             return "a Gluon kernel, which Triton's CPU interpreter cannot run (it needs a GPU)"
-        if config is None:
-            return self.supports(problem)
+        why = self.supports(problem)
+        if why or config is None:
+            return why
         if problem.strict and self.precision(problem, config) != "fp32":
             return f"{self.precision(problem, config)} products; {problem.name} is strict (fp32 products only)"
-        return self.supports(problem) or self.config_limits(problem, config)
+        return self.config_limits(problem, config)
 
     def config(self, partial: dict) -> dict:
         """A full, validated config: the defaults overlaid with `partial`."""

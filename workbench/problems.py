@@ -2,8 +2,8 @@
 
 A problem is (batch, in_channels, out_channels, kernel_size, length, stride, dilation,
 padding, bias, dtype), zero padding, groups=1; `strict` asks fp32 inputs to be multiplied as
-fp32 (no TF32 products: a variant of precision class "fp32", rel. L2 error <= 1e-5). Everything else (output length, shapes,
-the bytes that must move and the FLOPs) is derived here, in one place.
+fp32 (no TF32 products: a variant of precision class "fp32", rel. L2 error <= 1e-5). Everything
+else (output length, shapes, the bytes that must move and the FLOPs) is derived here, in one place.
 """
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -133,7 +133,8 @@ class Problem:
     def shape_str(self) -> str:
         return (f"B={self.batch} Cin={self.in_channels} Cout={self.out_channels} K={self.kernel_size} "
                 f"L={self.length} stride={self.stride} dil={self.dilation} pad={self.padding} "
-                f"bias={'yes' if self.bias else 'no'} {self.dtype}{' strict' if self.strict else ''} -> L_out={self.l_out}")
+                f"bias={'yes' if self.bias else 'no'} {self.dtype}{' strict' if self.strict else ''} "
+                f"-> L_out={self.l_out}")
 
     def to_dict(self) -> dict:
         return asdict(self)
