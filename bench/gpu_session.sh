@@ -242,6 +242,15 @@ case "${1:-}" in
       -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
     timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
+  explore30)
+    st=staged_taps
+    timeout 60 python3 -m workbench check -p kb76-small -p mid -p edge-bias -v $st:STORE=tma 2>&1 | tail -5 \
+      | tee bench/results/explore30-check.txt
+    grep -q "3 passed, 0 failed" bench/results/explore30-check.txt || exit 1
+    timeout 130 python3 bench/sweep.py -p kb76 --json bench/results/explore30-kb76.json -v $st \
+      -g "$st:STORE=tma,STAGES=4|5" 2>&1 | tee bench/results/explore30-kb76.txt
+    timeout 90 python3 bench/sweep.py -p kb67 --json bench/results/explore30-kb67.json -v $st:wide \
+      -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=tma 2>&1 | tee bench/results/explore30-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
