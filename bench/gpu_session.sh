@@ -58,6 +58,8 @@
 #                                       loop, one wait per chunk): slower or equal; the mode and code are in git at 4adb121
 #                                       explore29 measured STORE=behind (stores behind the next tile's first products):
 #                                       no gain; the mode and code are in git at 7a166cf
+#                                       explore30 tried STORE=tma (rows staged in shared memory, TMA stores through a
+#                                       1-D descriptor over y): an illegal instruction, then no device time; in git at bbaee98
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -242,15 +244,6 @@ case "${1:-}" in
       -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
     timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
-  explore30)
-    st=staged_taps
-    timeout 60 python3 -m workbench check -p kb76-small -p mid -p edge-bias -v $st:STORE=tma 2>&1 | tail -5 \
-      | tee bench/results/explore30-check.txt
-    grep -q "3 passed, 0 failed" bench/results/explore30-check.txt || exit 1
-    timeout 130 python3 bench/sweep.py -p kb76 --json bench/results/explore30-kb76.json -v $st \
-      -g "$st:STORE=tma,STAGES=4|5" 2>&1 | tee bench/results/explore30-kb76.txt
-    timeout 90 python3 bench/sweep.py -p kb67 --json bench/results/explore30-kb67.json -v $st:wide \
-      -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=tma 2>&1 | tee bench/results/explore30-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

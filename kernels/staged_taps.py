@@ -215,40 +215,14 @@ def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.c
 
 
 @gluon.jit
-def _store_tile_tma(y_desc, ystage, y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
-                    TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
-                    BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
-    """STORE=tma: the tile staged in shared memory, one row per channel, and each row written by a
-    TMA store through a 1-D descriptor over the flattened y (its rows are not 16-byte aligned,
-    so no 2-D box fits them). A tile that crosses the end of its row is stored as fragments."""
-    l0 = (t % TILES) * T
-    if l0 + BLOCK_L <= L_out:
-        out = acc
-        if HAS_BIAS:
-            offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc.type.layout))
-            out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
-        tma.store_wait(0)           # the previous tile's rows have left the staging buffer
-        gl.thread_barrier()
-        ystage.permute((1, 0)).store(out.to(ystage.dtype))
-        fence_async_shared()        # the TMA reads it through the async proxy
-        gl.thread_barrier()
-        base = (t // TILES) * Cout * L_out + l0
-        for co in range(Cout):
-            row = _at(ystage, co * BLOCK_L)._reinterpret(ystage.dtype, [BLOCK_L], y_desc.layout)
-            tma.async_copy_shared_to_global(y_desc, [base + co * L_out], row)
-    else:
-        _store_tile(y_ptr, b_ptr, acc, t, store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-
-
-@gluon.jit
 def conv1d_staged_taps_kernel(
-    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, y_desc, n_tiles,
+    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, STORE_TMA: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -291,9 +265,6 @@ def conv1d_staged_taps_kernel(
     # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    if STORE_TMA:    # a tile's rows for the TMA stores, one per output channel
-        ystage = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [COUT_P, BLOCK_L],
-                                           gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
     if TMA:
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
@@ -323,12 +294,8 @@ def conv1d_staged_taps_kernel(
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-            if STORE_TMA:
-                _store_tile_tma(y_desc, ystage, y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS,
-                                TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-            else:
-                _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                            BLOCK_L, COUT_P)
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -346,17 +313,11 @@ def conv1d_staged_taps_kernel(
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                         BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                     if chunk == NCHUNK - 1:
-                        if STORE_TMA:
-                            _store_tile_tma(y_desc, ystage, y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step,
-                                            store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-                        else:
-                            _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout,
-                                        HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
                         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     if not TMA:
         async_copy.wait_group(0)
-    if STORE_TMA:
-        tma.store_wait(0)
 
 
 @gluon.jit
@@ -428,12 +389,6 @@ def geometry(problem, config) -> dict:
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
-    if config["STORE"] == "tma":
-        smem += size * cout_p * bl
-        if config["FILL"] == "window":
-            geo["unsupported"] = "STORE=tma stores whole BLOCK_L rows: FILL=outputs only"
-        if problem.batch * problem.out_channels * problem.l_out >= 2**31:
-            geo["unsupported"] = "STORE=tma addresses y by a 32-bit coordinate: y must hold under 2^31 values"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
                 "Q": q, "W01": w01, "W23": w23, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
@@ -454,18 +409,14 @@ def launch(x, w, bias, out, problem, config):
         # x as (batch, channel, position); one box is a row group's windows
         x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
-    y_desc = None
-    if config["STORE"] == "tma":
-        y_desc = TensorDescriptor.from_tensor(out.view(-1), [config["BLOCK_L"]],
-                                              gl.NVMMASharedLayout(0, 8 * out.element_size(), rank=1))
     n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
     conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
-        x, x_desc, w, bias if bias is not None else x, out, y_desc, n_tiles,
+        x, x_desc, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        TERMS=2 if config["precision"] == "tf32x3" else 1, STORE_TMA=config["STORE"] == "tma",
+        TERMS=2 if config["precision"] == "tf32x3" else 1,
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23")},
         num_warps=config["num_warps"],
     )
@@ -518,7 +469,7 @@ FAMILY = Family(
         # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
         # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
         # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24)
-        "STORE": ("fragments", "rows", "tma"),
+        "STORE": ("fragments", "rows"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
