@@ -11,8 +11,8 @@ import argparse
 import collections
 import json
 import re
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 STALL_PREFIX = "smsp__pcsamp_warps_issue_stalled_"
@@ -43,24 +43,41 @@ def per_pc(report: str) -> dict:
     return found
 
 
+def read(report: Path, timeout_s: float = 300) -> dict:
+    """per_pc(report) in a child process, as workbench.ncu.read_report reads a report: the child
+    never imports torch, and a hang or crash there is reported with its timeout and output."""
+    from workbench import isolation
+    from workbench.errors import WorkbenchError
+    with tempfile.TemporaryDirectory(prefix="wb-pcstalls-") as tmp:
+        result = Path(tmp) / "pcs.json"
+        out = isolation.run_command([sys.executable, "-m", "bench.pc_stalls", "--read", str(report), str(result)],
+                                    result, timeout_s)
+    if out.status != "ok":
+        raise WorkbenchError(f"reading {report} failed: {out.error}")
+    return out.result
+
+
+def _reasons(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "sass"}
+
+
 def table(data: dict, top: int) -> str:
     pcs = data["pcs"]
-    total = sum(v for row in pcs.values() for k, v in row.items() if k != "sass") or 1
+    total = sum(sum(_reasons(row).values()) for row in pcs.values()) or 1
     by_reason, by_opcode = collections.Counter(), collections.Counter()
     for row in pcs.values():
         opcode = re.sub(r"^@!?U?P\w+\s+", "", row["sass"].strip()).split(" ")[0].split(".")[0]
-        for reason, n in row.items():
-            if reason != "sass":
-                by_reason[reason] += n
-                by_opcode[opcode] += n
+        for reason, n in _reasons(row).items():
+            by_reason[reason] += n
+            by_opcode[opcode] += n
     lines = [f"kernel {data['kernel']}: {total} warp samples", "", "| reason | % of samples |", "|---|---|"]
     lines += [f"| {r} | {100 * n / total:.1f} |" for r, n in by_reason.most_common(12)]
     lines += ["", "| opcode | % of samples |", "|---|---|"]
     lines += [f"| {op} | {100 * n / total:.1f} |" for op, n in by_opcode.most_common(15)]
     lines += ["", "| pc | % | top reasons | instruction |", "|---|---|---|---|"]
-    ranked = sorted(pcs.items(), key=lambda kv: -sum(v for k, v in kv[1].items() if k != "sass"))
+    ranked = sorted(pcs.items(), key=lambda kv: -sum(_reasons(kv[1]).values()))
     for pc, row in ranked[:top]:
-        reasons = sorted(((v, k) for k, v in row.items() if k != "sass"), reverse=True)
+        reasons = sorted(((v, k) for k, v in _reasons(row).items()), reverse=True)
         share = 100 * sum(v for v, _ in reasons) / total
         why = ", ".join(f"{k} {100 * v / total:.1f}" for v, k in reasons[:3])
         lines.append(f"| {int(pc):#x} | {share:.1f} | {why} | `{row['sass']}` |")
@@ -68,16 +85,15 @@ def table(data: dict, top: int) -> str:
 
 
 def main():
+    if sys.argv[1:2] == ["--read"]:     # the child of read(): REPORT RESULT
+        Path(sys.argv[3]).write_text(json.dumps(per_pc(sys.argv[2])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", "--problem", required=True)
     parser.add_argument("-v", "--variant", required=True)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", help="path stem for the .ncu-rep, .json and .md (default profiles/pcstalls/P-FAMILY)")
-    parser.add_argument("--read", help=argparse.SUPPRESS)   # the child: REPORT -> JSON on stdout
     args = parser.parse_args()
-    if args.read:
-        json.dump(per_pc(args.read), sys.stdout)
-        return
     from workbench import device, isolation, ncu, registry
     from workbench.problems import load_suite
     device.require_gpu("bench/pc_stalls.py")
@@ -94,11 +110,7 @@ def main():
     if out.status != "ok" or not report.exists():
         sys.exit(f"profiling {variant.spec} on {problem.name} failed: {out.error or ''}\n{ncu_errors or ''}")
     log.unlink()
-    child = subprocess.run([sys.executable, "-m", "bench.pc_stalls", "-p", args.problem, "-v", args.variant,
-                            "--read", str(report)], capture_output=True, text=True)
-    if child.returncode:
-        sys.exit(f"reading {report} failed:\n{child.stderr[-3000:]}")
-    data = json.loads(child.stdout)
+    data = read(report)
     if not data["pcs"]:
         sys.exit(f"{report} holds no per-instruction samples; its sampling metrics: {data['sampling_metrics']}")
     stem.with_suffix(".json").write_text(json.dumps(data, indent=1))

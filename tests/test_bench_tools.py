@@ -1,7 +1,11 @@
 """bench/traffic.py's streaming kernel (CPU interpreter) and bench/pc_stalls.py's tables."""
+from pathlib import Path
+
+import pytest
 import torch
 
-from bench.pc_stalls import table
+from bench.pc_stalls import read, table
+from workbench.errors import WorkbenchError
 from bench.traffic import shares, stream_kernel
 
 
@@ -31,3 +35,16 @@ def test_stall_samples_are_summed_by_reason_opcode_and_instruction():
     rows = [line for line in text.splitlines() if line.startswith("| 0x")]
     assert len(rows) == 2 and rows[0].startswith("| 0x1000 | 60.0 | barrier 60.0 |")
     assert rows[1].startswith("| 0x1010 | 30.0 | lg_throttle 25.0, long_scoreboard 5.0 |")
+
+
+def test_a_report_is_read_per_instruction_in_a_child_process(tmp_path):
+    """A report ncu wrote on the H200 (staged_taps on kb67, profiles/pcstalls/explore19-kb67):
+    the same 748 instructions and 124478 samples the tool found there when it ran."""
+    data = read(Path(__file__).parent / "fixtures" / "ncu" / "pcstalls_staged_taps_kb67.ncu-rep")
+    assert data["kernel"] == "conv1d_staged_taps_kernel" and len(data["pcs"]) == 748
+    assert sum(n for row in data["pcs"].values() for k, n in row.items() if k != "sass") == 124478
+    assert "kernel conv1d_staged_taps_kernel: 124478 warp samples" in table(data, top=5)
+    broken = tmp_path / "broken.ncu-rep"
+    broken.write_bytes(b"not a report")
+    with pytest.raises(WorkbenchError, match="reading .*broken.ncu-rep failed"):
+        read(broken)
