@@ -390,7 +390,7 @@ def geometry(problem, config) -> dict:
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W01": w01, "W23": w23, "SMEM": smem})
+                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -416,8 +416,8 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        TERMS=2 if config["precision"] == "tf32x3" else 1,
-        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23")},
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
+                                     "TERMS")},
         num_warps=config["num_warps"],
     )
 
