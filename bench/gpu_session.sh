@@ -60,6 +60,9 @@
 #                                       no gain; the mode and code are in git at 7a166cf
 #                                       explore30 tried STORE=tma (rows staged in shared memory, TMA stores through a
 #                                       1-D descriptor over y): an illegal instruction, then no device time; in git at bbaee98
+#                                       explore31 found why (bench/tma_probe.py: a TMA store must start 16-byte aligned)
+#                                       and measured even channels by 128-byte TMA stores, odd ones as fragments:
+#                                       correct, 2-2.5x slower; the mode, probe and code are in git at 01d8896
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -244,21 +247,6 @@ case "${1:-}" in
       -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
     timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
-  explore31)
-    # STORE=tma: even channels by TMA stores, odd ones as fragments (bench/tma_probe.py: a TMA store must
-    # start 16-byte aligned). Checked on problems whose tiles take the TMA path: L_out = 2 and 0 (mod 4), bias
-    st=staged_taps
-    v="-v $st:STORE=tma -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=tma"
-    { timeout 60 python3 -m workbench check -p mid --bias --length 65532 $v
-      timeout 60 python3 -m workbench check -p mid --length 65538 $v
-      timeout 60 python3 -m workbench check -p kb67 --batch 2 --length 4096 --bias $v; } 2>&1 \
-      | grep -v "^PASS" | tee bench/results/explore31-check.txt
-    [ "$(grep -c "2 passed, 0 failed" bench/results/explore31-check.txt)" = 3 ] || exit 1
-    timeout 170 python3 bench/sweep.py -p kb76 --json bench/results/explore31-kb76.json -v $st \
-      -g "$st:STORE=tma,STAGES=4|5,MMA=sync|async" 2>&1 | tee bench/results/explore31-kb76.txt
-    timeout 150 python3 bench/sweep.py -p kb67 --json bench/results/explore31-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=async|sync,STORE=tma" -g "$st:BLOCK_C=16,STAGES=4|6,STORE=tma" \
-      2>&1 | tee bench/results/explore31-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

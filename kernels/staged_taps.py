@@ -89,25 +89,6 @@ def _channel(col, BLOCK_C: gl.constexpr, KW: gl.constexpr):
     return group * (BLOCK_C // 4) + index
 
 
-@constexpr_function
-def staging_layout(BLOCK_L, HALF):
-    """STORE=tma's staging of the even channels, acc[m, 2j]: 32 positions of channel 2j form one
-    128-byte row (one TMA store), row (m // 32)*HALF + r(j) with r(j)'s bits 0-2 = j's bits 2, 0, 1,
-    its 16-byte chunks swizzled as TMA's 128-byte mode reads them (chunk (m % 32) // 4 XOR r % 8).
-    One store instruction of the fragment (lanes over m % 8 and j % 4) then hits 32 banks."""
-    bases = [[1 << i, 0] for i in range(5)]                       # within a row: m % 32
-    bases += [[4, 4], [8, 1], [16, 2]]                            # row bits 0-2 (j bits 2, 0, 1) and their XOR
-    bases += [[0, 1 << b] for b in range(3, HALF.bit_length() - 1)]
-    bases += [[32 << b, 0] for b in range(BLOCK_L.bit_length() - 6)]   # m // 32
-    return gl.SharedLinearLayout(bases, alignment=1024)
-
-
-@gluon.jit
-def _staged_row(j):
-    """The staging row of even channel 2j (staging_layout's r(j))."""
-    return (j >> 2) % 2 + (j % 2) * 2 + ((j >> 1) % 2) * 4 + (j >> 3) * 8
-
-
 @gluon.jit
 def _at(buf, offset):
     """A view of the 2-D buffer `buf` starting `offset` elements in (subslices must be tile-aligned)."""
@@ -220,9 +201,8 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 @gluon.jit
 def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr, ODD_ONLY: gl.constexpr = False):
-    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel);
-    ODD_ONLY: the odd channels alone (STORE=tma stores the even ones)."""
+                COUT_P: gl.constexpr):
+    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
     offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
     offs_l = (t % TILES) * T + offs_m
@@ -230,51 +210,19 @@ def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.c
     if HAS_BIAS:
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
-    ok_n = (offs_n < Cout) & (offs_n % 2 == 1) if ODD_ONLY else offs_n < Cout
-    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty), mask=((offs_m < T) & (offs_l < L_out))[:, None] & ok_n[None, :])
-
-
-@gluon.jit
-def _store_tile_tma(y_desc, ystage, y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
-                    TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
-                    BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
-    """STORE=tma: the even channels staged in shared memory (staging_layout) and written by TMA
-    stores of 32 positions each, through a descriptor over the flattened y; the odd channels stored
-    as fragments. A TMA store must start 16-byte aligned, and with L_out even only the even
-    channels' rows do (y's rows are 8 bytes off on alternate channels when L_out % 4 == 2).
-    A tile that crosses the end of its row is stored as fragments."""
-    l0 = (t % TILES) * T
-    if l0 + BLOCK_L <= L_out:
-        out = acc
-        if HAS_BIAS:
-            offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc.type.layout))
-            out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
-        even, odd = gl.split(out.reshape([BLOCK_L, COUT_P // 2, 2]))
-        tma.store_wait(0)           # the previous tile's rows have left the staging buffer
-        gl.thread_barrier()
-        ystage.store(even.to(ystage.dtype))
-        _store_tile(y_ptr, b_ptr, out, t, store_layout, False, TILES, T, L_out, Cout, BLOCK_L, COUT_P, True)
-        fence_async_shared()        # the TMA reads it through the async proxy
-        gl.thread_barrier()
-        base = (t // TILES) * Cout * L_out + l0
-        for j in range(Cout // 2):
-            for piece in gl.static_range(BLOCK_L // 32):
-                row = _at(ystage, (piece * (COUT_P // 2) + _staged_row(j)) * 32)._reinterpret(
-                    ystage.dtype, [1, 32], gl.NVMMASharedLayout(0, 32, rank=2))
-                tma.async_copy_shared_to_global(y_desc, [0, base + 2 * j * L_out + piece * 32], row)
-    else:
-        _store_tile(y_ptr, b_ptr, acc, t, store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
 
 
 @gluon.jit
 def conv1d_staged_taps_kernel(
-    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, y_desc, n_tiles,
+    x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, STORE_TMA: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -317,11 +265,6 @@ def conv1d_staged_taps_kernel(
     # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    if STORE_TMA:
-        ystage = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P // 2],
-                                           staging_layout(BLOCK_L, COUT_P // 2))
-    else:
-        ystage = xbuf       # unused
     if TMA:
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
@@ -351,12 +294,8 @@ def conv1d_staged_taps_kernel(
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-            if STORE_TMA:
-                _store_tile_tma(y_desc, ystage, y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS,
-                                TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-            else:
-                _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                            BLOCK_L, COUT_P)
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -374,17 +313,11 @@ def conv1d_staged_taps_kernel(
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                         BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                     if chunk == NCHUNK - 1:
-                        if STORE_TMA:
-                            _store_tile_tma(y_desc, ystage, y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step,
-                                            store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-                        else:
-                            _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout,
-                                        HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
                         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     if not TMA:
         async_copy.wait_group(0)
-    if STORE_TMA:
-        tma.store_wait(0)
 
 
 @gluon.jit
@@ -456,17 +389,6 @@ def geometry(problem, config) -> dict:
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
-    if config["STORE"] == "tma":
-        smem += 2 * bl * cout_p + 1024          # the staged even channels, 1024-byte aligned for the swizzle
-        if size != 4:
-            geo["unsupported"] = "STORE=tma stages fp32 tiles (32 positions in a 128-byte row)"
-        if problem.l_out % 2 or problem.out_channels % 2 or cout_p < 16:
-            geo["unsupported"] = ("STORE=tma needs even channels' rows 16-byte aligned: L_out and C_out even, "
-                                  "C_out >= 16")
-        if config["FILL"] == "window":
-            geo["unsupported"] = "STORE=tma stores whole BLOCK_L rows: FILL=outputs only"
-        if problem.batch * problem.out_channels * problem.l_out >= 2**31:
-            geo["unsupported"] = "STORE=tma addresses y by a 32-bit coordinate: y must hold under 2^31 values"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
                 "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
@@ -487,18 +409,13 @@ def launch(x, w, bias, out, problem, config):
         # x as (batch, channel, position); one box is a row group's windows
         x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
-    y_desc = None
-    if config["STORE"] == "tma":
-        # y flattened into one row: 32 positions of a channel are one 128-byte box
-        y_desc = TensorDescriptor.from_tensor(out.view(1, -1), [1, 32], gl.NVMMASharedLayout(128, 32, rank=2))
     n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
     conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
-        x, x_desc, w, bias if bias is not None else x, out, y_desc, n_tiles,
+        x, x_desc, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        STORE_TMA=config["STORE"] == "tma",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -551,8 +468,10 @@ FAMILY = Family(
         # first products (MMA=async) gained nothing: kb67 1.089 against 1.094, kb76 5.24 (explore29, 7a166cf).
         # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
         # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
-        # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24)
-        "STORE": ("fragments", "rows", "tma"),
+        # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24), the even channels by TMA stores of
+        # 128-byte rows (a TMA store must start 16-byte aligned; odd channels' rows are 8 bytes off): 2-2.5x slower,
+        # kb76 8.6 ms, kb67 2.7 (explore31, in git at 01d8896)
+        "STORE": ("fragments", "rows"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
