@@ -247,6 +247,25 @@ case "${1:-}" in
       -v $st:precision=tf32x3,BLOCK_L=128,BLOCK_C=8,STAGES=2 2>&1 | tee bench/results/explore26-kb76.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore26-kb76.json'))['rows'] if r.get('ok') and r['precision'] == 'fp32'), key=lambda r: r['ms'])['variant'])")
     timeout 150 python3 -m workbench measure -p kb76 -v "$best" --no-cudnn-tf32 --metrics tensor_gmma_pct,stall_memory 2>&1 | tee bench/results/explore26-measure-kb76.txt ;;
+  explore32)
+    # staged_taps at 128 positions per tile (and 64-channel windows) where they were never timed: kb76-bf16, kb67
+    st=staged_taps
+    timeout 300 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore32-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=2|3|4,MMA=async,STORE=rows|fragments" \
+      -g "$st:BLOCK_L=64,BLOCK_C=64,STAGES=3|4,MMA=async,STORE=rows" \
+      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4|6,MMA=async,STORE=rows" 2>&1 | tee bench/results/explore32-kb76-bf16.txt
+    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore32-kb67.json -v $st:wide \
+      -g "$st:BLOCK_L=128,BLOCK_C=32,FILL=window,STAGES=3|4|6,MMA=async" \
+      -g "$st:BLOCK_L=128,BLOCK_C=32,FILL=outputs,STAGES=3|4,MMA=async" 2>&1 | tee bench/results/explore32-kb67.txt ;;
+  explore33)
+    # kb76-bf16 at 128 positions per tile, deeper (explore32's best: 32-channel windows, 4 stages, 2.483 ms)
+    st=staged_taps
+    timeout 300 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore33-kb76-bf16.json -v $st:bf16 \
+      -v $st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=async,STORE=rows \
+      -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=5,MMA=async|sync,STORE=rows" \
+      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
+      -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
+      -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
