@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76-bf16 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 bfloat16).
-# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-122323-profile-memory-kb76-bf16 on
-# NVIDIA H200: 2.674 ms, 2.51x the seed kernel, 2.97x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-150802-profile-memory-kb76-bf16 on
+# NVIDIA H200: 2.573 ms, 2.61x the seed kernel, 3.09x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -24,6 +24,11 @@ def sm_count(device: torch.device) -> int:
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
+# What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
+# over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
+# STORE=rows' regrouping scratch for the fp32 accumulator.
+ALLOC_SLACK_BYTES = 768
+ROWS_SCRATCH_BYTES = 8192
 
 
 @constexpr_function
@@ -58,12 +63,19 @@ def _at(buf, offset):
 
 
 @gluon.jit
-def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
-    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two)."""
+def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two). Under
+    precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
-        return w_lo.index(k * NCHUNK + chunk)
+        return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
     else:
-        return w_hi.index((k - 2) * NCHUNK + chunk)
+        return w23.index(term * (w23.shape[0] // TERMS) + (k - 2) * NCHUNK + chunk)
+
+
+@gluon.jit
+def _tf32(v):
+    """v with its low 13 mantissa bits cleared: exactly what a TF32 product reads of it."""
+    return (v.to(gl.uint32, bitcast=True) & 0xFFFFE000).to(gl.float32, bitcast=True)
 
 
 @gluon.jit
@@ -114,25 +126,41 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 
 
 @gluon.jit
-def _taps(xbuf, offset, acc, a_prev, w_lo, w_hi, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
-          D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
-          KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr):
+def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr,
+          K: gl.constexpr, S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+          W: gl.constexpr, Q: gl.constexpr, KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr,
+          TERMS: gl.constexpr):
     """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
     padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
-    still running, on the operand returned as a_prev (the caller waits before it stores acc)."""
+    still running, on the operand returned as a_prev (the caller waits before it stores acc).
+    precision=tf32x3 (point 7) makes it three products."""
     for k in gl.static_range(K):
         view = _at(xbuf, offset + D * k)._reinterpret(
             xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
         a = view.load(a_layout)
+        w = _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0))
         # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
-        acc = warpgroup_mma(a, _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)), acc,
-                            use_acc=USE_ACC or k > 0, is_async=ASYNC_MMA)
-        if ASYNC_MMA:
-            # This tap's shared loads overlapped the previous product (the previous tap's, or the
-            # previous item's last); once that is done, its operand's registers may be reused
-            # (deps keeps them alive until then).
-            acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))
-            a_prev = a
+        if TERMS == 2:
+            # the small terms first, while acc is small: a_lo*w_hi + a_hi*w_lo, then a_hi*w_hi
+            a_hi = _tf32(a)
+            a_lo = a - a_hi
+            acc = warpgroup_mma(a_lo, w, acc, use_acc=USE_ACC or k > 0, is_async=True)
+            acc = warpgroup_mma(a_hi, _weights(w01, w23, k, chunk, NCHUNK, TERMS, 1).permute((1, 0)), acc,
+                                is_async=True)
+            acc = warpgroup_mma(a_hi, w, acc, is_async=True)
+            if ASYNC_MMA:     # a_lo's product is done once only the last one runs
+                acc, a_prev, a_lo = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev, a_lo))
+                a_prev = a_hi
+            else:             # one wait for the three
+                acc, a_lo, a_hi = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_lo, a_hi))
+        else:
+            acc = warpgroup_mma(a, w, acc, use_acc=USE_ACC or k > 0, is_async=ASYNC_MMA)
+            if ASYNC_MMA:
+                # This tap's shared loads overlapped the previous product (the previous tap's, or the
+                # previous item's last); once that is done, its operand's registers may be reused
+                # (deps keeps them alive until then).
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))
+                a_prev = a
     return acc, a_prev
 
 
@@ -159,8 +187,8 @@ def conv1d_staged_taps_kernel(
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
-    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
+    W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -168,10 +196,11 @@ def conv1d_staged_taps_kernel(
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
 
-    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout
+    # (TERMS = 2: their TF32 parts, then what those leave out).
     w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
-    w_lo = gl.allocate_shared_memory(dtype, [W_LO, COUT_P, BLOCK_C], w_layout)
-    w_hi = gl.allocate_shared_memory(dtype, [W_HI, COUT_P, BLOCK_C], w_layout)
+    w01 = gl.allocate_shared_memory(dtype, [W01, COUT_P, BLOCK_C], w_layout)
+    w23 = gl.allocate_shared_memory(dtype, [W23, COUT_P, BLOCK_C], w_layout)
     ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
     offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
@@ -180,7 +209,10 @@ def conv1d_staged_taps_kernel(
             c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
             w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
                            mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
-            _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
+            if TERMS == 2:
+                _weights(w01, w23, k, ch, NCHUNK, TERMS, 1).store(w_tile - _tf32(w_tile))
+                w_tile = _tf32(w_tile)
+            _weights(w01, w23, k, ch, NCHUNK, TERMS, 0).store(w_tile)
     fence_async_shared()      # the MMA reads shared memory through the async proxy
 
     acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
@@ -225,8 +257,8 @@ def conv1d_staged_taps_kernel(
                 _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
                              first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
-                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w_lo, w_hi, chunk, chunk > 0,
-                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True)
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
                         BLOCK_L, COUT_P)
@@ -241,8 +273,11 @@ def conv1d_staged_taps_kernel(
                                  first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                                  STAGES, TMA, num_warps)
                     chunk = item % NCHUNK
-                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w_lo, w_hi, chunk, True, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False)
+                    # zeros after the stores, not use_acc=False on the next product: the moves wait
+                    # until the stores have read their registers before the next copies and loads
+                    # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
+                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                     if chunk == NCHUNK - 1:
                         _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
                                     TILES, T, L_out, Cout, BLOCK_L, COUT_P)
@@ -298,7 +333,10 @@ def geometry(problem, config) -> dict:
         span = triton.cdiv(s * (bl - 1) + reach + 1, vec) * vec
         w = triton.next_power_of_2(span + shift)
         if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
-            w *= 2
+            geo["unsupported"] = (f"a window of {w} positions is {w - s * bl} past stride*BLOCK_L: the view's row "
+                                  f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
+    if config["precision"] == "tf32x3" and size != 4:
+        geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
         geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
     if config["COPY"] == "tma":
@@ -312,13 +350,17 @@ def geometry(problem, config) -> dict:
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
-    w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
-    # STORE=rows regroups the tile through a few KiB of scratch the compiler sizes (8 KiB at 64 x 128)
-    smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc)
+    terms = 2 if config["precision"] == "tf32x3" else 1
+    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 1))]  # _weights' two allocations
+    smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
+    if config["STORE"] == "rows":
+        smem += ROWS_SCRATCH_BYTES
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W_LO": w_lo, "W_HI": w_hi})
+                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
-        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
+        scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
+        weights = "weights and their residuals" if terms == 2 else "weights"
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
     return geo
 
 
@@ -340,16 +382,19 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
+                                     "TERMS")},
         num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
+    if problem.stride > 3:
+        # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
+        # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
+        return f"stride {problem.stride}: the strided view (a padded shared layout) takes strides 1, 2 and 3"
     if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
         return "needs an sm_90 GPU (warpgroup MMA)"
-    if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
-        return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
     if problem.kernel_size > 4:
         return f"kernel_size {problem.kernel_size} > 4"
     if problem.out_channels > 256:
@@ -358,11 +403,14 @@ def supports(problem):
 
 
 def precision(problem, config) -> str:
-    """TF32 products for fp32 inputs; 16-bit inputs multiply exactly (fp32 accumulation)."""
-    return {"float32": "tf32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+    """TF32 products for fp32 inputs (strict fp32 under tf32x3); 16-bit inputs multiply exactly
+    (fp32 accumulation)."""
+    if problem.dtype == "float32":
+        return "fp32" if config["precision"] == "tf32x3" else "tf32"
+    return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
-CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 4, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'rows', 'num_warps': 4}
+CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 32, 'STAGES': 4, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'rows', 'num_warps': 4, 'precision': 'tf32'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
