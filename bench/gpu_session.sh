@@ -63,6 +63,9 @@
 #                                       explore31 found why (bench/tma_probe.py: a TMA store must start 16-byte aligned)
 #                                       and measured even channels by 128-byte TMA stores, odd ones as fragments:
 #                                       correct, 2-2.5x slower; the mode, probe and code are in git at 01d8896
+#   bash bench/gpu_session.sh explore32 staged_taps at 128 positions per tile (and 64-channel windows) on kb76-bf16
+#                                       and kb67, where they were never timed
+#   bash bench/gpu_session.sh explore33 kb76-bf16 at 128 positions per tile, deeper pipelines and other window widths
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.

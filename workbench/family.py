@@ -115,8 +115,9 @@ class Family:
         why = self.supports(problem)
         if why or config is None:
             return why
-        if problem.strict and self.precision(problem, config) != "fp32":
-            return f"{self.precision(problem, config)} products; {problem.name} is strict (fp32 products only)"
+        products = self.precision(problem, config)
+        if problem.strict and products != "fp32":
+            return f"{products} products; {problem.name} is strict (fp32 products only)"
         return self.config_limits(problem, config)
 
     def config(self, partial: dict) -> dict:
