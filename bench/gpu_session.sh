@@ -269,6 +269,18 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
+  explore34)
+    # PAIRS=yes: 16-bit windows re-laid with channel pairs side by side (4-byte tap loads, no packing)
+    st=staged_taps
+    pv=BLOCK_C=32,MMA=async,PAIRS=yes
+    for o in "--dtype bfloat16 --bias --length 20001" "--dtype float16 --padding 3 --length 4099" \
+             "--dtype bfloat16 --stride 1 --dilation 1 --length 5000" "--dtype bfloat16 --stride 2 --in-channels 48"; do
+      timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_L=128,STAGES=3,STORE=rows,$pv" \
+        -v "$st:BLOCK_L=64,STAGES=4,STORE=fragments,$pv" 2>&1 | tail -4
+    done | tee bench/results/explore34-checks.txt
+    timeout 300 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore34-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_L=128,STAGES=3|4,STORE=rows|fragments,$pv" \
+      -g "$st:BLOCK_L=64,STAGES=4|6,STORE=rows,$pv" -v $st:bf16 2>&1 | tee bench/results/explore34-kb76-bf16.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
