@@ -47,6 +47,9 @@
 #                                       ran the whole GPU test suite; the mode and hook are in git at 24b6239
 #                                       explore25 measured STORE=pairs (8-byte stores from rows permuted into position
 #                                       pairs): 1.2% on kb76, slower on bf16; the mode and code are in git at 2a63725
+#                                       explore34 measured staged_taps with PAIRS=yes (16-bit windows re-laid with channel
+#                                       pairs side by side before the taps read them): 7% slower on kb76-bf16; the mode and
+#                                       code are in git at 8e46b1f (bench/results/explore34-*)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer,
 #                                       FROM=promoted to go on from what an earlier call promoted;
@@ -269,18 +272,6 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
-  explore34)
-    # PAIRS=yes: 16-bit windows re-laid with channel pairs side by side (4-byte tap loads, no packing)
-    st=staged_taps
-    pv=BLOCK_C=32,MMA=async,PAIRS=yes
-    for o in "--dtype bfloat16 --bias --length 20001" "--dtype float16 --padding 3 --length 4099" \
-             "--dtype bfloat16 --stride 1 --dilation 1 --length 5000" "--dtype bfloat16 --stride 2 --in-channels 48"; do
-      timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_L=128,STAGES=3,STORE=rows,$pv" \
-        -v "$st:BLOCK_L=64,STAGES=4,STORE=fragments,$pv" 2>&1 | tail -4
-    done | tee bench/results/explore34-checks.txt
-    timeout 300 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore34-kb76-bf16.json -v $st:bf16 \
-      -g "$st:BLOCK_L=128,STAGES=3|4,STORE=rows|fragments,$pv" \
-      -g "$st:BLOCK_L=64,STAGES=4|6,STORE=rows,$pv" -v $st:bf16 2>&1 | tee bench/results/explore34-kb76-bf16.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

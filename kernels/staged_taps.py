@@ -80,45 +80,6 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
     return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
 
 
-@constexpr_function
-def pair_view_layout(S, BLOCK_L, BLOCK_C, W):
-    """PAIRS=yes (point 8): (m, K column) -> the pair buffer, where channels 2i and 2i+1 of a
-    position sit side by side, so one 4-byte load gives a register of the A fragment. Pair row
-    i (2W elements) starts at i*2W + 16*(i // (BLOCK_C/8)): the four channel groups 8 banks apart."""
-    bases = [[0, 1]] + [[1 << i, 0] for i in range(BLOCK_L.bit_length() - 1)]
-    bases += [[0, 8 << b] for b in range((BLOCK_C // 8).bit_length() - 1)] + [[0, 2], [0, 4]]
-    pairs = [[2, 2 * (S - 1)]] if S > 1 else []
-    if W > S * BLOCK_L:
-        pairs.append([2 * BLOCK_L, 2 * (W - S * BLOCK_L)])
-    pairs.append([2 * BLOCK_L * (BLOCK_C // 8), 16])
-    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
-
-
-@constexpr_function
-def pair_rows_layouts(BLOCK_C, W, GROUP, Q):
-    """The slot's rows seen as [pair, channel of the pair, position] (rows at c*W + Q*(c // GROUP),
-    as _copy_window places them), and the pair buffer as [pair, position, channel of the pair]."""
-    rows = [[0, 0, 1 << i] for i in range(W.bit_length() - 1)] + [[0, 1, 0]]
-    rows += [[1 << b, 0, 0] for b in range((BLOCK_C // 2).bit_length() - 1)]
-    window = gl.PaddedSharedLayout([[W * GROUP, Q]], rows, [], [BLOCK_C // 2, 2, W])
-    pairs = [[0, 0, 1]] + [[0, 1 << i, 0] for i in range(W.bit_length() - 1)]
-    pairs += [[1 << b, 0, 0] for b in range((BLOCK_C // 2).bit_length() - 1)]
-    return window, gl.PaddedSharedLayout([[2 * W * (BLOCK_C // 8), 16]], pairs, [], [BLOCK_C // 2, W, 2])
-
-
-@gluon.jit
-def _pair_rows(xbuf, offset, pbuf, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
-    """8. Copy the window at `offset` into the pair buffer: 16-byte loads of two channels' rows,
-    the two interleaved in registers (one byte permute per register), 16-byte stores."""
-    window_layout: gl.constexpr = pair_rows_layouts(BLOCK_C, W, BLOCK_C // 4, Q)[0]
-    pair_layout: gl.constexpr = pair_rows_layouts(BLOCK_C, W, BLOCK_C // 4, Q)[1]
-    loaded: gl.constexpr = gl.BlockedLayout([1, 2, 8], [1, 1, 32], [num_warps, 1, 1], [2, 1, 0])
-    interleaved: gl.constexpr = gl.BlockedLayout([1, 8, 2], [1, 32, 1], [num_warps, 1, 1], [2, 1, 0])
-    rows = _at(xbuf, offset)._reinterpret(xbuf.dtype, [BLOCK_C // 2, 2, W], window_layout).load(loaded)
-    rows = gl.convert_layout(gl.permute(rows, (0, 2, 1)), interleaved)
-    pbuf._reinterpret(pbuf.dtype, [BLOCK_C // 2, W, 2], pair_layout).store(rows)
-
-
 @gluon.jit
 def _channel(col, BLOCK_C: gl.constexpr, KW: gl.constexpr):
     """The channel K column `col` of a chunk stands for (point 4): the columns one load
@@ -202,18 +163,14 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr,
           K: gl.constexpr, S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
           W: gl.constexpr, Q: gl.constexpr, KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr,
-          TERMS: gl.constexpr, PAIRS: gl.constexpr = False):
+          TERMS: gl.constexpr):
     """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
     padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
     still running, on the operand returned as a_prev (the caller waits before it stores acc).
     precision=tf32x3 (point 7) makes it three products."""
     for k in gl.static_range(K):
-        if PAIRS:   # xbuf is the pair buffer: two elements per position
-            view = _at(xbuf, offset + 2 * D * k)._reinterpret(
-                xbuf.dtype, [BLOCK_L, BLOCK_C], pair_view_layout(S, BLOCK_L, BLOCK_C, W))
-        else:
-            view = _at(xbuf, offset + D * k)._reinterpret(
-                xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
+        view = _at(xbuf, offset + D * k)._reinterpret(
+            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
         a = view.load(a_layout)
         w = _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0))
         # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
@@ -265,7 +222,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PAIRS: gl.constexpr, PALLOC: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -308,10 +265,6 @@ def conv1d_staged_taps_kernel(
     # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    if PAIRS:   # point 8: one pair buffer, rewritten per item once every warp has read it
-        pbuf = gl.allocate_shared_memory(dtype, [PALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
-    else:
-        pbuf = xbuf
     if TMA:
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
@@ -338,14 +291,8 @@ def conv1d_staged_taps_kernel(
                 _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
                              first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
-                if PAIRS:
-                    _pair_rows(xbuf, (item % STAGES) * SLOT, pbuf, BLOCK_C, W, Q, num_warps)
-                    gl.thread_barrier()      # every warp's pairs are in before anyone reads them
-                    acc, a_prev = _taps(pbuf, 0, acc, a_prev, w01, w23, chunk, chunk > 0, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS, True)
-                else:
-                    acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
-                                        a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
                         BLOCK_L, COUT_P)
@@ -442,14 +389,8 @@ def geometry(problem, config) -> dict:
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
-    palloc = 0
-    if config["PAIRS"] == "yes":
-        palloc = triton.cdiv(bc * w + 3 * 16, 64) * 64     # pair rows of 2W, three 16-element bank offsets
-        smem += size * palloc
-        if size != 2 or config["MMA"] != "async" or config["COPY"] != "cp_async":
-            geo["unsupported"] = "PAIRS=yes interleaves 16-bit channel pairs, with MMA=async and COPY=cp_async"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "PALLOC": palloc, "SMEM": smem})
+                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -475,9 +416,8 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        PAIRS=config["PAIRS"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
-                                     "TERMS", "PALLOC")},
+                                     "TERMS")},
         num_warps=config["num_warps"],
     )
 
@@ -539,24 +479,23 @@ FAMILY = Family(
         # leave room for two 16-channel windows on kb76: 6.62 ms against 6.86 synchronous, 7.04 for
         # four 8-channel windows (explore26)
         "precision": ("tf32", "tf32x3"),
-        # yes: 16-bit windows re-laid with channel pairs side by side before the taps read them (point 8)
-        "PAIRS": ("no", "yes"),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PAIRS": "no"},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile:
     # 2.483-2.492 ms against 2.644 at 64, where window_taps takes 3.013; explore32-33; 128 positions are
-    # 30-45% slower on kb67 and 9% on fp32 kb76), strict on kb76-strict (6.62-6.77 ms,
+    # 30-45% slower on kb67 and 9% on fp32 kb76; its windows re-laid with channel pairs side by side, so a
+    # 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict on kb76-strict (6.62-6.77 ms,
     # 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PAIRS": "no"},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PAIRS": "no"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32", "PAIRS": "no"},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PAIRS": "no"},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3"},
     },
     stages=("memory",),
     supports=supports,
