@@ -47,9 +47,6 @@
 #                                       ran the whole GPU test suite; the mode and hook are in git at 24b6239
 #                                       explore25 measured STORE=pairs (8-byte stores from rows permuted into position
 #                                       pairs): 1.2% on kb76, slower on bf16; the mode and code are in git at 2a63725
-#                                       explore34 measured staged_taps with PAIRS=yes (16-bit windows re-laid with channel
-#                                       pairs side by side before the taps read them): 7% slower on kb76-bf16; the mode and
-#                                       code are in git at 8e46b1f (bench/results/explore34-*)
 #   bash bench/gpu_session.sh loop P..  the stage loop on each problem P: grid (from the seed baseline), tiling, memory,
 #                                       micro, promoting after each (issue 6); STAGES="memory micro" for fewer,
 #                                       FROM=promoted to go on from what an earlier call promoted;
@@ -69,6 +66,9 @@
 #   bash bench/gpu_session.sh explore32 staged_taps at 128 positions per tile (and 64-channel windows) on kb76-bf16
 #                                       and kb67, where they were never timed
 #   bash bench/gpu_session.sh explore33 kb76-bf16 at 128 positions per tile, deeper pipelines and other window widths
+#                                       explore34 measured staged_taps with PAIRS=yes (16-bit windows re-laid with channel
+#                                       pairs side by side before the taps read them): 7% slower on kb76-bf16; the mode and
+#                                       code are in git at 8e46b1f (bench/results/explore34-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.

@@ -489,8 +489,8 @@ FAMILY = Family(
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile:
     # 2.483-2.492 ms against 2.644 at 64, where window_taps takes 3.013; explore32-33; 128 positions are
     # 30-45% slower on kb67 and 9% on fp32 kb76; its windows re-laid with channel pairs side by side, so a
-    # 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict on kb76-strict (6.62-6.77 ms,
-    # 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
+    # 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
+    # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
         "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
         "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
