@@ -69,6 +69,8 @@
 #                                       explore34 measured staged_taps with PAIRS=yes (16-bit windows re-laid with channel
 #                                       pairs side by side before the taps read them): 7% slower on kb76-bf16; the mode and
 #                                       code are in git at 8e46b1f (bench/results/explore34-*)
+#   bash bench/gpu_session.sh explore35 staged_taps with COPY=planes (each tap's operand in its own plane, both operands of
+#                                       the products from shared memory) on kb76, kb67 and mid; checks on mid's variants
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -238,7 +240,7 @@ case "${1:-}" in
       set -- $pv
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
-    timeout 60 python3 bench/targets.py --problems kb76-small 2>timeout 60 python3 bench/targets.py --problems kb76-small --strict "" 2>&11 | tee bench/results/targets-kb76-small.txt ;;
+    timeout 60 python3 bench/targets.py --problems kb76-small 2>&1 | tee bench/results/targets-kb76-small.txt ;;
   strict)
     # kb76-strict's loop, first half (the second: FROM=promoted STAGES="memory micro" ... loop kb76-strict),
     # after the GPU tests of strict products
@@ -272,6 +274,23 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
+  explore35)
+    # COPY=planes: each tap's operand copied into its own plane (4-byte cp.async) in the layout the MMA
+    # reads, so both operands of every product come from shared memory (fp32 only)
+    st=staged_taps pv=COPY=planes,MMA=async
+    for o in "--bias --length 20001" "--padding 3 --length 4099" "--stride 1 --dilation 1 --length 5000" \
+             "--stride 2 --in-channels 48" "--in-channels 20 --out-channels 72 --kernel-size 4"; do
+      timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_C=16,STAGES=8,$pv" \
+        -v "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4,STORE=rows,$pv" 2>&1 | tail -4
+    done | tee bench/results/explore35-checks.txt
+    timeout 200 python3 bench/sweep.py -p kb76 --json bench/results/explore35-kb76.json -v $st \
+      -g "$st:BLOCK_C=16,STAGES=4|6|8|10,$pv" -g "$st:BLOCK_C=32,STAGES=3|5,$pv" \
+      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=3|5,$pv" -v $st 2>&1 | tee bench/results/explore35-kb76.txt
+    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore35-kb67.json -v $st:wide \
+      -g "$st:BLOCK_C=16,STAGES=6|10,$pv" -g "$st:BLOCK_C=32,STAGES=4,$pv" -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=5,$pv" \
+      2>&1 | tee bench/results/explore35-kb67.txt
+    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore35-mid.json -v $st:wide \
+      -g "$st:BLOCK_C=16,STAGES=8|10,$pv" -g "$st:BLOCK_C=32,STAGES=4,$pv" 2>&1 | tee bench/results/explore35-mid.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
