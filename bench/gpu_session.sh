@@ -71,6 +71,7 @@
 #                                       code are in git at 8e46b1f (bench/results/explore34-*)
 #   bash bench/gpu_session.sh explore35 staged_taps with COPY=planes (each tap's operand in its own plane, both operands of
 #                                       the products from shared memory) on kb76, kb67 and mid; checks on mid's variants
+#   bash bench/gpu_session.sh explore36 why COPY=planes is slow on kb76: bench/pc_stalls.py, ncu's counters, copy lanes
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -291,6 +292,16 @@ case "${1:-}" in
       2>&1 | tee bench/results/explore35-kb67.txt
     timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore35-mid.json -v $st:wide \
       -g "$st:BLOCK_C=16,STAGES=8|10,$pv" -g "$st:BLOCK_C=32,STAGES=4,$pv" 2>&1 | tee bench/results/explore35-mid.txt ;;
+  explore36)
+    # why COPY=planes is 36% slower on kb76 (explore35): where its warps wait, its counters, and the lanes of its copies
+    st=staged_taps pv=COPY=planes,MMA=async,BLOCK_C=16
+    timeout 120 python3 -m bench.pc_stalls -p kb76 -v "$st:$pv,STAGES=4" --out profiles/pcstalls/explore36-kb76-planes \
+      2>&1 | tail -60 | tee bench/results/explore36-pcstalls.txt
+    timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore36-kb76.json -v $st \
+      -g "$st:$pv,STAGES=4|8,LANES_C=1|2|4" 2>&1 | tee bench/results/explore36-kb76.txt
+    timeout 150 python3 -m workbench measure -p kb76 -v $st -v "$st:$pv,STAGES=4" \
+      --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
+      2>&1 | tee bench/results/explore36-kb76-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
