@@ -69,9 +69,9 @@
 #                                       explore34 measured staged_taps with PAIRS=yes (16-bit windows re-laid with channel
 #                                       pairs side by side before the taps read them): 7% slower on kb76-bf16; the mode and
 #                                       code are in git at 8e46b1f (bench/results/explore34-*)
-#   bash bench/gpu_session.sh explore35 staged_taps with COPY=planes (each tap's operand in its own plane, both operands of
-#                                       the products from shared memory) on kb76, kb67 and mid; checks on mid's variants
-#   bash bench/gpu_session.sh explore36 why COPY=planes is slow on kb76: bench/pc_stalls.py, ncu's counters, copy lanes
+#                                       explore35-36 measured staged_taps with COPY=planes (each tap's operand copied by
+#                                       4-byte cp.async into its own plane, both operands of the products from shared
+#                                       memory): 24-40% slower; the modes and code are in git at 3d6cd85
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -275,33 +275,6 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
-  explore35)
-    # COPY=planes: each tap's operand copied into its own plane (4-byte cp.async) in the layout the MMA
-    # reads, so both operands of every product come from shared memory (fp32 only)
-    st=staged_taps pv=COPY=planes,MMA=async
-    for o in "--bias --length 20001" "--padding 3 --length 4099" "--stride 1 --dilation 1 --length 5000" \
-             "--stride 2 --in-channels 48" "--in-channels 20 --out-channels 72 --kernel-size 4"; do
-      timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_C=16,STAGES=8,$pv" \
-        -v "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4,STORE=rows,$pv" 2>&1 | tail -4
-    done | tee bench/results/explore35-checks.txt
-    timeout 200 python3 bench/sweep.py -p kb76 --json bench/results/explore35-kb76.json -v $st \
-      -g "$st:BLOCK_C=16,STAGES=4|6|8|10,$pv" -g "$st:BLOCK_C=32,STAGES=3|5,$pv" \
-      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=3|5,$pv" -v $st 2>&1 | tee bench/results/explore35-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore35-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=16,STAGES=6|10,$pv" -g "$st:BLOCK_C=32,STAGES=4,$pv" -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=5,$pv" \
-      2>&1 | tee bench/results/explore35-kb67.txt
-    timeout 60 python3 bench/sweep.py -p mid --json bench/results/explore35-mid.json -v $st:wide \
-      -g "$st:BLOCK_C=16,STAGES=8|10,$pv" -g "$st:BLOCK_C=32,STAGES=4,$pv" 2>&1 | tee bench/results/explore35-mid.txt ;;
-  explore36)
-    # why COPY=planes is 36% slower on kb76 (explore35): where its warps wait, its counters, and the lanes of its copies
-    st=staged_taps pv=COPY=planes,MMA=async,BLOCK_C=16
-    timeout 120 python3 -m bench.pc_stalls -p kb76 -v "$st:$pv,STAGES=4" --out profiles/pcstalls/explore36-kb76-planes \
-      2>&1 | tail -60 | tee bench/results/explore36-pcstalls.txt
-    timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore36-kb76.json -v $st \
-      -g "$st:$pv,STAGES=4|8,LANES_C=1|2|4" 2>&1 | tee bench/results/explore36-kb76.txt
-    timeout 150 python3 -m workbench measure -p kb76 -v $st -v "$st:$pv,STAGES=4" \
-      --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
-      2>&1 | tee bench/results/explore36-kb76-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -160,28 +160,6 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 
 
 @gluon.jit
-def _copy_planes(x_ptr, planes, item, slot, n_items, first_tile, step, TILES: gl.constexpr, NCHUNK: gl.constexpr,
-                 Cin: gl.constexpr, L_in: gl.constexpr, K: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
-                 P: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, T: gl.constexpr, KW: gl.constexpr,
-                 LANES_C: gl.constexpr, num_warps: gl.constexpr):
-    """COPY=planes (point 8): tap k's operand A_k[m, col] = x[channel(col), S*m + D*k] copied into
-    its own plane, one 4-byte cp.async per element, in the swizzled layout the MMA reads. A warp
-    covers 8 positions of 4 columns: the swizzle puts those 32 elements in 32 banks."""
-    WARPS_M: gl.constexpr = min(num_warps, BLOCK_L // (32 // LANES_C))
-    layout: gl.constexpr = gl.BlockedLayout([1, 1], [32 // LANES_C, LANES_C], [WARPS_M, num_warps // WARPS_M], [1, 0])
-    tile = first_tile + (item // NCHUNK) * step
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
-    chan = (item % NCHUNK) * BLOCK_C + _channel(gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, layout)), BLOCK_C, KW)
-    rows = x_ptr + (tile // TILES * Cin).to(gl.int64) * L_in + chan * L_in
-    for k in gl.static_range(K):
-        pos = (tile % TILES) * (T * S) - P + S * offs_m + D * k
-        ok = (pos >= 0) & (pos < L_in) & (item < n_items)
-        async_copy.async_copy_global_to_shared(planes.index(slot * K + k), rows[None, :] + pos[:, None],
-                                               mask=ok[:, None] & (chan < Cin)[None, :])
-    async_copy.commit_group()
-
-
-@gluon.jit
 def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr,
           K: gl.constexpr, S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
           W: gl.constexpr, Q: gl.constexpr, KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr,
@@ -244,7 +222,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, LANES_C: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -294,80 +272,52 @@ def conv1d_staged_taps_kernel(
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
     n_mine = (n_tiles - first_tile + step - 1) // step
     n_items = n_mine * NCHUNK
-    if PLANES:
-        # 8. Both operands from shared memory: a slot is refilled two items after its products
-        # were issued, once every warp has waited for them (the barrier of the item between).
-        planes = gl.allocate_shared_memory(dtype, [STAGES * K, BLOCK_L, BLOCK_C],
-                                           gl.NVMMASharedLayout.get_default_for([BLOCK_L, BLOCK_C], dtype))
-        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        for ahead in gl.static_range(STAGES - 2):
-            _copy_planes(x_ptr, planes, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, K, S, D, P,
-                         BLOCK_L, BLOCK_C, T, KW, LANES_C, num_warps)
+    for ahead in gl.static_range(STAGES - 1):
+        if TMA:
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
+                         BLOCK_C, W, T, SLOT, Q)
+        else:
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
+    if ASYNC_MMA:
+        # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
+        # last product runs on while the next chunk's copies are issued (an accumulator in
+        # flight around a loop's back edge would make ptxas wait for it there).
         for i in range(n_mine):
             for chunk in gl.static_range(NCHUNK):
                 item = i * NCHUNK + chunk
-                slot = item % STAGES
-                async_copy.wait_group(STAGES - 3)     # this thread's copies of `item` have landed
-                fence_async_shared()                  # for the MMA, which reads through the async proxy
-                gl.thread_barrier()
-                _copy_planes(x_ptr, planes, item + STAGES - 2, (item + STAGES - 2) % STAGES, n_items, first_tile, step,
-                             TILES, NCHUNK, Cin, L_in, K, S, D, P, BLOCK_L, BLOCK_C, T, KW, LANES_C, num_warps)
-                for k in gl.static_range(K):
-                    acc = warpgroup_mma(planes.index(slot * K + k),
-                                        _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
-                                        use_acc=chunk > 0 or k > 0, is_async=True)
-                acc = warpgroup_mma_wait(num_outstanding=K, deps=(acc,))    # the previous item's are done
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+                _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             STAGES, TMA, num_warps)
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
+            acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
                         BLOCK_L, COUT_P)
-        async_copy.wait_group(0)
     else:
-        for ahead in gl.static_range(STAGES - 1):
-            if TMA:
-                _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
-                             BLOCK_C, W, T, SLOT, Q)
-            else:
-                _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
-                             BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
-        if ASYNC_MMA:
-            # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
-            # last product runs on while the next chunk's copies are issued (an accumulator in
-            # flight around a loop's back edge would make ptxas wait for it there).
-            for i in range(n_mine):
-                for chunk in gl.static_range(NCHUNK):
-                    item = i * NCHUNK + chunk
-                    _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
+        # A loop unrolled STAGES times, so every slot is static and its shared addresses are
+        # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
+        for base in range(0, n_items, STAGES):
+            for slot in gl.static_range(STAGES):
+                item = base + slot
+                if item < n_items:
+                    _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
                                  first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                                  STAGES, TMA, num_warps)
-                    acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
-                                        a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
-                acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-                _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                            BLOCK_L, COUT_P)
-        else:
-            # A loop unrolled STAGES times, so every slot is static and its shared addresses are
-            # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
-            for base in range(0, n_items, STAGES):
-                for slot in gl.static_range(STAGES):
-                    item = base + slot
-                    if item < n_items:
-                        _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
-                                     first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
-                                     STAGES, TMA, num_warps)
-                        chunk = item % NCHUNK
-                        # zeros after the stores, not use_acc=False on the next product: the moves wait
-                        # until the stores have read their registers before the next copies and loads
-                        # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
-                        acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
-                                            BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
-                        if chunk == NCHUNK - 1:
-                            _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
-                                        TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-                            acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        if not TMA:
-            async_copy.wait_group(0)
+                    chunk = item % NCHUNK
+                    # zeros after the stores, not use_acc=False on the next product: the moves wait
+                    # until the stores have read their registers before the next copies and loads
+                    # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
+                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
+                    if chunk == NCHUNK - 1:
+                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+                        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    if not TMA:
+        async_copy.wait_group(0)
 
 
 @gluon.jit
@@ -433,19 +383,10 @@ def geometry(problem, config) -> dict:
     slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
-    if config["COPY"] == "planes":      # one plane per tap instead of a window; xbuf goes unused
-        slot, xalloc = problem.kernel_size * bl * bc, 64
-        smem_x = config["STAGES"] * slot
-        if size != 4 or config["precision"] != "tf32":
-            geo["unsupported"] = "COPY=planes places single fp32 elements (4-byte cp.async) for TF32 products"
-        if config["MMA"] != "async" or config["FILL"] != "outputs" or config["STAGES"] < 3:
-            geo["unsupported"] = "COPY=planes runs its own loop: MMA=async, FILL=outputs and STAGES >= 3"
-    else:
-        smem_x = xalloc
     k = problem.kernel_size
     terms = 2 if config["precision"] == "tf32x3" else 1
     w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 1))]  # _weights' two allocations
-    smem = size * (smem_x + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
+    smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
@@ -474,7 +415,7 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        TMA=config["COPY"] == "tma", PLANES=config["COPY"] == "planes", LANES_C=config["LANES_C"], ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -511,7 +452,7 @@ FAMILY = Family(
     params={
         "BLOCK_L": (64, 128),
         "BLOCK_C": (8, 16, 32, 64),
-        "STAGES": (2, 3, 4, 5, 6, 7, 8, 10, 12, 15),
+        "STAGES": (2, 3, 4, 5, 6, 7, 8, 12, 15),
         "FILL": ("outputs", "window"),
         # async: kb76-bf16 2.645 ms against 2.953 for the config below (explore20); sync on kb76,
         # where the unrolled loop of point 6 is faster (4.38 against 5.07-5.23); asynchronous products in
@@ -520,8 +461,10 @@ FAMILY = Family(
         "MMA": ("sync", "async"),
         # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
-        # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492).
-        "COPY": ("cp_async", "tma", "planes"),
+        # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492). Nor
+        # one plane per tap by 4-byte cp.async, both MMA operands from shared memory: kb76 5.40-6.19 ms
+        # against 4.36, the copies' issue queue full (explore35-36, in git at 3d6cd85).
+        "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
         # and 13% on kb76 (4.94 ms at 5 stages against 4.37; explore28). Stores issued behind the next tile's
         # first products (MMA=async) gained nothing: kb67 1.089 against 1.094, kb76 5.24 (explore29, 7a166cf).
@@ -538,12 +481,11 @@ FAMILY = Family(
         # leave room for two 16-channel windows on kb76: 6.62 ms against 6.86 synchronous, 7.04 for
         # four 8-channel windows (explore26)
         "precision": ("tf32", "tf32x3"),
-        "LANES_C": (4, 2, 1),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "LANES_C": 4},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile:
@@ -552,10 +494,10 @@ FAMILY = Family(
     # 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "LANES_C": 4},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "LANES_C": 4},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32", "LANES_C": 4},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "LANES_C": 4},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3"},
     },
     stages=("memory",),
     supports=supports,
