@@ -71,7 +71,7 @@
 #                                       code are in git at 8e46b1f (bench/results/explore34-*)
 #                                       explore35-36 measured staged_taps with COPY=planes (each tap's operand copied by
 #                                       4-byte cp.async into its own plane, both operands of the products from shared
-#                                       memory): 24-40% slower; the modes and code are in git at 3d6cd85
+#                                       memory): at best 24% slower; the modes and code are in git at 3d6cd85
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.

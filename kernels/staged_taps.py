@@ -462,7 +462,7 @@ FAMILY = Family(
         # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
         # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
         # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492). Nor
-        # one plane per tap by 4-byte cp.async, both MMA operands from shared memory: kb76 5.40-6.19 ms
+        # one plane per tap by 4-byte cp.async, both MMA operands from shared memory: kb76 5.40-7.85 ms
         # against 4.36, the copies' issue queue full (explore35-36, in git at 3d6cd85).
         "COPY": ("cp_async", "tma"),
         # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
