@@ -275,6 +275,18 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
+  explore37)
+    # TAP_LOADS=paired on stride 1: rows permuted so each thread holds positions 2a and 2a+1, one 8-byte
+    # shared load feeding two taps, 8-byte stores
+    st=staged_taps pv=TAP_LOADS=paired
+    for o in "--bias --length 5001" "--padding 2 --kernel-size 4" "--kernel-size 2 --in-channels 20 --out-channels 72" \
+             "--kernel-size 1 --length 999"; do
+      timeout 60 python3 -m workbench check -p mid --stride 1 --dilation 1 $o -v "$st:BLOCK_C=32,STAGES=3,MMA=async,$pv" \
+        -v "$st:BLOCK_C=16,STAGES=5,MMA=sync,$pv" 2>&1 | tail -4
+    done | tee bench/results/explore37-checks.txt
+    timeout 240 python3 bench/sweep.py -p kb67 --json bench/results/explore37-kb67.json -v $st:wide \
+      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=async|sync,$pv" -g "$st:BLOCK_C=16,STAGES=4|6,MMA=async|sync,$pv" -v $st:wide \
+      2>&1 | tee bench/results/explore37-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
