@@ -72,6 +72,8 @@
 #                                       explore35-36 measured staged_taps with COPY=planes (each tap's operand copied by
 #                                       4-byte cp.async into its own plane, both operands of the products from shared
 #                                       memory): at best 24% slower; the modes and code are in git at 3d6cd85
+#                                       explore37 measured staged_taps with TAP_LOADS=paired on kb67 (one 8-byte shared load
+#                                       feeding two taps, 8-byte stores): 1-2% faster, inside the spread; in git at 8cde6c6
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -275,18 +277,6 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
-  explore37)
-    # TAP_LOADS=paired on stride 1: rows permuted so each thread holds positions 2a and 2a+1, one 8-byte
-    # shared load feeding two taps, 8-byte stores
-    st=staged_taps pv=TAP_LOADS=paired
-    for o in "--bias --length 5001" "--padding 2 --kernel-size 4" "--kernel-size 2 --in-channels 20 --out-channels 72" \
-             "--kernel-size 1 --length 999"; do
-      timeout 60 python3 -m workbench check -p mid --stride 1 --dilation 1 $o -v "$st:BLOCK_C=32,STAGES=3,MMA=async,$pv" \
-        -v "$st:BLOCK_C=16,STAGES=5,MMA=sync,$pv" 2>&1 | tail -4
-    done | tee bench/results/explore37-checks.txt
-    timeout 240 python3 bench/sweep.py -p kb67 --json bench/results/explore37-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=async|sync,$pv" -g "$st:BLOCK_C=16,STAGES=4|6,MMA=async|sync,$pv" -v $st:wide \
-      2>&1 | tee bench/results/explore37-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -80,62 +80,6 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
     return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
 
 
-@constexpr_function
-def pair_view_layout(BLOCK_L, BLOCK_C, W, Q):
-    """TAP_LOADS=paired (point 8): P[a, col, j] = window[channel(col)][2a + j], the offsets of
-    tap_view_layout at stride 1 with each row split into a pair (j, the minor offset bit)."""
-    flat = tap_view_layout(1, BLOCK_L, BLOCK_C, W, Q, 1)
-    rows = BLOCK_L.bit_length() - 1
-    bases = [[0, 0, 1]] + [[m // 2, 0, 0] for m, _ in flat.offset_bases[1:rows]]
-    bases += [[0, col, 0] for _, col in flat.offset_bases[rows:]]
-    return gl.PaddedSharedLayout(flat.interval_padding_pairs, bases, [], [BLOCK_L // 2, BLOCK_C, 2])
-
-
-@constexpr_function
-def pair_load_layout(BLOCK_L, BLOCK_C, num_warps):
-    """The registers of P (point 8): a pair in one thread (one 8-byte load), and otherwise the
-    TF32 A fragment's own map with row pairs a in place of rows."""
-    regs = [[0, 0, 1]] + [[0, 4 << i, 0] for i in range(BLOCK_C.bit_length() - 3)]
-    lanes = [[0, 1, 0], [0, 2, 0], [1, 0, 0], [2, 0, 0], [4, 0, 0]]
-    warps = [[8 << i, 0, 0] for i in range(num_warps.bit_length() - 1)]
-    return gl.DistributedLinearLayout(regs, lanes, warps, [], [BLOCK_L // 2, BLOCK_C, 2])
-
-
-@constexpr_function
-def pairs_store_layout(BLOCK_L, COUT_P):
-    """TAP_LOADS=paired: the accumulator with its rows relabelled by position, each thread's two
-    adjacent positions as its first two registers, so they store as 8 bytes."""
-    regs = [[1, 0], [0, 1]] + [[0, 8 << i] for i in range(COUT_P.bit_length() - 4)]
-    return gl.DistributedLinearLayout(regs, [[0, 2], [0, 4], [2, 0], [4, 0], [8, 0]], [[16, 0], [32, 0]], [],
-                                      [BLOCK_L, COUT_P])
-
-
-@gluon.jit
-def _pick(p0, p1, p2, q: gl.constexpr, j: gl.constexpr):
-    """Element j of every pair of P_q."""
-    if q == 0:
-        pq = p0
-    elif q == 1:
-        pq = p1
-    else:
-        pq = p2
-    first, second = gl.split(pq)
-    if j == 0:
-        return first
-    else:
-        return second
-
-
-@gluon.jit
-def _paired_operand(p0, p1, p2, k: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
-                    a_layout: gl.constexpr):
-    """A_k with MMA row 16s + 8b + r standing for position 16s + 2r + b (point 8): tap k of the
-    even position 2a is P_(k//2)[a, :, k%2], of the odd one 2a + 1 is P_((k+1)//2)[a, :, (k+1)%2]."""
-    a = gl.join(_pick(p0, p1, p2, k // 2, k % 2), _pick(p0, p1, p2, (k + 1) // 2, (k + 1) % 2))
-    a = gl.permute(gl.reshape(a, [BLOCK_L // 16, 8, BLOCK_C, 2]), (0, 3, 1, 2))
-    return gl.convert_layout(gl.reshape(a, [BLOCK_L, BLOCK_C]), a_layout)
-
-
 @gluon.jit
 def _channel(col, BLOCK_C: gl.constexpr, KW: gl.constexpr):
     """The channel K column `col` of a chunk stands for (point 4): the columns one load
@@ -219,26 +163,15 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr,
           K: gl.constexpr, S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
           W: gl.constexpr, Q: gl.constexpr, KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr,
-          TERMS: gl.constexpr, PAIRED: gl.constexpr):
+          TERMS: gl.constexpr):
     """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
     padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
     still running, on the operand returned as a_prev (the caller waits before it stores acc).
     precision=tf32x3 (point 7) makes it three products."""
-    if PAIRED:     # point 8: P_q = window[2a + 2q + j], loaded once for all taps
-        p_layout: gl.constexpr = pair_load_layout(BLOCK_L, BLOCK_C, 4)
-        p_view: gl.constexpr = pair_view_layout(BLOCK_L, BLOCK_C, W, Q)
-        p0 = _at(xbuf, offset)._reinterpret(xbuf.dtype, [BLOCK_L // 2, BLOCK_C, 2], p_view).load(p_layout)
-        p1 = _at(xbuf, offset + 2)._reinterpret(xbuf.dtype, [BLOCK_L // 2, BLOCK_C, 2], p_view).load(p_layout)
-        p2 = p1
-        if K > 3:
-            p2 = _at(xbuf, offset + 4)._reinterpret(xbuf.dtype, [BLOCK_L // 2, BLOCK_C, 2], p_view).load(p_layout)
     for k in gl.static_range(K):
-        if PAIRED:
-            a = _paired_operand(p0, p1, p2, k, BLOCK_L, BLOCK_C, a_layout)
-        else:
-            view = _at(xbuf, offset + D * k)._reinterpret(
-                xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
-            a = view.load(a_layout)
+        view = _at(xbuf, offset + D * k)._reinterpret(
+            xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
+        a = view.load(a_layout)
         w = _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0))
         # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
         if TERMS == 2:
@@ -268,16 +201,12 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 @gluon.jit
 def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr, PAIRED: gl.constexpr):
+                COUT_P: gl.constexpr):
     """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
-    if PAIRED:      # rows back in position order (point 8), in the same registers
-        out = gl.reshape(gl.permute(gl.reshape(acc, [BLOCK_L // 16, 2, 8, COUT_P]), (0, 2, 1, 3)), [BLOCK_L, COUT_P])
-        out = gl.convert_layout(out, pairs_store_layout(BLOCK_L, COUT_P))
-    else:
-        out = gl.convert_layout(acc, store_layout)
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, out.type.layout))
-    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, out.type.layout))
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
     offs_l = (t % TILES) * T + offs_m
+    out = gl.convert_layout(acc, store_layout)
     if HAS_BIAS:
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
@@ -293,7 +222,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PAIRED: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -363,10 +292,10 @@ def conv1d_staged_taps_kernel(
                              first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
-                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS, PAIRED)
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                        BLOCK_L, COUT_P, PAIRED)
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -382,10 +311,10 @@ def conv1d_staged_taps_kernel(
                     # until the stores have read their registers before the next copies and loads
                     # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS, PAIRED)
+                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                     if chunk == NCHUNK - 1:
                         _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
-                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P, PAIRED)
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
                         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     if not TMA:
         async_copy.wait_group(0)
@@ -440,10 +369,6 @@ def geometry(problem, config) -> dict:
         if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
             geo["unsupported"] = (f"a window of {w} positions is {w - s * bl} past stride*BLOCK_L: the view's row "
                                   f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
-    if config["TAP_LOADS"] == "paired" and (s != 1 or problem.dilation != 1 or size != 4 or bl != 64 or
-                                             config["precision"] != "tf32" or config["STORE"] != "fragments"):
-        geo["unsupported"] = ("TAP_LOADS=paired pairs adjacent taps: stride 1, dilation 1, TF32, BLOCK_L 64, "
-                              "STORE=fragments")
     if config["precision"] == "tf32x3" and size != 4:
         geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
@@ -490,7 +415,7 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows", PAIRED=config["TAP_LOADS"] == "paired",
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -545,7 +470,8 @@ FAMILY = Family(
         # first products (MMA=async) gained nothing: kb67 1.089 against 1.094, kb76 5.24 (explore29, 7a166cf).
         # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
         # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
-        # explore25, 2a63725), an evict-first hint (kb76 6% slower; explore24), the even channels by TMA stores of
+        # explore25, 2a63725; at stride 1 with one 8-byte load feeding two taps too, kb67 1.3-2.1%: explore37,
+        # 8cde6c6), an evict-first hint (kb76 6% slower; explore24), the even channels by TMA stores of
         # 128-byte rows (a TMA store must start 16-byte aligned; odd channels' rows are 8 bytes off): 2-2.5x slower,
         # kb76 8.6 ms, kb67 2.7 (explore31, in git at 01d8896)
         "STORE": ("fragments", "rows"),
@@ -556,12 +482,11 @@ FAMILY = Family(
         # leave room for two 16-channel windows on kb76: 6.62 ms against 6.86 synchronous, 7.04 for
         # four 8-channel windows (explore26)
         "precision": ("tf32", "tf32x3"),
-        "TAP_LOADS": ("single", "paired"),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "TAP_LOADS": "single"},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile:
@@ -570,10 +495,10 @@ FAMILY = Family(
     # 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "TAP_LOADS": "single"},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "TAP_LOADS": "single"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32", "TAP_LOADS": "single"},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "TAP_LOADS": "single"},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3"},
     },
     stages=("memory",),
     supports=supports,
