@@ -12,7 +12,6 @@ import collections
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 STALL_PREFIX = "smsp__pcsamp_warps_issue_stalled_"
@@ -44,17 +43,10 @@ def per_pc(report: str) -> dict:
 
 
 def read(report: Path, timeout_s: float = 300) -> dict:
-    """per_pc(report) in a child process, as workbench.ncu.read_report reads a report: the child
-    never imports torch, and a hang or crash there is reported with its timeout and output."""
-    from workbench import isolation
-    from workbench.errors import WorkbenchError
-    with tempfile.TemporaryDirectory(prefix="wb-pcstalls-") as tmp:
-        result = Path(tmp) / "pcs.json"
-        out = isolation.run_command([sys.executable, "-m", "bench.pc_stalls", "--read", str(report), str(result)],
-                                    result, timeout_s)
-    if out.status != "ok":
-        raise WorkbenchError(f"reading {report} failed: {out.error}")
-    return out.result
+    """per_pc(report) in a child process that never imports torch, as workbench.ncu.read_report
+    reads a report; a hang or crash there is reported with its timeout and output."""
+    from workbench import ncu
+    return ncu.read_in_child(["bench.pc_stalls", "--read", str(report)], f"reading {report} failed", timeout_s)
 
 
 def _reasons(row: dict) -> dict:

@@ -87,20 +87,26 @@ def _value(metric):
     return value if isinstance(value, (int, float, str)) else None
 
 
+def read_in_child(module_args: list, failure: str, timeout_s: float = 300) -> dict:
+    """Run `python -m MODULE_ARGS... RESULT.json` in a child that never imports torch (see above)
+    and return the JSON object it wrote; a crash or hang raises WorkbenchError("failure: why")."""
+    from . import isolation
+    with tempfile.TemporaryDirectory(prefix="wb-ncu-") as tmp:
+        result = Path(tmp) / "result.json"
+        out = isolation.run_command([sys.executable, "-m", *module_args, str(result)], result, timeout_s)
+    if out.status != "ok":
+        raise WorkbenchError(f"{failure}: {out.error}")
+    return out.result
+
+
 def read_report(path: Path, timeout_s: float = 300) -> list:
     """Every profiled kernel in a report: [{kernel, metrics: {ncu name: {value, unit}}}]."""
-    from . import isolation
     if not Path(path).is_file():
         raise WorkbenchError(f"no such report: {path}")
-    with tempfile.TemporaryDirectory(prefix="wb-ncu-") as tmp:
-        result = Path(tmp) / "kernels.json"
-        out = isolation.run_command([sys.executable, "-m", "workbench.ncu", str(path), str(result)],
-                                    result, timeout_s)
-    if out.status != "ok":
-        raise WorkbenchError(f"could not read {path}: {out.error}")
-    if not out.result["kernels"]:
+    kernels = read_in_child(["workbench.ncu", str(path)], f"could not read {path}", timeout_s)["kernels"]
+    if not kernels:
         raise WorkbenchError(f"{path} holds no profiled kernel (not an ncu report, or ncu recorded none)")
-    return out.result["kernels"]
+    return kernels
 
 
 def _read_here(path: Path) -> list:
