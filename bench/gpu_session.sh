@@ -86,6 +86,8 @@ case "${1:-}" in
     python3 -m workbench check --all --save profiles/checks/h200-check-all.json 2>&1 | tee profiles/checks/h200-check-all.txt
     python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt
     python3 bench/ncu_cost.py 2>&1 | tee bench/results/ncu_cost.txt ;;
+  tests)
+    python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt ;;
   mid)
     python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt
     make profile STAGE=memory PROBLEM=mid ARGS=--no-report 2>&1 | tee bench/results/profile-memory-mid.txt ;;
@@ -277,6 +279,30 @@ case "${1:-}" in
       -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=7|8|10,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=64,STAGES=2,MMA=async,STORE=rows" \
       -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=4,MMA=sync,STORE=rows" 2>&1 | tee bench/results/explore33-kb76-bf16.txt ;;
+  explore38)
+    # PLANES=yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory
+    st=staged_taps pv=MMA=async,PLANES=yes
+    for o in "--bias --length 20001" "--dtype float16 --padding 3" "--stride 1 --dilation 1 --length 5001" \
+             "--stride 2 --dilation 2 --kernel-size 4 --in-channels 48" "--in-channels 20 --out-channels 72 --kernel-size 2"; do
+      timeout 90 python3 -m workbench check -p mid --dtype bfloat16 $o \
+        -v "$st:BLOCK_L=128,BLOCK_C=32,STAGES=3,STORE=rows,$pv" -v "$st:BLOCK_L=64,BLOCK_C=32,STAGES=4,STORE=fragments,$pv" \
+        2>&1 | tail -4
+    done | tee bench/results/explore38-checks.txt
+    timeout 330 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore38-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_L=128,BLOCK_C=32,STAGES=2|3,STORE=rows|fragments,$pv" \
+      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4|6|8,STORE=rows,$pv" \
+      -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=4|6,STORE=rows|fragments,$pv" -v $st:bf16 \
+      2>&1 | tee bench/results/explore38-kb76-bf16.txt ;;
+  explore39)
+    # where kb76-bf16's warps wait with the planes (explore38: 2.46 ms against bf16's 2.52) and without them
+    st=staged_taps pv=BLOCK_L=128,BLOCK_C=16,STAGES=6,MMA=async,STORE=rows,PLANES=yes
+    timeout 150 python3 -m bench.pc_stalls -p kb76-bf16 -v "$st:$pv" --out profiles/pcstalls/explore39-kb76-bf16-planes \
+      2>&1 | tail -60 | tee bench/results/explore39-pcstalls-planes.txt
+    timeout 150 python3 -m bench.pc_stalls -p kb76-bf16 -v "$st:bf16" --out profiles/pcstalls/explore39-kb76-bf16 \
+      2>&1 | tail -60 | tee bench/results/explore39-pcstalls-bf16.txt
+    timeout 200 python3 -m workbench measure -p kb76-bf16 -v $st:bf16 -v "$st:$pv" \
+      --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
+      2>&1 | tee bench/results/explore39-kb76-bf16-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -31,13 +31,26 @@ def test_an_unknown_variant_is_an_error():
 
 
 def test_staged_taps_copy_paths_and_16_bit_products_compile_for_sm90(tmp_path):
-    done = sm90("-p", "kb76-bf16", "-v", "staged_taps:bf16", "-v", "staged_taps:COPY=tma", "--dump", str(tmp_path))
+    done = sm90("-p", "kb76-bf16", "-v", "staged_taps:BLOCK_C=32,STAGES=4", "-v", "staged_taps:COPY=tma", "--dump",
+                str(tmp_path))
     assert done.returncode == 0, done.stderr
     cp_async, tma = [line for line in done.stdout.splitlines() if line.startswith("regs")]
     assert "cp.async.cg" in cp_async and "cp.async.bulk.tensor" in tma and "cp.async.cg" not in tma
     ptx = [path.read_text() for path in sorted(tmp_path.glob("*.ptx"))]
     assert all("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in text for text in ptx)
     assert all("ld.shared.b16" in text for text in ptx)     # one 2-byte load per tap element
+
+
+def test_16_bit_planes_feed_both_operands_from_shared_memory(tmp_path):
+    """PLANES=yes (kernel point 8): the tap loads become 16-byte loads of the window and 16-byte
+    stores into the planes; every product reads A from them (no 2-byte loads left)."""
+    done = sm90("-p", "kb76-bf16", "-v", "staged_taps:bf16", "--dump", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    ptx = next(tmp_path.glob("*.ptx")).read_text()
+    assert "ld.shared.b16" not in ptx and "ld.shared.v4.b32" in ptx and "st.shared.v4.b32" in ptx
+    assert ptx.count("prmt.b32") >= 12        # one byte permute per word of the three taps' 8 positions
+    products = [line for line in ptx.splitlines() if "wgmma.mma_async" in line]
+    assert products and all("{" not in line.split("}", 1)[1] for line in products)   # A is a descriptor, not registers
 
 
 def test_asynchronous_products_stay_in_flight_across_chunks(tmp_path):
@@ -90,5 +103,6 @@ def test_strict_products_are_three_per_tap_and_chunk(tmp_path):
     assert done.returncode == 0, done.stderr
     strict, tf32 = [line.split() for line in done.stdout.splitlines() if line.startswith("regs")]
     assert strict[3] == tf32[3] == "0"      # stack: nothing spilled
-    count = {p.stem.split("precision")[1]: p.read_text().count("wgmma.mma_async") for p in tmp_path.glob("*.ptx")}
-    assert count["tf32x3-0"] == 3 * count["tf32-0"] > 0
+    count = {p.stem.split("precision")[1].split("-")[0]: p.read_text().count("wgmma.mma_async")
+             for p in tmp_path.glob("*.ptx")}
+    assert count["tf32x3"] == 3 * count["tf32"] > 0

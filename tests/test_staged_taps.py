@@ -1,6 +1,8 @@
 """staged_taps' shapes (kernels/staged_taps.py geometry) on CPU: what each copy path and
 element size needs, and the configs a problem cannot take, said before any compile."""
 
+from dataclasses import replace
+
 from workbench import registry
 from workbench.problems import Problem, load_suite
 
@@ -32,6 +34,26 @@ def test_16_bit_inputs_halve_the_bytes_and_need_16_channels():
     assert geometry(bf16, FAMILY.known_configs["bf16"])["SPAN"] == 392    # 128 outputs: 3*127 + 9, in 16 bytes
     assert "16 channels" in geometry(bf16, FAMILY.config({"BLOCK_C": 8}))["unsupported"]
     assert FAMILY.precision(bf16, FAMILY.defaults) == "bf16"
+
+
+def test_16_bit_windows_that_would_start_2_bytes_off_are_refused_before_any_compile():
+    """cp.async copies 4, 8 or 16 bytes: an odd length or padding put some 16-bit window 2 bytes
+    off, and Triton failed in ConvertTritonGPUToLLVM (explore38's checks on mid)."""
+    bf16 = replace(SUITE.get("mid"), dtype="bfloat16")
+    for odd in (replace(bf16, length=20001), replace(bf16, padding=3)):
+        assert "cp.async copies at least 4" in FAMILY.config_limits(odd, FAMILY.known_configs["bf16"])
+    assert FAMILY.config_limits(replace(bf16, length=20002, padding=2), FAMILY.known_configs["bf16"]) is None
+    assert FAMILY.config_limits(replace(SUITE.get("mid"), length=20001), FAMILY.defaults) is None    # fp32: 4 bytes
+
+
+def test_planes_fit_beside_the_windows_and_take_only_what_they_can_read():
+    bf16 = SUITE.get("kb76-bf16")
+    planes, loads = FAMILY.known_configs["bf16"], {**FAMILY.known_configs["bf16"], "PLANES": "no"}
+    assert geometry(bf16, planes)["SMEM"] - geometry(bf16, loads)["SMEM"] == 2 * 2 * 3 * 16 * 128   # two sets of 3 planes
+    assert "16-bit inputs" in FAMILY.config_limits(SUITE.get("kb76"), {**planes, "BLOCK_C": 32, "STAGES": 2})
+    assert "MMA=async" in FAMILY.config_limits(bf16, {**planes, "MMA": "sync"})
+    far = replace(bf16, dilation=12)        # tap 2 sits 24 positions on: 21 + 24 >= 32
+    assert "lie in 32 of the window's row" in FAMILY.config_limits(far, planes)
 
 
 def test_a_known_config_a_problem_cannot_take_says_why():
