@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device call: what the GPU machine must check and record for issues 2-4.
 #   bash bench/gpu_session.sh checks    full-suite check, GPU tests, ncu collection cost
+#   bash bench/gpu_session.sh tests     the GPU tests only (pytest -m gpu)
 #   bash bench/gpu_session.sh mid       GPU tests, memory stage on mid (rule-guided)
 #   bash bench/gpu_session.sh kb76      memory stage on mid (exhaustive, for compare-search) and kb76
 #   bash bench/gpu_session.sh chain     memory stage, promote, micro stage from the promoted kernel: kb76, then mid
@@ -74,6 +75,9 @@
 #                                       memory): at best 24% slower; the modes and code are in git at 3d6cd85
 #                                       explore37 measured staged_taps with TAP_LOADS=paired on kb67 (one 8-byte shared load
 #                                       feeding two taps, 8-byte stores): 1-2% faster, inside the spread; in git at 8cde6c6
+#   bash bench/gpu_session.sh explore38 staged_taps with PLANES=yes (16-bit windows de-interleaved into one plane per tap,
+#                                       both operands of the products from shared memory): checks on mid, kb76-bf16 sweep
+#   bash bench/gpu_session.sh explore39 pc_stalls and ncu counters of kb76-bf16 with and without the planes
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -319,5 +323,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76-bf16 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 bfloat16).
-# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-150802-profile-memory-kb76-bf16 on
-# NVIDIA H200: 2.573 ms, 2.61x the seed kernel, 3.09x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-165413-profile-memory-kb76-bf16 on
+# NVIDIA H200: 2.403 ms, 2.8x the seed kernel, 3.34x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -44,6 +44,79 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
         pairs.append([BLOCK_L, W - S * BLOCK_L])
     pairs.append([BLOCK_L * group, Q])
     return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+
+
+@constexpr_function
+def span_view_layout(S, BLOCK_L, BLOCK_C, W, Q):
+    """PLANES=yes (point 8): the slot seen as 32-bit words [row, u, e], word e of the 8 positions
+    from S*8*u of channel row r: at (r*W + Q*(r // (BLOCK_C/4)) + 8*S*u)/2 + e, as _copy_window
+    places the rows."""
+    NU = BLOCK_L // 8
+    bases = [[0, 0, 1], [0, 0, 2]] + [[0, 1 << i, 0] for i in range(NU.bit_length() - 1)]
+    bases += [[1 << i, 0, 0] for i in range(BLOCK_C.bit_length() - 1)]
+    pairs = [[4, 4 * (S - 1)]] if S > 1 else []
+    if W > S * BLOCK_L:
+        pairs.append([4 * NU, (W - S * BLOCK_L) // 2])
+    pairs.append([4 * NU * (BLOCK_C // 4), Q // 2])
+    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_C, NU, 4])
+
+
+@gluon.jit
+def _word(v0, v1, v2, v3, j: gl.constexpr):
+    """Word j of a thread's 16 loaded words (v_q holds words 4q..4q+3)."""
+    if j // 4 == 0:
+        v = v0
+    elif j // 4 == 1:
+        v = v1
+    elif j // 4 == 2:
+        v = v2
+    else:
+        v = v3
+    even, odd = v.reshape([v.shape[0], v.shape[1], 2, 2]).split()     # words (0, 2), (1, 3)
+    if j % 2 == 0:
+        lo, hi = even.split()
+    else:
+        lo, hi = odd.split()
+    if j % 4 < 2:
+        return lo
+    else:
+        return hi
+
+
+@gluon.jit
+def _pack(v0, v1, v2, v3, i1: gl.constexpr, i2: gl.constexpr):
+    """A 32-bit word of two 16-bit elements of the span, element i1 low and i2 high: one byte
+    permute. In inline assembly, so that LLVM keeps the 16-byte loads whole (with the halves
+    masked in plain code it split them into 2-byte loads)."""
+    SELECT: gl.constexpr = (0x5410 if i2 % 2 == 0 else 0x7610) + (0x22 if i1 % 2 else 0)
+    return gl.inline_asm_elementwise(f"prmt.b32 $0, $1, $2, {SELECT};", "=r,r,r",
+                                     [_word(v0, v1, v2, v3, i1 // 2), _word(v0, v1, v2, v3, i2 // 2)],
+                                     dtype=gl.uint32, is_pure=True, pack=1)
+
+
+@gluon.jit
+def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
+            BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
+    """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, S*n + D*k],
+    positions contiguous (the MMA's A operand, M-major): each thread loads 32 positions from
+    S*8*u in four 16-byte loads, picks tap k's 8 positions S*t + D*k out of its registers
+    (one mask-and-or per word) and stores them as one 16-byte run of plane k."""
+    NU: gl.constexpr = BLOCK_L // 8
+    TU: gl.constexpr = 32 if NU > 32 else NU
+    words: gl.constexpr = gl.BlockedLayout([1, 1, 4], [32 // TU, TU, 1], [num_warps, 1, 1], [2, 1, 0])
+    span: gl.constexpr = span_view_layout(S, BLOCK_L, BLOCK_C, W, Q)
+    v0 = _at(xbuf, offset)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    v1 = _at(xbuf, offset + 8)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    v2 = _at(xbuf, offset + 16)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    v3 = _at(xbuf, offset + 24)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    out_layout: gl.constexpr = gl.NVMMASharedLayout(128, 32, rank=2)
+    for k in gl.static_range(K):
+        w0 = _pack(v0, v1, v2, v3, D * k, S + D * k)
+        w1 = _pack(v0, v1, v2, v3, 2 * S + D * k, 3 * S + D * k)
+        w2 = _pack(v0, v1, v2, v3, 4 * S + D * k, 5 * S + D * k)
+        w3 = _pack(v0, v1, v2, v3, 6 * S + D * k, 7 * S + D * k)
+        run = gl.join(gl.join(w0, w2), gl.join(w1, w3)).reshape([BLOCK_C, BLOCK_L // 2])
+        planes.index(first + k)._reinterpret(gl.uint32, [BLOCK_C, BLOCK_L // 2], out_layout).store(run)
 
 
 @gluon.jit
@@ -188,7 +261,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -206,7 +279,10 @@ def conv1d_staged_taps_kernel(
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
     for k in gl.static_range(K):
         for ch in gl.static_range(NCHUNK):
-            c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
+            if PLANES:      # the planes' rows are channels in order
+                c = ch * BLOCK_C + cols
+            else:
+                c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
             w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
                            mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
             if TERMS == 2:
@@ -231,6 +307,8 @@ def conv1d_staged_taps_kernel(
     # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if PLANES:      # point 8: two sets of K planes, one written while the other's products run
+        planes = gl.allocate_shared_memory(dtype, [2 * K, BLOCK_C, BLOCK_L], gl.NVMMASharedLayout(128, 16, rank=2))
     if TMA:
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
@@ -257,8 +335,21 @@ def conv1d_staged_taps_kernel(
                 _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
                              first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
-                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
-                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
+                if PLANES:
+                    # the products that read this set (two items back) are done; then its planes
+                    # are rewritten, and every warp's writes are in before the products read them
+                    acc, a_prev = warpgroup_mma_wait(num_outstanding=K, deps=(acc, a_prev))
+                    _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                            num_warps)
+                    fence_async_shared()
+                    gl.thread_barrier()
+                    for k in gl.static_range(K):
+                        acc = warpgroup_mma(planes.index((item % 2) * K + k).permute((1, 0)),
+                                            _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
+                                            use_acc=chunk > 0 or k > 0, is_async=True)
+                else:
+                    acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                        a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
             _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
                         BLOCK_L, COUT_P)
@@ -337,6 +428,10 @@ def geometry(problem, config) -> dict:
                                   f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
     if config["precision"] == "tf32x3" and size != 4:
         geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
+    if size == 2 and (problem.length % 2 or problem.padding % 2):
+        # a window row then starts 2 bytes off a 4-byte boundary somewhere, and cp.async copies 4, 8 or 16
+        geo["unsupported"] = (f"16-bit x with length {problem.length} and padding {problem.padding}: a window's "
+                              "copies start 2 bytes off, and cp.async copies at least 4 (both must be even)")
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
         geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
     if config["COPY"] == "tma":
@@ -355,6 +450,13 @@ def geometry(problem, config) -> dict:
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
+    if config["PLANES"] == "yes":
+        smem += size * 2 * k * bc * bl
+        nu = bl // 8
+        if size != 2 or config["MMA"] != "async" or config["COPY"] != "cp_async" or config["FILL"] != "outputs":
+            geo["unsupported"] = "PLANES=yes: 16-bit inputs (M-major A operands), MMA=async, COPY=cp_async, FILL=outputs"
+        elif 7 * s + problem.dilation * (k - 1) >= 32 or 8 * s * (nu - 1) + 32 > w:
+            geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
                 "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
@@ -382,6 +484,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -410,7 +513,7 @@ def precision(problem, config) -> str:
     return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
-CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 32, 'STAGES': 4, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'rows', 'num_warps': 4, 'precision': 'tf32'}
+CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 16, 'STAGES': 6, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'rows', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'yes'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
