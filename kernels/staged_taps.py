@@ -81,10 +81,16 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
     index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
     bases += [[0, col] for col in index_columns] + [[0, KW], [0, 2 * KW]]
     pairs = [[1, S - 1]] if S > 1 else []
-    if W > S * BLOCK_L:
-        pairs.append([BLOCK_L, W - S * BLOCK_L])
-    pairs.append([BLOCK_L * group, Q])
-    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+    return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 1), bases, [], [BLOCK_L, BLOCK_C])
+
+
+@constexpr_function
+def _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, unit):
+    """The paddings that start channel row r of a slot at r*W + Q*(r // (BLOCK_C/4)), as
+    _copy_window places it, for a view that steps S*BLOCK_L elements per row in units of `unit`."""
+    row = BLOCK_L // unit
+    pairs = [[row, (W - S * BLOCK_L) // unit]] if W > S * BLOCK_L else []
+    return pairs + [[row * (BLOCK_C // 4), Q // unit]]
 
 
 @constexpr_function
@@ -96,10 +102,7 @@ def span_view_layout(S, BLOCK_L, BLOCK_C, W, Q):
     bases = [[0, 0, 1], [0, 0, 2]] + [[0, 1 << i, 0] for i in range(NU.bit_length() - 1)]
     bases += [[1 << i, 0, 0] for i in range(BLOCK_C.bit_length() - 1)]
     pairs = [[4, 4 * (S - 1)]] if S > 1 else []
-    if W > S * BLOCK_L:
-        pairs.append([4 * NU, (W - S * BLOCK_L) // 2])
-    pairs.append([4 * NU * (BLOCK_C // 4), Q // 2])
-    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_C, NU, 4])
+    return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 2), bases, [], [BLOCK_C, NU, 4])
 
 
 @gluon.jit
@@ -141,7 +144,7 @@ def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.co
     """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, S*n + D*k],
     positions contiguous (the MMA's A operand, M-major): each thread loads 32 positions from
     S*8*u in four 16-byte loads, picks tap k's 8 positions S*t + D*k out of its registers
-    (one mask-and-or per word) and stores them as one 16-byte run of plane k."""
+    (one byte permute per word, _pack) and stores them as one 16-byte run of plane k."""
     NU: gl.constexpr = BLOCK_L // 8
     TU: gl.constexpr = 32 if NU > 32 else NU
     words: gl.constexpr = gl.BlockedLayout([1, 1, 4], [32 // TU, TU, 1], [num_warps, 1, 1], [2, 1, 0])
