@@ -307,6 +307,27 @@ case "${1:-}" in
     timeout 200 python3 -m workbench measure -p kb76-bf16 -v $st:bf16 -v "$st:$pv" \
       --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
       2>&1 | tee bench/results/explore39-kb76-bf16-ncu.txt ;;
+  explore40)
+    # STORE=aligned: a tile staged in shared memory at its row classes' shifts, y written in 16-byte stores
+    st=staged_taps al=STORE=aligned
+    { for o in "--length 65534" "--length 65540 --bias" "--length 65552 --padding 2" "--length 65534 --out-channels 20" \
+               "--length 5002 --stride 1 --dilation 1 --in-channels 48 --out-channels 72"; do
+        timeout 60 python3 -m workbench check -p mid --dtype bfloat16 $o \
+          -v "$st:BLOCK_L=128,BLOCK_C=16,STAGES=6,MMA=async,PLANES=yes,$al" -v "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,MMA=async,$al" \
+          2>&1 | tail -3
+      done
+      for o in "" "--length 65538 --bias" "--length 65540 --out-channels 20" "--length 5001 --stride 1 --dilation 1 --padding 1"; do
+        timeout 60 python3 -m workbench check -p mid $o -v "$st:$al" -v "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,MMA=async,$al" \
+          2>&1 | tail -3
+      done; } | tee bench/results/explore40-checks.txt
+    timeout 200 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore40-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4|6,MMA=async,PLANES=yes,$al" \
+      -v "$st:BLOCK_L=128,BLOCK_C=32,STAGES=3,MMA=async,PLANES=yes,$al" -v $st:bf16 \
+      2>&1 | tee bench/results/explore40-kb76-bf16.txt
+    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore40-kb76.json -v $st \
+      -g "$st:STAGES=4|5,$al" 2>&1 | tee bench/results/explore40-kb76.txt
+    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore40-kb67.json -v $st:wide \
+      -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3|4,MMA=async,$al" 2>&1 | tee bench/results/explore40-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
