@@ -78,6 +78,9 @@
 #   bash bench/gpu_session.sh explore38 staged_taps with PLANES=yes (16-bit windows de-interleaved into one plane per tap,
 #                                       both operands of the products from shared memory): checks on mid, kb76-bf16 sweep
 #   bash bench/gpu_session.sh explore39 pc_stalls and ncu counters of kb76-bf16 with and without the planes
+#                                       explore40 measured staged_taps with STORE=aligned (a tile staged at its row
+#                                       classes' shifts, y in 16-byte stores): correct, slower everywhere; the mode and
+#                                       code are in git at 36e1cd2 (bench/results/explore40-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -307,27 +310,6 @@ case "${1:-}" in
     timeout 200 python3 -m workbench measure -p kb76-bf16 -v $st:bf16 -v "$st:$pv" \
       --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
       2>&1 | tee bench/results/explore39-kb76-bf16-ncu.txt ;;
-  explore40)
-    # STORE=aligned: a tile staged in shared memory at its row classes' shifts, y written in 16-byte stores
-    st=staged_taps al=STORE=aligned
-    { for o in "--length 65534" "--length 65540 --bias" "--length 65552 --padding 2" "--length 65534 --out-channels 20" \
-               "--length 5002 --stride 1 --dilation 1 --in-channels 48 --out-channels 72"; do
-        timeout 60 python3 -m workbench check -p mid --dtype bfloat16 $o \
-          -v "$st:BLOCK_L=128,BLOCK_C=16,STAGES=6,MMA=async,PLANES=yes,$al" -v "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,MMA=async,$al" \
-          2>&1 | tail -3
-      done
-      for o in "" "--length 65538 --bias" "--length 65540 --out-channels 20" "--length 5001 --stride 1 --dilation 1 --padding 1"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$st:$al" -v "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,MMA=async,$al" \
-          2>&1 | tail -3
-      done; } | tee bench/results/explore40-checks.txt
-    timeout 200 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore40-kb76-bf16.json -v $st:bf16 \
-      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4|6,MMA=async,PLANES=yes,$al" \
-      -v "$st:BLOCK_L=128,BLOCK_C=32,STAGES=3,MMA=async,PLANES=yes,$al" -v $st:bf16 \
-      2>&1 | tee bench/results/explore40-kb76-bf16.txt
-    timeout 120 python3 bench/sweep.py -p kb76 --json bench/results/explore40-kb76.json -v $st \
-      -g "$st:STAGES=4|5,$al" 2>&1 | tee bench/results/explore40-kb76.txt
-    timeout 100 python3 bench/sweep.py -p kb67 --json bench/results/explore40-kb67.json -v $st:wide \
-      -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3|4,MMA=async,$al" 2>&1 | tee bench/results/explore40-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

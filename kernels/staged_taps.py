@@ -51,8 +51,6 @@ and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weight
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
 cannot run Gluon, so this family is checked on the GPU only.
 """
-import math
-
 import torch
 import triton
 from triton.experimental import gluon
@@ -284,125 +282,19 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 
 
 @gluon.jit
-def _out_channel(n, CLASSES: gl.constexpr, COUT_P: gl.constexpr):
-    """The output channel the product's column n holds: in order, or by class under STORE=aligned
-    (point 9; column n = q*(COUT_P/CLASSES) + i holds channel CLASSES*i + q)."""
-    ROWS: gl.constexpr = COUT_P // CLASSES
-    return (n % ROWS) * CLASSES + n // ROWS
-
-
-@gluon.jit
 def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr, CLASSES: gl.constexpr):
+                COUT_P: gl.constexpr):
     """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
-    co = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout)), CLASSES, COUT_P)
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
     offs_l = (t % TILES) * T + offs_m
     out = gl.convert_layout(acc, store_layout)
     if HAS_BIAS:
-        out += gl.load(b_ptr + co, mask=co < Cout, other=0.0)[None, :]
-    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (co * L_out)[None, :] + offs_l[:, None]
+        out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
-             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (co < Cout)[None, :])
-
-
-@gluon.jit
-def _store(y_ptr, b_ptr, acc, stage, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
-           T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr,
-           CLASSES: gl.constexpr, STORE: gl.constexpr, num_warps: gl.constexpr):
-    """5. Tile t's epilogue: STORE=aligned's for whole tiles, the store layout's otherwise (a row's last tile)."""
-    if STORE == "aligned" and (t % TILES) * T + BLOCK_L <= L_out:
-        _store_aligned(y_ptr, b_ptr, acc, stage, t, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, CLASSES,
-                       num_warps)
-    else:
-        _store_tile(y_ptr, b_ptr, acc, t, store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, CLASSES)
-
-
-@constexpr_function
-def staged_rows_layout(ROWS, BLOCK_L, VEC):
-    """STORE=aligned's staging buffer: [ROWS, BLOCK_L] row-major, each row padded by 16 bytes (VEC
-    elements), which keeps the rows' 16-byte runs in distinct banks."""
-    bases = [[0, 1 << i] for i in range(BLOCK_L.bit_length() - 1)] + [[1 << i, 0] for i in range(ROWS.bit_length() - 1)]
-    return gl.PaddedSharedLayout([[BLOCK_L, VEC]], bases, [], [ROWS, BLOCK_L])
-
-
-@gluon.jit
-def _halves(tile):
-    """tile's columns split at their top bit (two class groups)."""
-    N: gl.constexpr = tile.shape[1]
-    return tile.reshape([tile.shape[0], 2, N // 2]).permute((0, 2, 1)).split()
-
-
-@gluon.jit
-def _stage_class(stage, tile, q: gl.constexpr, shift, BLOCK_L: gl.constexpr, WE: gl.constexpr):
-    """Class q's columns of the tile into its rows of the staging buffer, `shift` positions in."""
-    ROWS: gl.constexpr = tile.shape[1]
-    rows = _at(stage, q * ROWS * (BLOCK_L + 4 * WE) + shift)
-    rows._reinterpret(stage.dtype, [ROWS, BLOCK_L], staged_rows_layout(ROWS, BLOCK_L, 4 * WE)).permute((1, 0)).store(tile)
-
-
-@gluon.jit
-def _store_aligned(y_ptr, b_ptr, acc, stage, t, HAS_BIAS: gl.constexpr, TILES: gl.constexpr, T: gl.constexpr,
-                   L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr,
-                   CLASSES: gl.constexpr, num_warps: gl.constexpr):
-    """9. STORE=aligned: whole tile t in 16-byte stores that start on y's 16-byte boundaries."""
-    dtype: gl.constexpr = y_ptr.dtype.element_ty
-    WE: gl.constexpr = 32 // dtype.primitive_bitwidth      # elements in a 32-bit word
-    LW: gl.constexpr = L_out // WE                          # words in a row of y
-    NCH: gl.constexpr = BLOCK_L // (4 * WE)                 # 16-byte runs in a tile's row
-    acc_layout: gl.constexpr = acc.type.layout
-    row0 = (t // TILES) * Cout                              # y's row of channel 0
-    t0 = (t % TILES) * T // WE
-    if HAS_BIAS:
-        co = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout)), CLASSES, COUT_P)
-        acc += gl.load(b_ptr + co, mask=co < Cout, other=0.0)[None, :]
-    out = acc.to(dtype)
-    # A row's 16-byte boundaries lie `shift` words before its tile's start, (row*LW) mod 4, the same
-    # for rows CLASSES apart; each class's rows go in that far in, so that staged word 4j falls on one.
-    if CLASSES == 1:
-        _stage_class(stage, out, 0, (row0 * LW) % 4 * WE, BLOCK_L, WE)
-    elif CLASSES == 2:
-        lo, hi = _halves(out)
-        _stage_class(stage, lo, 0, (row0 * LW) % 4 * WE, BLOCK_L, WE)
-        _stage_class(stage, hi, 1, ((row0 + 1) * LW) % 4 * WE, BLOCK_L, WE)
-    else:
-        lo, hi = _halves(out)
-        q0, q1 = _halves(lo)
-        q2, q3 = _halves(hi)
-        _stage_class(stage, q0, 0, (row0 * LW) % 4 * WE, BLOCK_L, WE)
-        _stage_class(stage, q1, 1, ((row0 + 1) * LW) % 4 * WE, BLOCK_L, WE)
-        _stage_class(stage, q2, 2, ((row0 + 2) * LW) % 4 * WE, BLOCK_L, WE)
-        _stage_class(stage, q3, 3, ((row0 + 3) * LW) % 4 * WE, BLOCK_L, WE)
-    gl.thread_barrier()
-
-    # Read back as 32-bit words: NCH 16-byte runs per row, then the 4 words past them.
-    stage32 = stage._reinterpret(gl.uint32, [COUT_P, 4 * NCH], staged_rows_layout(COUT_P, 4 * NCH, 4))
-    runs = stage32.load(gl.BlockedLayout([1, 4], [32 // NCH, NCH], [num_warps, 1], [1, 0])).reshape([COUT_P, NCH, 4])
-    runs_layout: gl.constexpr = runs.type.layout
-    co = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(1, gl.SliceLayout(2, runs_layout))), CLASSES, COUT_P)
-    shift = ((row0 + co) * LW) % 4
-    base = gl.multiple_of((row0 + co).to(gl.int64) * LW + t0 - shift, 4)   # y's word at staged word 0
-    j = gl.arange(0, NCH, layout=gl.SliceLayout(0, gl.SliceLayout(2, runs_layout)))
-    e = gl.arange(0, 4, layout=gl.SliceLayout(0, gl.SliceLayout(1, runs_layout)))
-    y32 = y_ptr.to(gl.pointer_type(gl.uint32), bitcast=True)
-    # run 0 holds only the tile's first positions, and whole only when the shift is 0
-    whole = ((j[None, :] > 0) | (shift == 0)[:, None]) & (co < Cout)[:, None]
-    gl.store(y32 + base[:, None, None] + (4 * j)[None, :, None] + e[None, None, :], runs, mask=whole[:, :, None])
-
-    # What a shift leaves, one 32-bit store per word: run 0's words from the shift on (the tile's
-    # first positions) and run NCH's below it (its last).
-    ends_layout: gl.constexpr = gl.BlockedLayout([1, 1], [8, 4], [num_warps, 1], [1, 0])
-    ends_view: gl.constexpr = staged_rows_layout(COUT_P, 4, 4 * NCH)
-    head = stage32._reinterpret(gl.uint32, [COUT_P, 4], ends_view).load(ends_layout)
-    tail = _at(stage32, 4 * NCH)._reinterpret(gl.uint32, [COUT_P, 4], ends_view).load(ends_layout)
-    co = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ends_layout)), CLASSES, COUT_P)
-    shift = ((row0 + co) * LW) % 4
-    base = (row0 + co).to(gl.int64) * LW + t0 - shift
-    u = gl.arange(0, 4, layout=gl.SliceLayout(0, ends_layout))
-    in_head = u[None, :] >= shift[:, None]
-    gl.store(y32 + base[:, None] + u[None, :] + gl.where(in_head, 0, 4 * NCH), gl.where(in_head, head, tail),
-             mask=(shift > 0)[:, None] & (co < Cout)[:, None])
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
 
 
 @gluon.jit
@@ -413,7 +305,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE: gl.constexpr, CLASSES: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -427,7 +319,7 @@ def conv1d_staged_taps_kernel(
     w01 = gl.allocate_shared_memory(dtype, [W01, COUT_P, BLOCK_C], w_layout)
     w23 = gl.allocate_shared_memory(dtype, [W23, COUT_P, BLOCK_C], w_layout)
     ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
-    offs_o = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout)), CLASSES, COUT_P)
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
     for k in gl.static_range(K):
         for ch in gl.static_range(NCHUNK):
@@ -449,7 +341,7 @@ def conv1d_staged_taps_kernel(
     # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
     # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
     # thread (STORE=rows; 16-byte stores, a quarter of the instructions).
-    if STORE == "rows":
+    if STORE_ROWS:
         store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
     else:
         store_layout: gl.constexpr = acc_layout
@@ -459,11 +351,6 @@ def conv1d_staged_taps_kernel(
     # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    if STORE == "aligned":      # point 9: a tile's rows, staged at their classes' shifts
-        stage = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [COUT_P, BLOCK_L], staged_rows_layout(
-            COUT_P, BLOCK_L, 128 // y_ptr.dtype.element_ty.primitive_bitwidth))
-    else:
-        stage = xbuf            # not read: only STORE=aligned stages its tiles
     if PLANES:      # point 8: two sets of K planes, one written while the other's products run
         planes = gl.allocate_shared_memory(dtype, [2 * K, BLOCK_C, BLOCK_L], gl.NVMMASharedLayout(128, 16, rank=2))
     if TMA:
@@ -508,8 +395,8 @@ def conv1d_staged_taps_kernel(
                     acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                         a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-            _store(y_ptr, b_ptr, acc, stage, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                   BLOCK_L, COUT_P, CLASSES, STORE, num_warps)
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -527,8 +414,8 @@ def conv1d_staged_taps_kernel(
                     acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                         BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                     if chunk == NCHUNK - 1:
-                        _store(y_ptr, b_ptr, acc, stage, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
-                               TILES, T, L_out, Cout, BLOCK_L, COUT_P, CLASSES, STORE, num_warps)
+                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
+                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
                         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     if not TMA:
         async_copy.wait_group(0)
@@ -607,14 +494,6 @@ def geometry(problem, config) -> dict:
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
-    classes = 1
-    if config["STORE"] == "aligned":
-        # point 9: rows r and r + CLASSES start at the same offset from a 16-byte boundary
-        classes = vec // math.gcd(problem.l_out, vec)
-        smem += cout_p * (bl + vec) * size
-        if problem.l_out * size % 4 or t != bl or cout_p // classes < 8:
-            geo["unsupported"] = ("STORE=aligned: y's rows must start 4-byte aligned, tiles store BLOCK_L positions "
-                                  "(FILL=outputs), and C_out hold 8 channels per row class")
     if config["PLANES"] == "yes":
         smem += size * 2 * k * bc * bl
         nu = bl // 8
@@ -623,7 +502,7 @@ def geometry(problem, config) -> dict:
         elif 7 * s + problem.dilation * (k - 1) >= 32 or 8 * s * (nu - 1) + 32 > w:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "CLASSES": classes, "SMEM": smem})
+                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -648,10 +527,10 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
         PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
-                                     "TERMS", "CLASSES")},
+                                     "TERMS")},
         num_warps=config["num_warps"],
     )
 
@@ -707,8 +586,10 @@ FAMILY = Family(
         # explore25, 2a63725; at stride 1 with one 8-byte load feeding two taps too, kb67 1.3-2.1%: explore37,
         # 8cde6c6), an evict-first hint (kb76 6% slower; explore24), the even channels by TMA stores of
         # 128-byte rows (a TMA store must start 16-byte aligned; odd channels' rows are 8 bytes off): 2-2.5x slower,
-        # kb76 8.6 ms, kb67 2.7 (explore31, in git at 01d8896)
-        "STORE": ("fragments", "rows", "aligned"),
+        # kb76 8.6 ms, kb67 2.7 (explore31, in git at 01d8896), a tile staged at its rows' 16-byte shifts and stored
+        # in 16-byte runs: kb76-bf16 2.48 against 2.42-2.46, kb76 4.76 against 4.37, kb67 1.22 against 1.105
+        # (explore40, in git at 36e1cd2)
+        "STORE": ("fragments", "rows"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
