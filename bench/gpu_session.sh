@@ -81,6 +81,8 @@
 #                                       explore40 measured staged_taps with STORE=aligned (a tile staged at its row
 #                                       classes' shifts, y in 16-byte stores): correct, slower everywhere; the mode and
 #                                       code are in git at 36e1cd2 (bench/results/explore40-*)
+#                                       explore41 timed staged_taps without its products, planes pass and stores (SKIP=,
+#                                       a diagnosis): the mode and code are in git at 9d91241 (bench/results/explore41-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -310,15 +312,6 @@ case "${1:-}" in
     timeout 200 python3 -m workbench measure -p kb76-bf16 -v $st:bf16 -v "$st:$pv" \
       --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
       2>&1 | tee bench/results/explore39-kb76-bf16-ncu.txt ;;
-  explore41)
-    # a diagnosis: staged_taps with its products, then its planes pass or tap loads, then its stores left out
-    # (wrong results by design); what is left is the copy pipeline's own time
-    timeout 250 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore41-kb76-bf16.json \
-      -g "staged_taps:BLOCK_L=128,BLOCK_C=16,STAGES=6,MMA=async,STORE=rows,PLANES=yes,SKIP=none|products|work|stores" \
-      2>&1 | tee bench/results/explore41-kb76-bf16.txt
-    timeout 150 python3 bench/sweep.py -p kb67 --json bench/results/explore41-kb67.json \
-      -g "staged_taps:BLOCK_L=64,BLOCK_C=32,STAGES=3,MMA=async,SKIP=none|products|stores" \
-      2>&1 | tee bench/results/explore41-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

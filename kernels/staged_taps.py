@@ -305,8 +305,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, SKIP: gl.constexpr,
-    num_warps: gl.constexpr,
+    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -384,23 +383,20 @@ def conv1d_staged_taps_kernel(
                     # the products that read this set (two items back) are done; then its planes
                     # are rewritten, and every warp's writes are in before the products read them
                     acc, a_prev = warpgroup_mma_wait(num_outstanding=K, deps=(acc, a_prev))
-                    if SKIP < 2:
-                        _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W,
-                                Q, num_warps)
+                    _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                            num_warps)
                     fence_async_shared()
                     gl.thread_barrier()
-                    if SKIP < 1:
-                        for k in gl.static_range(K):
-                            acc = warpgroup_mma(planes.index((item % 2) * K + k).permute((1, 0)),
-                                                _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
-                                                use_acc=chunk > 0 or k > 0, is_async=True)
-                elif SKIP < 1:
+                    for k in gl.static_range(K):
+                        acc = warpgroup_mma(planes.index((item % 2) * K + k).permute((1, 0)),
+                                            _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
+                                            use_acc=chunk > 0 or k > 0, is_async=True)
+                else:
                     acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                         a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
             acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-            if SKIP < 3:
-                _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                            BLOCK_L, COUT_P)
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
     else:
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
@@ -532,7 +528,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        PLANES=config["PLANES"] == "yes", SKIP=("none", "products", "work", "stores").index(config["SKIP"]),
+        PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -604,14 +600,11 @@ FAMILY = Family(
         # yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory (point 8):
         # kb76-bf16 2.464 ms against 2.520 (explore38); with fragment stores 3.7-5.0 (2-byte stores)
         "PLANES": ("no", "yes"),
-        # explore41, a diagnosis (wrong results by design): the products, then the planes pass or the
-        # taps' loads too, then the stores left out; the copies, waits and barriers stay
-        "SKIP": ("none", "products", "work", "stores"),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "SKIP": "none"},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
@@ -621,10 +614,10 @@ FAMILY = Family(
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "SKIP": "none"},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "SKIP": "none"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 6, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32", "PLANES": "yes", "SKIP": "none"},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no", "SKIP": "none"},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 6, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
     },
     stages=("memory",),
     supports=supports,
