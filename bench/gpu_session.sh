@@ -312,6 +312,20 @@ case "${1:-}" in
     timeout 200 python3 -m workbench measure -p kb76-bf16 -v $st:bf16 -v "$st:$pv" \
       --metrics stall_memory,dram_pct,l2_hit,l2_pct,l1_pct,l2_bytes,tensor_gmma_pct,sectors_per_request \
       2>&1 | tee bench/results/explore39-kb76-bf16-ncu.txt ;;
+  explore42)
+    # STORE=worker: a store partition (gl.warp_specialize) writes each tile the main warpgroup stages in shared memory
+    st=staged_taps wk=MMA=async,STORE=worker
+    { for o in "--dtype bfloat16 --bias --length 20002" "--dtype bfloat16 --length 5002 --stride 1 --dilation 1 --out-channels 20" \
+               "--bias --length 20001" "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72"; do
+        timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_L=128,BLOCK_C=16,STAGES=6,PLANES=yes,$wk" \
+          -v "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" 2>&1 | tail -3
+      done; } | tee bench/results/explore42-checks.txt
+    timeout 150 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore42-kb76-bf16.json -v $st:bf16 \
+      -g "$st:BLOCK_L=128,BLOCK_C=16,STAGES=4|6,PLANES=yes,$wk" -v $st:bf16 2>&1 | tee bench/results/explore42-kb76-bf16.txt
+    timeout 120 python3 bench/sweep.py -p kb67 --json bench/results/explore42-kb67.json -v $st:wide \
+      -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=4|6,$wk" 2>&1 | tee bench/results/explore42-kb67.txt
+    timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore42-kb76.json -v $st \
+      -g "$st:STAGES=4|5,$wk" 2>&1 | tee bench/results/explore42-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
