@@ -46,6 +46,14 @@ cannot stage a window once and read it at stride 3, and its gather lowers to shu
    sets of planes, so one is written while the other's products run. A tile's A operand then
    costs a quarter of the shared-load instructions (kb76-bf16: 2.46 ms against 2.52, explore38).
 
+10. STORE=worker, MMA=async: one warpgroup alone alternates between copying x and storing y, and a
+   tile's stores (32 KiB, ~7 bytes per cycle per SM) hold up the next copies (explore41: the loop
+   without its products is slower). So the stores get their own warps (gl.warp_specialize): the
+   main warpgroup puts a finished tile into a staging buffer (stmatrix on 16-bit outputs) and hands
+   it over on an mbarrier; a store partition of 4 warps at 96 registers writes it out along y's rows
+   and hands it back, while the main warps copy and multiply the next tile (kb76-bf16: 2.20 ms
+   against 2.38, explore42).
+
 Limits: fp32 (TF32 products), bf16 or fp16 inputs; stride 1, 2 or 3 (the padding trick needs S-1
 and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
@@ -666,6 +674,8 @@ FAMILY = Family(
         # kb76 8.6 ms, kb67 2.7 (explore31, in git at 01d8896), a tile staged at its rows' 16-byte shifts and stored
         # in 16-byte runs: kb76-bf16 2.48 against 2.42-2.46, kb76 4.76 against 4.37, kb67 1.22 against 1.105
         # (explore40, in git at 36e1cd2)
+        # worker: the stores in their own warps (point 10): kb76-bf16 2.202 ms against 2.384-2.392 with row stores
+        # (explore42); kb67 1.107 against 1.097, kb76 4.84 (asynchronous products) against 4.42
         "STORE": ("fragments", "rows", "worker"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
@@ -685,7 +695,8 @@ FAMILY = Family(
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
-    # windows in planes, point 8: 2.464 ms against 2.520-2.528 reading the taps from the windows, explore38;
+    # windows in planes, point 8, 4 deep, its stores in their own warps, point 10: 2.202 ms against 2.384-2.392 with row
+    # stores, explore42; the planes: 2.464 ms against 2.520-2.528 reading the taps from the windows, explore38;
     # those took 2.483-2.492 against 2.644 at 64 positions, where window_taps takes 3.013; explore32-33; 128
     # positions are 30-45% slower on kb67 and 9% on fp32 kb76; windows re-laid with channel pairs side by side,
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
@@ -693,7 +704,7 @@ FAMILY = Family(
     known_configs={
         "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
         "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 6, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "rows", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
         "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
     },
     stages=("memory",),
