@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76-bf16 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 bfloat16).
-# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-165413-profile-memory-kb76-bf16 on
-# NVIDIA H200: 2.403 ms, 2.8x the seed kernel, 3.34x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-174250-profile-memory-kb76-bf16 on
+# NVIDIA H200: 2.194 ms, 3.07x the seed kernel, 3.65x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -40,10 +40,16 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
     index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
     bases += [[0, col] for col in index_columns] + [[0, KW], [0, 2 * KW]]
     pairs = [[1, S - 1]] if S > 1 else []
-    if W > S * BLOCK_L:
-        pairs.append([BLOCK_L, W - S * BLOCK_L])
-    pairs.append([BLOCK_L * group, Q])
-    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+    return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 1), bases, [], [BLOCK_L, BLOCK_C])
+
+
+@constexpr_function
+def _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, unit):
+    """The paddings that start channel row r of a slot at r*W + Q*(r // (BLOCK_C/4)), as
+    _copy_window places it, for a view that steps S*BLOCK_L elements per row in units of `unit`."""
+    row = BLOCK_L // unit
+    pairs = [[row, (W - S * BLOCK_L) // unit]] if W > S * BLOCK_L else []
+    return pairs + [[row * (BLOCK_C // 4), Q // unit]]
 
 
 @constexpr_function
@@ -55,10 +61,7 @@ def span_view_layout(S, BLOCK_L, BLOCK_C, W, Q):
     bases = [[0, 0, 1], [0, 0, 2]] + [[0, 1 << i, 0] for i in range(NU.bit_length() - 1)]
     bases += [[1 << i, 0, 0] for i in range(BLOCK_C.bit_length() - 1)]
     pairs = [[4, 4 * (S - 1)]] if S > 1 else []
-    if W > S * BLOCK_L:
-        pairs.append([4 * NU, (W - S * BLOCK_L) // 2])
-    pairs.append([4 * NU * (BLOCK_C // 4), Q // 2])
-    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_C, NU, 4])
+    return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 2), bases, [], [BLOCK_C, NU, 4])
 
 
 @gluon.jit
@@ -100,7 +103,7 @@ def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.co
     """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, S*n + D*k],
     positions contiguous (the MMA's A operand, M-major): each thread loads 32 positions from
     S*8*u in four 16-byte loads, picks tap k's 8 positions S*t + D*k out of its registers
-    (one mask-and-or per word) and stores them as one 16-byte run of plane k."""
+    (one byte permute per word, _pack) and stores them as one 16-byte run of plane k."""
     NU: gl.constexpr = BLOCK_L // 8
     TU: gl.constexpr = 32 if NU > 32 else NU
     words: gl.constexpr = gl.BlockedLayout([1, 1, 4], [32 // TU, TU, 1], [num_warps, 1, 1], [2, 1, 0])
@@ -254,6 +257,89 @@ def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.c
 
 
 @gluon.jit
+def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
+                 STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
+                 PLANES: gl.constexpr, num_warps: gl.constexpr):
+    """6. MMA=async's loop over tiles (STORE=worker: the default partition, handing each tile to
+    the store worker)."""
+    dtype: gl.constexpr = x_ptr.dtype.element_ty
+    KW: gl.constexpr = 32 // dtype.primitive_bitwidth
+    TILES: gl.constexpr = (L_out + T - 1) // T
+    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                         instr_shape=[16, COUT_P, 8 * KW])
+    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
+    if STORE == "rows":
+        store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
+    else:
+        store_layout: gl.constexpr = acc_layout
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
+    # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
+    # last product runs on while the next chunk's copies are issued (an accumulator in
+    # flight around a loop's back edge would make ptxas wait for it there).
+    for i in range(n_mine):
+        for chunk in gl.static_range(NCHUNK):
+            item = i * NCHUNK + chunk
+            _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
+                         first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                         STAGES, TMA, num_warps)
+            if PLANES:
+                # the products that read this set (two items back) are done; then its planes
+                # are rewritten, and every warp's writes are in before the products read them
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=K, deps=(acc, a_prev))
+                _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                        num_warps)
+                fence_async_shared()
+                gl.thread_barrier()
+                for k in gl.static_range(K):
+                    acc = warpgroup_mma(planes.index((item % 2) * K + k).permute((1, 0)),
+                                        _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
+                                        use_acc=chunk > 0 or k > 0, is_async=True)
+            else:
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
+        acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
+        if STORE == "worker":
+            # the worker has written the previous tile out; hand it this one, bias added and converted
+            mbarrier.wait(handoff.index(1), (i & 1) ^ 1)
+            out = acc
+            if HAS_BIAS:
+                offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout))
+                out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+            ybuf.store(out.to(y_ptr.dtype.element_ty))
+            gl.thread_barrier()
+            mbarrier.arrive(handoff.index(0), count=1)
+        else:
+            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
+                        BLOCK_L, COUT_P)
+
+
+@gluon.jit
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, L_out: gl.constexpr,
+                  COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
+    """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
+    y's rows, lanes on consecutive positions (whole sectors per request), then handed back."""
+    TILES: gl.constexpr = (L_out + T - 1) // T
+    VEC: gl.constexpr = 2 if L_out % 2 == 0 else 1      # y's rows start that many elements aligned
+    layout: gl.constexpr = gl.BlockedLayout([VEC, 1], [32, 1], [1, gl.num_warps()], [0, 1])
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
+    for i in range(n_mine):
+        t = first_tile + i * step
+        mbarrier.wait(handoff.index(0), i & 1)
+        out = ybuf.load(layout)
+        gl.thread_barrier()
+        mbarrier.arrive(handoff.index(1), count=1)
+        offs_l = (t % TILES) * T + offs_m
+        y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+        gl.store(y_ptrs, out, mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+
+
+@gluon.jit
 def conv1d_staged_taps_kernel(
     x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
@@ -261,7 +347,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
+    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -297,7 +383,7 @@ def conv1d_staged_taps_kernel(
     # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
     # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
     # thread (STORE=rows; 16-byte stores, a quarter of the instructions).
-    if STORE_ROWS:
+    if STORE == "rows":
         store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
     else:
         store_layout: gl.constexpr = acc_layout
@@ -309,6 +395,8 @@ def conv1d_staged_taps_kernel(
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
     if PLANES:      # point 8: two sets of K planes, one written while the other's products run
         planes = gl.allocate_shared_memory(dtype, [2 * K, BLOCK_C, BLOCK_L], gl.NVMMASharedLayout(128, 16, rank=2))
+    else:
+        planes = xbuf   # not read
     if TMA:
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
@@ -323,37 +411,25 @@ def conv1d_staged_taps_kernel(
         else:
             _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
                          BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-    a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
-    if ASYNC_MMA:
-        # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
-        # last product runs on while the next chunk's copies are issued (an accumulator in
-        # flight around a loop's back edge would make ptxas wait for it there).
-        for i in range(n_mine):
-            for chunk in gl.static_range(NCHUNK):
-                item = i * NCHUNK + chunk
-                _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
-                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
-                             STAGES, TMA, num_warps)
-                if PLANES:
-                    # the products that read this set (two items back) are done; then its planes
-                    # are rewritten, and every warp's writes are in before the products read them
-                    acc, a_prev = warpgroup_mma_wait(num_outstanding=K, deps=(acc, a_prev))
-                    _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W, Q,
-                            num_warps)
-                    fence_async_shared()
-                    gl.thread_barrier()
-                    for k in gl.static_range(K):
-                        acc = warpgroup_mma(planes.index((item % 2) * K + k).permute((1, 0)),
-                                            _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
-                                            use_acc=chunk > 0 or k > 0, is_async=True)
-                else:
-                    acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
-                                        a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
-            acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                        BLOCK_L, COUT_P)
+    if STORE == "worker":      # point 10: the stores in their own warps, fed a tile at a time
+        ybuf = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
+            128 // y_ptr.dtype.element_ty.primitive_bitwidth, 1, 8, order=[0, 1]))
+        handoff = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())   # full, empty
+        mbarrier.init(handoff.index(0), count=1)
+        mbarrier.init(handoff.index(1), count=1)
+        gl.warp_specialize([
+            (_async_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                            first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                            BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, num_warps)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
+        ], [4], [96])
+    elif ASYNC_MMA:
+        _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items,
+                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                     BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, num_warps)
     else:
+        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+        a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)
         # A loop unrolled STAGES times, so every slot is static and its shared addresses are
         # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
         for base in range(0, n_items, STAGES):
@@ -450,6 +526,10 @@ def geometry(problem, config) -> dict:
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
+    if config["STORE"] == "worker":     # point 10: one tile of y staged for the store warps
+        smem += bl * cout_p * size
+        if config["MMA"] != "async":
+            geo["unsupported"] = "STORE=worker: MMA=async (the loop over tiles)"
     if config["PLANES"] == "yes":
         smem += size * 2 * k * bc * bl
         nu = bl // 8
@@ -483,7 +563,7 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
         PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
@@ -513,7 +593,7 @@ def precision(problem, config) -> str:
     return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
-CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 16, 'STAGES': 6, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'rows', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'yes'}
+CONFIG = {'BLOCK_L': 128, 'BLOCK_C': 16, 'STAGES': 4, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'worker', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'yes'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
