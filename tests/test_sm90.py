@@ -53,6 +53,18 @@ def test_16_bit_planes_feed_both_operands_from_shared_memory(tmp_path):
     assert products and all("{" not in line.split("}", 1)[1] for line in products)   # A is a descriptor, not registers
 
 
+def test_stores_in_their_own_warps_hand_tiles_over_through_shared_memory(tmp_path):
+    """STORE=worker (kernel point 10): a store partition at 96 registers beside the main warpgroup;
+    the main warps stage a bf16 tile with transposing stmatrix, the worker writes y with 4-byte stores."""
+    done = sm90("-p", "kb76-bf16", "-v", "staged_taps:bf16", "--dump", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "STOREworker" in done.stdout and " stack 0 " in done.stdout
+    ptx = next(tmp_path.glob("*.ptx")).read_text()
+    assert "setmaxnreg.dec.sync.aligned.u32 \t96" in ptx and "setmaxnreg.inc" in ptx
+    assert ptx.count("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16") == 16
+    assert ptx.count("mbarrier.try_wait.parity") == 2 and ptx.count("st.global.b32") == 64
+
+
 def test_asynchronous_products_stay_in_flight_across_chunks(tmp_path):
     """ptxas inserts a wait where a product may still be writing registers the code reads (its
     info C7517); staged_taps' MMA=async loop is laid out so that it need not (kernel point 6)."""

@@ -77,6 +77,14 @@ def test_regrouped_stores_count_their_scratch():
     assert FAMILY.config_limits(SUITE.get("kb76-bf16"), rows) is None
 
 
+def test_stores_in_their_own_warps_count_their_tile_and_need_the_tile_loop():
+    """STORE=worker stages one tile of y (BLOCK_L x C_out) and runs beside MMA=async's loop over tiles."""
+    bf16 = SUITE.get("kb76-bf16")
+    worker = FAMILY.known_configs["bf16"]
+    assert geometry(bf16, worker)["SMEM"] - geometry(bf16, {**worker, "STORE": "fragments"})["SMEM"] == 128 * 128 * 2
+    assert "MMA=async" in FAMILY.config_limits(bf16, {**worker, "MMA": "sync", "PLANES": "no"})
+
+
 def test_strict_products_hold_the_weights_residuals_too():
     strict = FAMILY.known_configs["strict"]
     kb76 = SUITE.get("kb76")
