@@ -83,6 +83,8 @@
 #                                       code are in git at 36e1cd2 (bench/results/explore40-*)
 #                                       explore41 timed staged_taps without its products, planes pass and stores (SKIP=,
 #                                       a diagnosis): the mode and code are in git at 9d91241 (bench/results/explore41-*)
+#   bash bench/gpu_session.sh explore42 staged_taps with STORE=worker (a warp-specialized store partition): checks, kb76-bf16,
+#                                       kb67 and kb76 sweeps
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
