@@ -294,12 +294,22 @@ def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.c
                 T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
                 COUT_P: gl.constexpr):
     """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
-    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
-    offs_l = (t % TILES) * T + offs_m
     out = gl.convert_layout(acc, store_layout)
     if HAS_BIAS:
+        offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+    _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+
+
+@gluon.jit
+def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
+                BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
+    """Tile t's outputs `out` [position, channel], in whatever layout they are held, into y: the
+    first T positions, those inside y's rows and channels."""
+    layout: gl.constexpr = out.type.layout
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
+    offs_l = (t % TILES) * T + offs_m
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
              mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
@@ -312,21 +322,14 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
-                 PLANES: gl.constexpr, num_warps: gl.constexpr):
+                 PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+                 store_layout: gl.constexpr, num_warps: gl.constexpr):
     """6. MMA=async's loop over tiles (STORE=worker: the default partition, handing each tile to
     the store worker)."""
-    dtype: gl.constexpr = x_ptr.dtype.element_ty
-    KW: gl.constexpr = 32 // dtype.primitive_bitwidth
+    KW: gl.constexpr = a_layout.k_width
     TILES: gl.constexpr = (L_out + T - 1) // T
-    acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                         instr_shape=[16, COUT_P, 8 * KW])
-    a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
-    if STORE == "rows":
-        store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
-    else:
-        store_layout: gl.constexpr = acc_layout
     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-    a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)     # the operand of the product in flight
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], x_ptr.dtype.element_ty, a_layout)     # the operand of the product in flight
     # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
     # last product runs on while the next chunk's copies are issued (an accumulator in
     # flight around a loop's back edge would make ptxas wait for it there).
@@ -375,17 +378,12 @@ def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.const
     TILES: gl.constexpr = (L_out + T - 1) // T
     VEC: gl.constexpr = 2 if L_out % 2 == 0 else 1      # y's rows start that many elements aligned
     layout: gl.constexpr = gl.BlockedLayout([VEC, 1], [32, 1], [1, gl.num_warps()], [0, 1])
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
-    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
     for i in range(n_mine):
-        t = first_tile + i * step
         mbarrier.wait(handoff.index(0), i & 1)
         out = ybuf.load(layout)
         gl.thread_barrier()
         mbarrier.arrive(handoff.index(1), count=1)
-        offs_l = (t % TILES) * T + offs_m
-        y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
-        gl.store(y_ptrs, out, mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
 
 
 @gluon.jit
@@ -469,13 +467,15 @@ def conv1d_staged_taps_kernel(
         gl.warp_specialize([
             (_async_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
                             first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                            BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, num_warps)),
+                            BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                            store_layout, num_warps)),
             (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
         ], [4], [96])
     elif ASYNC_MMA:
         _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items,
                      first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                     BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, num_warps)
+                     BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                     store_layout, num_warps)
     else:
         acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
         a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)
@@ -589,7 +589,7 @@ def geometry(problem, config) -> dict:
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
                 "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
-        scratch = " and the STORE=rows scratch" if config["STORE"] == "rows" else ""
+        scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
     return geo
