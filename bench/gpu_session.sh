@@ -85,6 +85,8 @@
 #                                       a diagnosis): the mode and code are in git at 9d91241 (bench/results/explore41-*)
 #   bash bench/gpu_session.sh explore42 staged_taps with STORE=worker (a warp-specialized store partition): checks, kb76-bf16,
 #                                       kb67 and kb76 sweeps
+#   bash bench/gpu_session.sh explore43 bench/store_rate.py (one SM's store rate by warps and programs, kb67's y), then
+#                                       STORE=worker beside the synchronous loop (kb76) and with 8 store warps: checks, sweeps
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -328,6 +330,21 @@ case "${1:-}" in
       -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=4|6,$wk" 2>&1 | tee bench/results/explore42-kb67.txt
     timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore42-kb76.json -v $st \
       -g "$st:STAGES=4|5,$wk" 2>&1 | tee bench/results/explore42-kb76.txt ;;
+  explore43)
+    st=staged_taps
+    { for o in "--dtype bfloat16 --bias --length 20002" "--bias --length 20001" \
+               "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72"; do
+        timeout 70 python3 -m workbench check -p mid $o -v $st:STORE=worker -v $st:STORE=worker,STORE_WARPS=8,STAGES=4 \
+          -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=worker,STORE_WARPS=8 -v $st:bf16 2>&1 | tail -5
+      done; } | tee bench/results/explore43-checks.txt
+    timeout 100 python3 bench/store_rate.py -p kb67 2>&1 | tee bench/results/explore43-store-rate.txt
+    timeout 110 python3 bench/sweep.py -p kb76 --json bench/results/explore43-kb76.json -v $st \
+      -g "$st:STAGES=4|5,STORE=worker,STORE_WARPS=4|8" -v $st 2>&1 | tee bench/results/explore43-kb76.txt
+    timeout 110 python3 bench/sweep.py -p kb67 --json bench/results/explore43-kb67.json -v $st:wide \
+      -g "$st:BLOCK_C=32,STAGES=3,MMA=async,STORE=worker,STORE_WARPS=4|8" \
+      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync,STORE=worker,STORE_WARPS=8" -v $st:wide 2>&1 | tee bench/results/explore43-kb67.txt
+    timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore43-kb76-bf16.json -v $st:bf16 \
+      -v $st:BLOCK_L=128,BLOCK_C=16,STAGES=4,MMA=async,STORE=worker,STORE_WARPS=8,PLANES=yes 2>&1 | tee bench/results/explore43-kb76-bf16.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -290,15 +290,28 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 
 
 @gluon.jit
-def _store_tile(y_ptr, b_ptr, acc, t, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr, TILES: gl.constexpr,
-                T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, BLOCK_L: gl.constexpr,
-                COUT_P: gl.constexpr):
-    """5. The epilogue of tile t after its last chunk, in the store layout (see the kernel)."""
-    out = gl.convert_layout(acc, store_layout)
+def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
+                 BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, STORE: gl.constexpr):
+    """5. The epilogue of tile t, this program's i-th, after its last chunk: stored in the store layout
+    (see the kernel), or (STORE=worker, point 10) handed to the store worker once it has written
+    out the previous tile, bias added and converted."""
+    if STORE == "worker":
+        mbarrier.wait(handoff.index(1), (i & 1) ^ 1)
+        ybuf.store(_biased(acc, b_ptr, HAS_BIAS, Cout, COUT_P).to(y_ptr.dtype.element_ty))
+        gl.thread_barrier()
+        mbarrier.arrive(handoff.index(0), count=1)
+    else:
+        out = _biased(gl.convert_layout(acc, store_layout), b_ptr, HAS_BIAS, Cout, COUT_P)
+        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+
+
+@gluon.jit
+def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.constexpr):
     if HAS_BIAS:
-        offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
+        offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, out.type.layout))
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
-    _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+    return out
 
 
 @gluon.jit
@@ -355,19 +368,65 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
         acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-        if STORE == "worker":
-            # the worker has written the previous tile out; hand it this one, bias added and converted
-            mbarrier.wait(handoff.index(1), (i & 1) ^ 1)
-            out = acc
-            if HAS_BIAS:
-                offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, acc_layout))
-                out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
-            ybuf.store(out.to(y_ptr.dtype.element_ty))
-            gl.thread_barrier()
-            mbarrier.arrive(handoff.index(0), count=1)
-        else:
-            _store_tile(y_ptr, b_ptr, acc, first_tile + i * step, store_layout, HAS_BIAS, TILES, T, L_out, Cout,
-                        BLOCK_L, COUT_P)
+        _finish_tile(y_ptr, b_ptr, acc, i, first_tile + i * step, ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
+                     Cout, BLOCK_L, COUT_P, STORE)
+
+
+@gluon.jit
+def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
+                 STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
+                 PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+                 store_layout: gl.constexpr, num_warps: gl.constexpr):
+    """6. MMA=sync's loop over items, unrolled STAGES times (STORE=worker: the default partition)."""
+    KW: gl.constexpr = a_layout.k_width
+    TILES: gl.constexpr = (L_out + T - 1) // T
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], x_ptr.dtype.element_ty, a_layout)
+    # A loop unrolled STAGES times, so every slot is static and its shared addresses are
+    # immediates (kb76: 4.38 ms against 5.07 for _async_tiles' loop with synchronous products).
+    for base in range(0, n_items, STAGES):
+        for slot in gl.static_range(STAGES):
+            item = base + slot
+            if item < n_items:
+                _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             STAGES, TMA, num_warps)
+                chunk = item % NCHUNK
+                # zeros after the stores, not use_acc=False on the next product: the moves wait
+                # until the stores have read their registers before the next copies and loads
+                # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
+                acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
+                                    BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
+                if chunk == NCHUNK - 1:
+                    _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, first_tile + item // NCHUNK * step, ybuf, handoff,
+                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, STORE)
+                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+
+
+@gluon.jit
+def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+           first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+           L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+           COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+           W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
+           STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
+           PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+           store_layout: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr):
+    """The loop over this program's tiles, by MMA."""
+    if ASYNC_MMA:
+        _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
+                     num_warps)
+    else:
+        _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                    first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                    W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
+                    num_warps)
 
 
 @gluon.jit
@@ -394,7 +453,8 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
+    STORE: gl.constexpr, STORE_WARPS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr,
+    num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -465,39 +525,16 @@ def conv1d_staged_taps_kernel(
         mbarrier.init(handoff.index(0), count=1)
         mbarrier.init(handoff.index(1), count=1)
         gl.warp_specialize([
-            (_async_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                            first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                            BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
-                            store_layout, num_warps)),
+            (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                      first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                      BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                      store_layout, ASYNC_MMA, num_warps)),
             (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
-        ], [4], [96])
-    elif ASYNC_MMA:
-        _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items,
-                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                     BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
-                     store_layout, num_warps)
+        ], [STORE_WARPS], [96])
     else:
-        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-        a_prev = gl.zeros([BLOCK_L, BLOCK_C], dtype, a_layout)
-        # A loop unrolled STAGES times, so every slot is static and its shared addresses are
-        # immediates (kb76: 4.38 ms against 5.07 for the loop above with synchronous products).
-        for base in range(0, n_items, STAGES):
-            for slot in gl.static_range(STAGES):
-                item = base + slot
-                if item < n_items:
-                    _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
-                                 first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
-                                 STAGES, TMA, num_warps)
-                    chunk = item % NCHUNK
-                    # zeros after the stores, not use_acc=False on the next product: the moves wait
-                    # until the stores have read their registers before the next copies and loads
-                    # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
-                    acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
-                                        BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
-                    if chunk == NCHUNK - 1:
-                        _store_tile(y_ptr, b_ptr, acc, first_tile + item // NCHUNK * step, store_layout, HAS_BIAS,
-                                    TILES, T, L_out, Cout, BLOCK_L, COUT_P)
-                        acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+        _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
+               step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
+               SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
@@ -577,8 +614,11 @@ def geometry(problem, config) -> dict:
         smem += ROWS_SCRATCH_BYTES
     if config["STORE"] == "worker":     # point 10: one tile of y staged for the store warps
         smem += bl * cout_p * size
-        if config["MMA"] != "async":
-            geo["unsupported"] = "STORE=worker: MMA=async (the loop over tiles)"
+        if bl * cout_p * size // (128 * config["STORE_WARPS"]) > 64:
+            geo["unsupported"] = (f"STORE_WARPS={config['STORE_WARPS']}: a {bl}x{cout_p} tile of y takes over 64 "
+                                  "registers per store thread (the partition holds 96)")
+    elif config["STORE_WARPS"] != 4:
+        geo["unsupported"] = "STORE_WARPS is the store partition's size: STORE=worker only"
     if config["PLANES"] == "yes":
         smem += size * 2 * k * bc * bl
         nu = bl // 8
@@ -613,6 +653,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
+        STORE_WARPS=config["STORE_WARPS"],
         PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
@@ -677,6 +718,9 @@ FAMILY = Family(
         # worker: the stores in their own warps (point 10): kb76-bf16 2.202 ms against 2.384-2.392 with row stores
         # (explore42); kb67 1.107 against 1.097, kb76 4.84 (asynchronous products) against 4.42
         "STORE": ("fragments", "rows", "worker"),
+        # STORE=worker's partition: 4 warps at 96 registers hold a 64x128 fp32 tile (or 128x128 16-bit) at 64
+        # registers each; 8 issue the same stores from twice the warps
+        "STORE_WARPS": (4, 8),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
@@ -691,7 +735,7 @@ FAMILY = Family(
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
@@ -702,10 +746,10 @@ FAMILY = Family(
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
     },
     stages=("memory",),
     supports=supports,

@@ -77,12 +77,18 @@ def test_regrouped_stores_count_their_scratch():
     assert FAMILY.config_limits(SUITE.get("kb76-bf16"), rows) is None
 
 
-def test_stores_in_their_own_warps_count_their_tile_and_need_the_tile_loop():
-    """STORE=worker stages one tile of y (BLOCK_L x C_out) and runs beside MMA=async's loop over tiles."""
-    bf16 = SUITE.get("kb76-bf16")
+def test_stores_in_their_own_warps_count_their_tile_and_registers():
+    """STORE=worker stages one tile of y (BLOCK_L x C_out) beside either loop; its partition's
+    warps hold that tile at up to 64 registers each, and STORE_WARPS means nothing without it."""
+    bf16, kb76 = SUITE.get("kb76-bf16"), SUITE.get("kb76")
     worker = FAMILY.known_configs["bf16"]
     assert geometry(bf16, worker)["SMEM"] - geometry(bf16, {**worker, "STORE": "fragments"})["SMEM"] == 128 * 128 * 2
-    assert "MMA=async" in FAMILY.config_limits(bf16, {**worker, "MMA": "sync", "PLANES": "no"})
+    sync = FAMILY.config({"STORE": "worker"})       # kb76's synchronous loop: 5 windows and the tile fit
+    assert sync["MMA"] == "sync" and FAMILY.config_limits(kb76, sync) is None
+    assert geometry(kb76, sync)["SMEM"] - geometry(kb76, FAMILY.defaults)["SMEM"] == 64 * 128 * 4
+    assert FAMILY.config_limits(kb76, {**sync, "STORE_WARPS": 8}) is None
+    assert "over 64 registers" in FAMILY.config_limits(kb76, {**sync, "BLOCK_L": 128, "STAGES": 2})
+    assert "STORE=worker only" in FAMILY.config_limits(kb76, {**FAMILY.defaults, "STORE_WARPS": 8})
 
 
 def test_strict_products_hold_the_weights_residuals_too():
