@@ -87,6 +87,8 @@
 #                                       kb67 and kb76 sweeps
 #   bash bench/gpu_session.sh explore43 bench/store_rate.py (one SM's store rate by warps and programs, kb67's y), then
 #                                       STORE=worker beside the synchronous loop (kb76) and with 8 store warps: checks, sweeps
+#   bash bench/gpu_session.sh explore44 bench/store_rate.py by order, tile width and y's row alignment; staged_taps with
+#                                       ORDER=runs (consecutive tiles per program): checks, kb67, kb76 and kb76-bf16 sweeps
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -345,6 +347,21 @@ case "${1:-}" in
       -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync,STORE=worker,STORE_WARPS=8" -v $st:wide 2>&1 | tee bench/results/explore43-kb67.txt
     timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore43-kb76-bf16.json -v $st:bf16 \
       -v $st:BLOCK_L=128,BLOCK_C=16,STAGES=4,MMA=async,STORE=worker,STORE_WARPS=8,PLANES=yes 2>&1 | tee bench/results/explore43-kb76-bf16.txt ;;
+  explore44)
+    st=staged_taps wide=BLOCK_C=32,STAGES=3,MMA=async bf=BLOCK_L=128,BLOCK_C=16,STAGES=4,MMA=async,STORE=worker,PLANES=yes
+    timeout 150 python3 bench/store_rate.py -p kb67 --lengths 131072,131074,131106,131104 --block-l 64,256 \
+      2>&1 | tee bench/results/explore44-store-rate.txt
+    timeout 40 python3 bench/store_rate.py -p kb76 2>&1 | tail -3 | tee -a bench/results/explore44-store-rate.txt
+    { for o in "--dtype bfloat16 --bias --length 20002" "--length 5001 --stride 1 --dilation 1 --padding 1 --out-channels 72"; do
+        timeout 60 python3 -m workbench check -p mid $o -v $st:ORDER=runs -v $st:STORE=worker,ORDER=runs \
+          -v $st:$wide,ORDER=runs -v $st:$bf,ORDER=runs 2>&1 | tail -5
+      done; } | tee bench/results/explore44-checks.txt
+    timeout 80 python3 bench/sweep.py -p kb67 --json bench/results/explore44-kb67.json -v $st:wide \
+      -g "$st:$wide,ORDER=runs,STORE=fragments|worker" -v $st:wide 2>&1 | tee bench/results/explore44-kb67.txt
+    timeout 100 python3 bench/sweep.py -p kb76 --json bench/results/explore44-kb76.json -v $st \
+      -g "$st:ORDER=strided|runs,STORE=fragments|worker" 2>&1 | tee bench/results/explore44-kb76.txt
+    timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore44-kb76-bf16.json -v $st:bf16 \
+      -v $st:$bf,ORDER=runs 2>&1 | tee bench/results/explore44-kb76-bf16.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

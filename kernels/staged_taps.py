@@ -54,6 +54,10 @@ cannot stage a window once and read it at stride 3, and its gather lowers to shu
    and hands it back, while the main warps copy and multiply the next tile (kb76-bf16: 2.20 ms
    against 2.38, explore42).
 
+11. ORDER=runs (explore44): each program takes one run of consecutive tiles instead of every
+   grid-th tile, for y's stores (bench/store_rate.py: kb67's y alone, written in the strided order,
+   takes 1.19 ms, against 0.49 flat).
+
 Limits: fp32 (TF32 products), bf16 or fp16 inputs; stride 1, 2 or 3 (the padding trick needs S-1
 and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
@@ -454,10 +458,20 @@ def conv1d_staged_taps_kernel(
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
     STORE: gl.constexpr, STORE_WARPS: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr,
-    num_warps: gl.constexpr,
+    ORDER: gl.constexpr, num_warps: gl.constexpr,
 ):
-    first_tile = gl.program_id(0)
-    step = gl.num_programs(0)
+    # A program's tiles: first_tile + i * step for i < n_mine. ORDER=strided: program p takes tiles
+    # p, p + grid, ..., so the SMs work side by side along a row; ORDER=runs: one run of consecutive
+    # tiles each, so they write y far apart (point 11).
+    if ORDER == "runs":
+        per = (n_tiles + gl.num_programs(0) - 1) // gl.num_programs(0)
+        first_tile = gl.program_id(0) * per
+        step = 1
+        n_mine = gl.minimum(per, n_tiles - first_tile)
+    else:
+        first_tile = gl.program_id(0)
+        step = gl.num_programs(0)
+        n_mine = (n_tiles - first_tile + step - 1) // step
 
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
@@ -509,7 +523,6 @@ def conv1d_staged_taps_kernel(
             mbarrier.init(bars.index(s), count=1)
         gl.thread_barrier()
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
-    n_mine = (n_tiles - first_tile + step - 1) // step
     n_items = n_mine * NCHUNK
     for ahead in gl.static_range(STAGES - 1):
         if TMA:
@@ -653,7 +666,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
-        STORE_WARPS=config["STORE_WARPS"],
+        STORE_WARPS=config["STORE_WARPS"], ORDER=config["ORDER"],
         PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
@@ -721,6 +734,8 @@ FAMILY = Family(
         # STORE=worker's partition: 4 warps at 96 registers hold a 64x128 fp32 tile (or 128x128 16-bit) at 64
         # registers each; 8 issue the same stores from twice the warps
         "STORE_WARPS": (4, 8),
+        # which tiles a program takes (point 11)
+        "ORDER": ("strided", "runs"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
@@ -735,7 +750,7 @@ FAMILY = Family(
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no", "ORDER": "strided"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
@@ -746,10 +761,10 @@ FAMILY = Family(
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no", "ORDER": "strided"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "no", "ORDER": "strided"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32", "PLANES": "yes", "ORDER": "strided"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "STORE_WARPS": 4, "num_warps": 4, "precision": "tf32x3", "PLANES": "no", "ORDER": "strided"},
     },
     stages=("memory",),
     supports=supports,
