@@ -89,6 +89,8 @@
 #                                       STORE=worker beside the synchronous loop (kb76) and with 8 store warps: checks, sweeps
 #   bash bench/gpu_session.sh explore44 bench/store_rate.py by order, tile width and y's row alignment; staged_taps with
 #                                       ORDER=runs (consecutive tiles per program): checks, kb67, kb76 and kb76-bf16 sweeps
+#   bash bench/gpu_session.sh explore45 staged_taps with STORE=sectors (y written in whole 32-byte sectors) and RUN tiles per
+#                                       program and round: checks, kb67 and kb76 sweeps
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -362,6 +364,17 @@ case "${1:-}" in
       -g "$st:ORDER=strided|runs,STORE=fragments|worker" 2>&1 | tee bench/results/explore44-kb76.txt
     timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore44-kb76-bf16.json -v $st:bf16 \
       -v $st:$bf,ORDER=runs 2>&1 | tee bench/results/explore44-kb76-bf16.txt ;;
+  explore45)
+    st=staged_taps wide=BLOCK_C=32,STAGES=3,MMA=async
+    { for o in "--bias --length 20001" "--length 4096 --stride 1 --dilation 1 --bias" "--length 4098 --stride 1 --dilation 1" \
+               "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72" "--batch 3 --length 3001"; do
+        timeout 60 python3 -m workbench check -p mid $o -v $st:STORE=sectors,RUN=1 -v $st:STORE=sectors,RUN=4 \
+          -v $st:$wide,STORE=sectors,RUN=16 -v $st:STORE=worker,RUN=4 2>&1 | tail -5
+      done; } | tee bench/results/explore45-checks.txt
+    timeout 150 python3 bench/sweep.py -p kb67 --json bench/results/explore45-kb67.json -v $st:wide \
+      -v $st:$wide,STORE=worker -g "$st:$wide,STORE=sectors,RUN=4|16|64" -v $st:wide 2>&1 | tee bench/results/explore45-kb67.txt
+    timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore45-kb76.json -v $st \
+      -v $st:STORE=worker -g "$st:STORE=sectors,RUN=4|16|64" -v $st 2>&1 | tee bench/results/explore45-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
