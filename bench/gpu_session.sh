@@ -91,6 +91,8 @@
 #                                       ORDER=runs (consecutive tiles per program): checks, kb67, kb76 and kb76-bf16 sweeps
 #   bash bench/gpu_session.sh explore45 staged_taps with STORE=sectors (y written in whole 32-byte sectors) and RUN tiles per
 #                                       program and round: checks, kb67 and kb76 sweeps
+#   bash bench/gpu_session.sh explore46 staged_taps now against its file at 581be7b (needs .ab/staged_taps_581be7b.py from
+#                                       git show, carried) on kb67 and kb76, with deeper and wider windows beside the store worker
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -375,6 +377,14 @@ case "${1:-}" in
       -v $st:$wide,STORE=worker -g "$st:$wide,STORE=sectors,RUN=4|16|64" -v $st:wide 2>&1 | tee bench/results/explore45-kb67.txt
     timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore45-kb76.json -v $st \
       -v $st:STORE=worker -g "$st:STORE=sectors,RUN=4|16|64" -v $st 2>&1 | tee bench/results/explore45-kb76.txt ;;
+  explore46)
+    st=staged_taps old=staged_taps@.ab/staged_taps_581be7b.py wide=BLOCK_C=32,STAGES=3,MMA=async
+    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore46-kb67.json -v $st:wide -v $old:wide \
+      -v $st:$wide,STORE=worker -g "$st:BLOCK_C=64,STAGES=2,MMA=async,STORE=fragments|worker" \
+      -g "$st:BLOCK_C=16,STAGES=6,MMA=async,STORE=worker|sectors,RUN=4" -v $st:wide -v $old:wide 2>&1 | tee bench/results/explore46-kb67.txt
+    timeout 250 python3 bench/sweep.py -p kb76 --json bench/results/explore46-kb76.json -v $st -v $old \
+      -v $st:STORE=worker -v $st:STAGES=6,STORE=worker -g "$st:BLOCK_C=8,STAGES=8|12,STORE=worker" \
+      -v $st:STORE=sectors,RUN=64 -v $st -v $st:STORE=worker 2>&1 | tee bench/results/explore46-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

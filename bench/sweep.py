@@ -10,6 +10,12 @@ A crash here takes the sweep with it; `workbench measure` is the isolated, recor
         -g "persistent_taps:BLOCK_L=32|64,ACC=LC|CL" [--json bench/results/sweep-kb76.json]
 
 -g crosses the '|'-separated values of each key; the other parameters keep the defaults.
+FAMILY@FILE:... takes the family from FILE instead of kernels/, so that a file from an older
+revision is timed against the current one in the same process (calls on the GPU machine can
+differ by more than a change does):
+
+    git show 581be7b:kernels/staged_taps.py > .ab/staged_taps_581be7b.py
+    python3 bench/sweep.py -p kb67 -v staged_taps:wide -v staged_taps@.ab/staged_taps_581be7b.py:wide
 """
 import argparse
 import itertools
@@ -17,6 +23,7 @@ import json
 import math
 import re
 import time
+from pathlib import Path
 
 from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
 
@@ -98,8 +105,7 @@ def main():
     for spec in specs:
         row = {"variant": spec}
         try:
-            variant = registry.parse_variant(spec)
-            family = registry.family(variant.family)
+            family, variant = resolve(spec)
             why_not = family.unsupported(problem, variant.config)
             if why_not:
                 raise RuntimeError(why_not)
@@ -130,6 +136,17 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"problem": problem.name, "copy_gbps": copy_gbps, "floor_ms": floor_ms,
                        "best": best and best["variant"], "rows": rows}, f, indent=1)
+
+
+def resolve(spec: str) -> tuple:
+    """(family, variant) of a spec; FAMILY@FILE:... loads the family from FILE."""
+    head, _, rest = spec.partition(":")
+    name, at, path = head.partition("@")
+    if not at:
+        variant = registry.parse_variant(spec)
+        return registry.family(variant.family), variant
+    family = registry.family_from_file(Path(path))
+    return family, registry.variant_of(family, rest, spec)
 
 
 def line(row, floor_ms) -> str:

@@ -48,3 +48,31 @@ def test_a_report_is_read_per_instruction_in_a_child_process(tmp_path):
     broken.write_bytes(b"not a report")
     with pytest.raises(WorkbenchError, match="reading .*broken.ncu-rep failed"):
         read(broken)
+
+
+def test_a_sweep_takes_a_family_from_another_file_beside_the_registered_one(tmp_path):
+    """FAMILY@FILE:... (bench/sweep.py): an older revision of a kernel file, timed in the same process."""
+    from bench.sweep import resolve
+    old = tmp_path / "row_gemm_old.py"
+    old.write_text(Path("kernels/row_gemm.py").read_text().replace('"BLOCK_M": 128', '"BLOCK_M": 64', 1))
+    family, variant = resolve(f"row_gemm@{old}:num_warps=4")
+    registered, same = resolve("row_gemm:num_warps=4")
+    assert family.module.__file__ == str(old) and registered.module.__file__.endswith("kernels/row_gemm.py")
+    assert variant.config["num_warps"] == same.config["num_warps"] == 4
+    assert variant.config["BLOCK_M"] != same.config["BLOCK_M"]
+    with pytest.raises(WorkbenchError, match="no kernel file"):
+        resolve(f"row_gemm@{tmp_path / 'missing.py'}:num_warps=4")
+
+
+def test_the_store_rate_kernel_writes_every_tile_of_y_once_in_each_order():
+    from bench.store_rate import write_tiles_kernel
+    import triton
+    tiles = triton.cdiv(70, 16)
+    for order in ("tiles", "runs"):
+        y = torch.full((2, 8, 70), -1.0)
+        write_tiles_kernel[(3,)](y, 2 * tiles, TILES=tiles, L_out=70, COUT=8, BLOCK_L=16, ORDER=order)
+        expected = torch.cat([torch.full((8, 16), float(t)) for t in range(2 * tiles)], 1).reshape(8, 2, -1)
+        assert torch.equal(y, expected[:, :, :70].transpose(0, 1)), order
+    flat = torch.full((8 * 128,), -1.0)
+    write_tiles_kernel[(3,)](flat, 8, TILES=tiles, L_out=70, COUT=8, BLOCK_L=16, ORDER="flat")
+    assert torch.equal(flat, torch.arange(8.0).repeat_interleave(128))

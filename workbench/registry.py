@@ -63,7 +63,12 @@ def _value(text: str):
 
 def parse_variant(spec: str) -> Variant:
     name, _, rest = spec.partition(":")
-    fam = family(name.strip())
+    return variant_of(family(name.strip()), rest, spec)
+
+
+def variant_of(fam: Family, rest: str, spec: str) -> Variant:
+    """The variant of `fam` that the part of a spec after its colon names: nothing (the defaults),
+    a known config's name, or key=value,..."""
     if not rest:
         return fam.variant()
     if "=" not in rest:
@@ -78,6 +83,14 @@ def parse_variant(spec: str) -> Variant:
             raise WorkbenchError(f"bad variant spec {spec!r}: expected FAMILY:key=value,...")
         partial[key.strip()] = _value(value.strip())
     return fam.variant(partial)
+
+
+def family_from_file(path: Path) -> Family:
+    """The family a kernel file outside kernels/ defines (e.g. an older revision of one)."""
+    if not path.is_file():
+        raise WorkbenchError(f"no kernel file {path}")
+    module = import_file(path, f"kernels_file.{path.stem}")
+    return Family(**{**module.FAMILY.__dict__, "module": module})
 
 
 def variant_from_dict(data: dict) -> Variant:
