@@ -308,7 +308,10 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 @gluon.jit
 def _tile(i, first_tile, step, RUN: gl.constexpr):
     """The tile a program does i-th: RUN consecutive tiles per round (point 11)."""
-    return i // RUN * step + first_tile + i % RUN
+    if RUN == 1:    # spelled as before RUN existed: the general form made ptxas schedule the loop worse
+        return first_tile + i * step
+    else:
+        return i // RUN * step + first_tile + i % RUN
 
 
 @gluon.jit
@@ -332,7 +335,10 @@ def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.conste
 def _out_channel(col, COUT_P: gl.constexpr, CLASSES: gl.constexpr):
     """The output channel of product column `col`: STORE=sectors (point 12) puts the channels of row
     class j (channel mod CLASSES) in the j-th block of COUT_P / CLASSES columns; else col itself."""
-    return col % (COUT_P // CLASSES) * CLASSES + col // (COUT_P // CLASSES)
+    if CLASSES == 1:
+        return col
+    else:
+        return col % (COUT_P // CLASSES) * CLASSES + col // (COUT_P // CLASSES)
 
 
 @gluon.jit
@@ -347,19 +353,15 @@ def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.c
 def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
                 BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, CLASSES: gl.constexpr):
     """Tile t's outputs `out` [position, product column], in whatever layout they are held, into y:
-    the first T positions, those inside y's rows and channels."""
+    the first T positions, those inside y's rows and channels. (The mask after the pointers: computed
+    first, it moved ptxas' schedule of kb76's loop and cost 3%, explore46.)"""
     layout: gl.constexpr = out.type.layout
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
     chan = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout)), COUT_P, CLASSES)
-    pos = (t % TILES) * T + offs_m
-    _store_rows(y_ptr, out, t // TILES, chan, pos, (offs_m < T) & (pos < L_out), L_out, Cout)
-
-
-@gluon.jit
-def _store_rows(y_ptr, out, b, chan, pos, ok, L_out: gl.constexpr, Cout: gl.constexpr):
-    """out[m, n] into y[b, chan[n], pos[m]] where ok[m] and chan[n] < Cout."""
-    ptrs = y_ptr + (b * Cout).to(gl.int64) * L_out + (chan * L_out)[None, :] + pos[:, None]
-    gl.store(ptrs, out.to(y_ptr.dtype.element_ty), mask=ok[:, None] & (chan < Cout)[None, :])
+    offs_l = (t % TILES) * T + offs_m
+    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (chan * L_out)[None, :] + offs_l[:, None]
+    gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (chan < Cout)[None, :])
 
 
 @gluon.jit
@@ -511,8 +513,10 @@ def _sector_stores(y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN: gl.const
             column = j * G * (E + BLOCK_L) + SECTOR_PAD * (j * G // 2)
             rows = _at(ybuf, A + column)._reinterpret(dtype, [BLOCK_L, G], staged_rows_layout(BLOCK_L, G, E))
             pos = start - E + A + offs_m
-            _store_rows(y_ptr, rows.load(layout), t // TILES, offs_g * CLASSES + j, pos,
-                        (pos >= 0) & (pos < L_out) & ((pos >= start) | follows), L_out, Cout)
+            chan = offs_g * CLASSES + j
+            ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (chan * L_out)[None, :] + pos[:, None]
+            gl.store(ptrs, rows.load(layout),
+                     mask=((pos >= 0) & (pos < L_out) & ((pos >= start) | follows))[:, None] & (chan < Cout)[None, :])
         if (i % RUN == RUN - 1) | (i == n_mine - 1) | (t % TILES == TILES - 1):
             tile = _at(ybuf, E)._reinterpret(dtype, [BLOCK_L, COUT_P], staged_rows_layout(BLOCK_L, COUT_P, E))
             _write_tile(y_ptr, tile.load(layout), t, TILES, T, L_out, Cout, BLOCK_L, COUT_P, CLASSES)
@@ -539,8 +543,6 @@ def conv1d_staged_taps_kernel(
     # program and round (RUN=1: p, p + grid, ..., the SMs side by side along a row; point 11).
     first_tile = gl.program_id(0) * RUN
     step = gl.num_programs(0) * RUN
-    rest = n_tiles - n_tiles // step * step         # the last, partial round's tiles
-    n_mine = n_tiles // step * RUN + gl.minimum(gl.maximum(rest - first_tile, 0), RUN)
 
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
@@ -593,6 +595,11 @@ def conv1d_staged_taps_kernel(
             mbarrier.init(bars.index(s), count=1)
         gl.thread_barrier()
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    if RUN == 1:
+        n_mine = (n_tiles - first_tile + step - 1) // step
+    else:
+        rest = n_tiles - n_tiles // step * step         # the last, partial round's tiles
+        n_mine = n_tiles // step * RUN + gl.minimum(gl.maximum(rest - first_tile, 0), RUN)
     n_items = n_mine * NCHUNK
     for ahead in gl.static_range(STAGES - 1):
         if TMA:
