@@ -85,14 +85,11 @@
 #                                       a diagnosis): the mode and code are in git at 9d91241 (bench/results/explore41-*)
 #   bash bench/gpu_session.sh explore42 staged_taps with STORE=worker (a warp-specialized store partition): checks, kb76-bf16,
 #                                       kb67 and kb76 sweeps
-#   bash bench/gpu_session.sh explore43 bench/store_rate.py (one SM's store rate by warps and programs, kb67's y), then
-#                                       STORE=worker beside the synchronous loop (kb76) and with 8 store warps: checks, sweeps
-#   bash bench/gpu_session.sh explore44 bench/store_rate.py by order, tile width and y's row alignment; staged_taps with
-#                                       ORDER=runs (consecutive tiles per program): checks, kb67, kb76 and kb76-bf16 sweeps
-#   bash bench/gpu_session.sh explore45 staged_taps with STORE=sectors (y written in whole 32-byte sectors) and RUN tiles per
-#                                       program and round: checks, kb67 and kb76 sweeps
-#   bash bench/gpu_session.sh explore46 staged_taps now against its file at 581be7b (needs .ab/staged_taps_581be7b.py from
-#                                       git show, carried) on kb67 and kb76, with deeper and wider windows beside the store worker
+#                                       explore43-46 measured one SM's store rate (bench/store_rate.py: kb67's y alone by warps,
+#                                       programs, order, tile width and row alignment), STORE=worker beside the synchronous
+#                                       loop (kept: kb76's default) and with 8 store warps, tiles in runs per program, y in
+#                                       whole 32-byte sectors (STORE=sectors) and the tree against 581be7b's file in one
+#                                       process: the modes and code are in git at 2bd11f4 (bench/results/explore43-46-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -336,55 +333,6 @@ case "${1:-}" in
       -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=4|6,$wk" 2>&1 | tee bench/results/explore42-kb67.txt
     timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore42-kb76.json -v $st \
       -g "$st:STAGES=4|5,$wk" 2>&1 | tee bench/results/explore42-kb76.txt ;;
-  explore43)
-    st=staged_taps
-    { for o in "--dtype bfloat16 --bias --length 20002" "--bias --length 20001" \
-               "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72"; do
-        timeout 70 python3 -m workbench check -p mid $o -v $st:STORE=worker -v $st:STORE=worker,STORE_WARPS=8,STAGES=4 \
-          -v $st:BLOCK_C=32,STAGES=3,MMA=async,STORE=worker,STORE_WARPS=8 -v $st:bf16 2>&1 | tail -5
-      done; } | tee bench/results/explore43-checks.txt
-    timeout 100 python3 bench/store_rate.py -p kb67 2>&1 | tee bench/results/explore43-store-rate.txt
-    timeout 110 python3 bench/sweep.py -p kb76 --json bench/results/explore43-kb76.json -v $st \
-      -g "$st:STAGES=4|5,STORE=worker,STORE_WARPS=4|8" -v $st 2>&1 | tee bench/results/explore43-kb76.txt
-    timeout 110 python3 bench/sweep.py -p kb67 --json bench/results/explore43-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=3,MMA=async,STORE=worker,STORE_WARPS=4|8" \
-      -g "$st:BLOCK_C=32,STAGES=3|4,MMA=sync,STORE=worker,STORE_WARPS=8" -v $st:wide 2>&1 | tee bench/results/explore43-kb67.txt
-    timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore43-kb76-bf16.json -v $st:bf16 \
-      -v $st:BLOCK_L=128,BLOCK_C=16,STAGES=4,MMA=async,STORE=worker,STORE_WARPS=8,PLANES=yes 2>&1 | tee bench/results/explore43-kb76-bf16.txt ;;
-  explore44)
-    st=staged_taps wide=BLOCK_C=32,STAGES=3,MMA=async bf=BLOCK_L=128,BLOCK_C=16,STAGES=4,MMA=async,STORE=worker,PLANES=yes
-    timeout 150 python3 bench/store_rate.py -p kb67 --lengths 131072,131074,131106,131104 --block-l 64,256 \
-      2>&1 | tee bench/results/explore44-store-rate.txt
-    timeout 40 python3 bench/store_rate.py -p kb76 2>&1 | tail -3 | tee -a bench/results/explore44-store-rate.txt
-    { for o in "--dtype bfloat16 --bias --length 20002" "--length 5001 --stride 1 --dilation 1 --padding 1 --out-channels 72"; do
-        timeout 60 python3 -m workbench check -p mid $o -v $st:ORDER=runs -v $st:STORE=worker,ORDER=runs \
-          -v $st:$wide,ORDER=runs -v $st:$bf,ORDER=runs 2>&1 | tail -5
-      done; } | tee bench/results/explore44-checks.txt
-    timeout 80 python3 bench/sweep.py -p kb67 --json bench/results/explore44-kb67.json -v $st:wide \
-      -g "$st:$wide,ORDER=runs,STORE=fragments|worker" -v $st:wide 2>&1 | tee bench/results/explore44-kb67.txt
-    timeout 100 python3 bench/sweep.py -p kb76 --json bench/results/explore44-kb76.json -v $st \
-      -g "$st:ORDER=strided|runs,STORE=fragments|worker" 2>&1 | tee bench/results/explore44-kb76.txt
-    timeout 60 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore44-kb76-bf16.json -v $st:bf16 \
-      -v $st:$bf,ORDER=runs 2>&1 | tee bench/results/explore44-kb76-bf16.txt ;;
-  explore45)
-    st=staged_taps wide=BLOCK_C=32,STAGES=3,MMA=async
-    { for o in "--bias --length 20001" "--length 4096 --stride 1 --dilation 1 --bias" "--length 4098 --stride 1 --dilation 1" \
-               "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72" "--batch 3 --length 3001"; do
-        timeout 60 python3 -m workbench check -p mid $o -v $st:STORE=sectors,RUN=1 -v $st:STORE=sectors,RUN=4 \
-          -v $st:$wide,STORE=sectors,RUN=16 -v $st:STORE=worker,RUN=4 2>&1 | tail -5
-      done; } | tee bench/results/explore45-checks.txt
-    timeout 150 python3 bench/sweep.py -p kb67 --json bench/results/explore45-kb67.json -v $st:wide \
-      -v $st:$wide,STORE=worker -g "$st:$wide,STORE=sectors,RUN=4|16|64" -v $st:wide 2>&1 | tee bench/results/explore45-kb67.txt
-    timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore45-kb76.json -v $st \
-      -v $st:STORE=worker -g "$st:STORE=sectors,RUN=4|16|64" -v $st 2>&1 | tee bench/results/explore45-kb76.txt ;;
-  explore46)
-    st=staged_taps old=staged_taps@.ab/staged_taps_581be7b.py wide=BLOCK_C=32,STAGES=3,MMA=async
-    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore46-kb67.json -v $st:wide -v $old:wide \
-      -v $st:$wide,STORE=worker -g "$st:BLOCK_C=64,STAGES=2,MMA=async,STORE=fragments|worker" \
-      -g "$st:BLOCK_C=16,STAGES=6,MMA=async,STORE=worker|sectors,RUN=4" -v $st:wide -v $old:wide 2>&1 | tee bench/results/explore46-kb67.txt
-    timeout 250 python3 bench/sweep.py -p kb76 --json bench/results/explore46-kb76.json -v $st -v $old \
-      -v $st:STORE=worker -v $st:STAGES=6,STORE=worker -g "$st:BLOCK_C=8,STAGES=8|12,STORE=worker" \
-      -v $st:STORE=sectors,RUN=64 -v $st -v $st:STORE=worker 2>&1 | tee bench/results/explore46-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

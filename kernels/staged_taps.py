@@ -46,25 +46,23 @@ cannot stage a window once and read it at stride 3, and its gather lowers to shu
    sets of planes, so one is written while the other's products run. A tile's A operand then
    costs a quarter of the shared-load instructions (kb76-bf16: 2.46 ms against 2.52, explore38).
 
-10. STORE=worker, MMA=async: one warpgroup alone alternates between copying x and storing y, and a
-   tile's stores (32 KiB, ~7 bytes per cycle per SM) hold up the next copies (explore41: the loop
-   without its products is slower). So the stores get their own warps (gl.warp_specialize): the
-   main warpgroup puts a finished tile into a staging buffer (stmatrix on 16-bit outputs) and hands
-   it over on an mbarrier; a store partition of 4 warps at 96 registers writes it out along y's rows
-   and hands it back, while the main warps copy and multiply the next tile (kb76-bf16: 2.20 ms
-   against 2.38, explore42).
-
-11. ORDER=runs (explore44): each program takes one run of consecutive tiles instead of every
-   grid-th tile, for y's stores (bench/store_rate.py: kb67's y alone, written in the strided order,
-   takes 1.19 ms, against 0.49 flat).
+10. STORE=worker: one warpgroup alone alternates between copying x and storing y, and a tile's
+   stores (32 KiB, ~7 bytes per cycle per SM) hold up the next copies (explore41: the loop without
+   its products is slower). So the stores get their own warps (gl.warp_specialize): the main
+   warpgroup, in either loop of point 6, puts a finished tile into a staging buffer (stmatrix on
+   16-bit outputs) and hands it over on an mbarrier; a store partition of 4 warps at 96 registers
+   writes it out along y's rows and hands it back, while the main warps copy and multiply the next
+   tile (kb76-bf16: 2.20 ms against 2.38, explore42; kb76: 4.22-4.30 against 4.32-4.39, explore43-46).
+   What bounds those stores is y's layout: its rows start 24 bytes into a 32-byte sector on kb67 and
+   kb76, and y alone, written in this tile order, takes 2.6x as long as with rows on sectors
+   (bench/store_rate.py, explore44). Writing whole sectors from the worker did not carry over to the
+   conv (explore45-46, in git at 2bd11f4).
 
 Limits: fp32 (TF32 products), bf16 or fp16 inputs; stride 1, 2 or 3 (the padding trick needs S-1
 and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
 cannot run Gluon, so this family is checked on the GPU only.
 """
-import math
-
 import torch
 import triton
 from triton.experimental import gluon
@@ -84,7 +82,6 @@ BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring chann
 # STORE=rows' regrouping scratch for the fp32 accumulator.
 ALLOC_SLACK_BYTES = 768
 ROWS_SCRATCH_BYTES = 8192
-SECTOR_PAD = gl.constexpr(8)     # STORE=sectors: elements after every two channel columns of the staged tile
 
 
 @constexpr_function
@@ -118,15 +115,6 @@ def span_view_layout(S, BLOCK_L, BLOCK_C, W, Q):
     bases += [[1 << i, 0, 0] for i in range(BLOCK_C.bit_length() - 1)]
     pairs = [[4, 4 * (S - 1)]] if S > 1 else []
     return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 2), bases, [], [BLOCK_C, NU, 4])
-
-
-@constexpr_function
-def staged_rows_layout(ROWS, COLS, GAP):
-    """STORE=sectors (point 12): a [ROWS, COLS] view of the staging buffer, positions contiguous, where
-    column c starts at c*(ROWS + GAP) + SECTOR_PAD*(c // 2): the padding that keeps the MMA fragments'
-    4-byte stores free of bank conflicts (the columns of one instruction 0, 8, 16, 24 banks apart)."""
-    bases = [[1 << i, 0] for i in range(ROWS.bit_length() - 1)] + [[0, 1 << i] for i in range(COLS.bit_length() - 1)]
-    return gl.PaddedSharedLayout([[ROWS, GAP], [2 * ROWS, SECTOR_PAD]], bases, [], [ROWS, COLS])
 
 
 @gluon.jit
@@ -220,7 +208,7 @@ def _tf32(v):
 
 
 @gluon.jit
-def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step, RUN: gl.constexpr,
+def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
                  S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
                  T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
@@ -229,7 +217,7 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step, RUN: gl.con
     ends a full row after its last row group starts."""
     GROUP: gl.constexpr = BLOCK_C // 4
     layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
-    tile = _tile(item // NCHUNK, first_tile, step, RUN)
+    tile = first_tile + (item // NCHUNK) * step
     c0 = (item % NCHUNK) * BLOCK_C
     b = tile // TILES
     offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
@@ -246,7 +234,7 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step, RUN: gl.con
 
 
 @gluon.jit
-def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step, RUN: gl.constexpr,
+def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
                  BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
     """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
@@ -255,7 +243,7 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step, RUN:
     aligned, so row groups start at multiples of W and the bank offset Q*q moves into the
     window: group q's rows start Q*q positions early (TMA fills what lies outside x with zeros)."""
     GROUP: gl.constexpr = BLOCK_C // 4
-    tile = _tile(item // NCHUNK, first_tile, step, RUN)
+    tile = first_tile + (item // NCHUNK) * step
     ok = item < n_items
     bar = bars.index(slot)
     mbarrier.expect(bar, BLOCK_C * W * xbuf.dtype.primitive_bitwidth // 8, pred=ok)
@@ -306,72 +294,52 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 
 
 @gluon.jit
-def _tile(i, first_tile, step, RUN: gl.constexpr):
-    """The tile a program does i-th: RUN consecutive tiles per round (point 11)."""
-    if RUN == 1:    # spelled as before RUN existed: the general form made ptxas schedule the loop worse
-        return first_tile + i * step
-    else:
-        return i // RUN * step + first_tile + i % RUN
-
-
-@gluon.jit
 def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
                  TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
-                 BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, STORE: gl.constexpr, CLASSES: gl.constexpr):
+                 BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, STORE: gl.constexpr):
     """5. The epilogue of tile t, this program's i-th, after its last chunk: stored in the store layout
-    (see the kernel), or (STORE=worker and sectors, points 10 and 12) handed to the store worker once it
-    has written out the previous tile, bias added and converted."""
-    if STORE == "fragments" or STORE == "rows":
-        out = _biased(gl.convert_layout(acc, store_layout), b_ptr, HAS_BIAS, Cout, COUT_P, CLASSES)
-        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P, CLASSES)
-    else:
+    (see the kernel), or (STORE=worker, point 10) handed to the store worker once it has written
+    out the previous tile, bias added and converted."""
+    if STORE == "worker":
         mbarrier.wait(handoff.index(1), (i & 1) ^ 1)
-        ybuf.store(_biased(acc, b_ptr, HAS_BIAS, Cout, COUT_P, CLASSES).to(y_ptr.dtype.element_ty))
+        ybuf.store(_biased(acc, b_ptr, HAS_BIAS, Cout, COUT_P).to(y_ptr.dtype.element_ty))
         gl.thread_barrier()
         mbarrier.arrive(handoff.index(0), count=1)
-
-
-@gluon.jit
-def _out_channel(col, COUT_P: gl.constexpr, CLASSES: gl.constexpr):
-    """The output channel of product column `col`: STORE=sectors (point 12) puts the channels of row
-    class j (channel mod CLASSES) in the j-th block of COUT_P / CLASSES columns; else col itself."""
-    if CLASSES == 1:
-        return col
     else:
-        return col % (COUT_P // CLASSES) * CLASSES + col // (COUT_P // CLASSES)
+        out = _biased(gl.convert_layout(acc, store_layout), b_ptr, HAS_BIAS, Cout, COUT_P)
+        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
 
 
 @gluon.jit
-def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.constexpr, CLASSES: gl.constexpr):
+def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.constexpr):
     if HAS_BIAS:
-        chan = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(0, out.type.layout)), COUT_P, CLASSES)
-        out += gl.load(b_ptr + chan, mask=chan < Cout, other=0.0)[None, :]
+        offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, out.type.layout))
+        out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
     return out
 
 
 @gluon.jit
 def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
-                BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, CLASSES: gl.constexpr):
-    """Tile t's outputs `out` [position, product column], in whatever layout they are held, into y:
-    the first T positions, those inside y's rows and channels. (The mask after the pointers: computed
-    first, it moved ptxas' schedule of kb76's loop and cost 3%, explore46.)"""
+                BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
+    """Tile t's outputs `out` [position, channel], in whatever layout they are held, into y: the
+    first T positions, those inside y's rows and channels."""
     layout: gl.constexpr = out.type.layout
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
-    chan = _out_channel(gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout)), COUT_P, CLASSES)
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
     offs_l = (t % TILES) * T + offs_m
-    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (chan * L_out)[None, :] + offs_l[:, None]
+    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
-             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (chan < Cout)[None, :])
+             mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
 
 
 @gluon.jit
 def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, RUN: gl.constexpr, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
                  L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
-                 PLANES: gl.constexpr, CLASSES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+                 PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
                  store_layout: gl.constexpr, num_warps: gl.constexpr):
     """6. MMA=async's loop over tiles (STORE=worker: the default partition, handing each tile to
     the store worker)."""
@@ -386,7 +354,7 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
         for chunk in gl.static_range(NCHUNK):
             item = i * NCHUNK + chunk
             _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
-                         first_tile, step, RUN, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                         first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                          STAGES, TMA, num_warps)
             if PLANES:
                 # the products that read this set (two items back) are done; then its planes
@@ -404,18 +372,18 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
         acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-        _finish_tile(y_ptr, b_ptr, acc, i, _tile(i, first_tile, step, RUN), ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
-                     Cout, BLOCK_L, COUT_P, STORE, CLASSES)
+        _finish_tile(y_ptr, b_ptr, acc, i, first_tile + i * step, ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
+                     Cout, BLOCK_L, COUT_P, STORE)
 
 
 @gluon.jit
 def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, RUN: gl.constexpr, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
                  L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
-                 PLANES: gl.constexpr, CLASSES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+                 PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
                  store_layout: gl.constexpr, num_warps: gl.constexpr):
     """6. MMA=sync's loop over items, unrolled STAGES times (STORE=worker: the default partition)."""
     KW: gl.constexpr = a_layout.k_width
@@ -429,7 +397,7 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
             item = base + slot
             if item < n_items:
                 _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
-                             first_tile, step, RUN, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
                 chunk = item % NCHUNK
                 # zeros after the stores, not use_acc=False on the next product: the moves wait
@@ -438,94 +406,47 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
                 acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                     BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                 if chunk == NCHUNK - 1:
-                    _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, _tile(item // NCHUNK, first_tile, step, RUN), ybuf, handoff,
-                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, STORE, CLASSES)
+                    _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, first_tile + item // NCHUNK * step, ybuf, handoff,
+                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, STORE)
                     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
 
 
 @gluon.jit
 def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-           first_tile, step, RUN: gl.constexpr, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+           first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
            L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
            COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
            W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
            STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
-           PLANES: gl.constexpr, CLASSES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+           PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
            store_layout: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr):
     """The loop over this program's tiles, by MMA."""
     if ASYNC_MMA:
         _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                     first_tile, step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
-                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, CLASSES, acc_layout, a_layout, store_layout,
+                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                      num_warps)
     else:
         _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                    first_tile, step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
-                    W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, CLASSES, acc_layout, a_layout, store_layout,
+                    first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                    W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                     num_warps)
 
 
 @gluon.jit
-def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN: gl.constexpr, Cout: gl.constexpr,
-                  L_out: gl.constexpr, COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr,
-                  STORE: gl.constexpr, CLASSES: gl.constexpr):
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, L_out: gl.constexpr,
+                  COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
     """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
     y's rows, lanes on consecutive positions (whole sectors per request), then handed back."""
     TILES: gl.constexpr = (L_out + T - 1) // T
     VEC: gl.constexpr = 2 if L_out % 2 == 0 else 1      # y's rows start that many elements aligned
     layout: gl.constexpr = gl.BlockedLayout([VEC, 1], [32, 1], [1, gl.num_warps()], [0, 1])
-    if STORE == "sectors":
-        _sector_stores(y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN, Cout, L_out, COUT_P, BLOCK_L, T, CLASSES,
-                       layout)
-    else:
-        for i in range(n_mine):
-            mbarrier.wait(handoff.index(0), i & 1)
-            out = ybuf.load(layout)
-            gl.thread_barrier()
-            mbarrier.arrive(handoff.index(1), count=1)
-            _write_tile(y_ptr, out, _tile(i, first_tile, step, RUN), TILES, T, L_out, Cout, BLOCK_L, COUT_P, 1)
-
-
-@gluon.jit
-def _sector_stores(y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN: gl.constexpr, Cout: gl.constexpr,
-                   L_out: gl.constexpr, COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr,
-                   CLASSES: gl.constexpr, layout: gl.constexpr):
-    """12. STORE=sectors: y's rows start off its 32-byte sectors (kb67, kb76: 24 bytes, every 4th row
-    alike), so a tile's row pieces would start and end in sectors the neighbouring tiles write the rest
-    of. Row class j's pieces are written shifted instead, from the tile's start - E + A_j, where a
-    sector starts: the staging buffer keeps the previous tile's last E positions (the carry) in front
-    of each column, so every sector inside a run of tiles is written whole by one store. A run's first
-    tile leaves out what lies before it (its predecessor's), its last writes its tile as it is too."""
-    dtype: gl.constexpr = y_ptr.dtype.element_ty
-    TILES: gl.constexpr = (L_out + T - 1) // T
-    E: gl.constexpr = 256 // dtype.primitive_bitwidth      # elements per 32-byte sector
-    G: gl.constexpr = COUT_P // CLASSES
-    carry_layout: gl.constexpr = gl.BlockedLayout([1, 1], [E, 32 // E], [1, gl.num_warps()], [0, 1])
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
-    offs_g = gl.arange(0, G, layout=gl.SliceLayout(0, layout))
     for i in range(n_mine):
-        t = _tile(i, first_tile, step, RUN)
-        start = (t % TILES) * T
-        follows = (i % RUN != 0) & (t % TILES != 0)     # the carry is the previous positions of this row
         mbarrier.wait(handoff.index(0), i & 1)
-        for j in gl.static_range(CLASSES):
-            A = (E - (j * L_out) % E) % E   # row class j's sectors start at positions A mod E
-            column = j * G * (E + BLOCK_L) + SECTOR_PAD * (j * G // 2)
-            rows = _at(ybuf, A + column)._reinterpret(dtype, [BLOCK_L, G], staged_rows_layout(BLOCK_L, G, E))
-            pos = start - E + A + offs_m
-            chan = offs_g * CLASSES + j
-            ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (chan * L_out)[None, :] + pos[:, None]
-            gl.store(ptrs, rows.load(layout),
-                     mask=((pos >= 0) & (pos < L_out) & ((pos >= start) | follows))[:, None] & (chan < Cout)[None, :])
-        if (i % RUN == RUN - 1) | (i == n_mine - 1) | (t % TILES == TILES - 1):
-            tile = _at(ybuf, E)._reinterpret(dtype, [BLOCK_L, COUT_P], staged_rows_layout(BLOCK_L, COUT_P, E))
-            _write_tile(y_ptr, tile.load(layout), t, TILES, T, L_out, Cout, BLOCK_L, COUT_P, CLASSES)
-        gl.thread_barrier()     # every warp has read the carry rows before they are rewritten
-        carry_from = _at(ybuf, BLOCK_L)._reinterpret(dtype, [E, COUT_P], staged_rows_layout(E, COUT_P, BLOCK_L))
-        _at(ybuf, 0)._reinterpret(dtype, [E, COUT_P], staged_rows_layout(E, COUT_P, BLOCK_L)).store(
-            carry_from.load(carry_layout))
+        out = ybuf.load(layout)
         gl.thread_barrier()
         mbarrier.arrive(handoff.index(1), count=1)
+        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
 
 
 @gluon.jit
@@ -536,13 +457,10 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, RUN: gl.constexpr,
-    CLASSES: gl.constexpr, num_warps: gl.constexpr,
+    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
-    # A program's tiles, _tile(i, first_tile, step, RUN) for i < n_mine: RUN consecutive tiles per
-    # program and round (RUN=1: p, p + grid, ..., the SMs side by side along a row; point 11).
-    first_tile = gl.program_id(0) * RUN
-    step = gl.num_programs(0) * RUN
+    first_tile = gl.program_id(0)
+    step = gl.num_programs(0)
 
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
@@ -555,7 +473,6 @@ def conv1d_staged_taps_kernel(
     ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
     offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
-    offs_o = _out_channel(offs_o, COUT_P, CLASSES)     # STORE=sectors: row classes in column blocks
     for k in gl.static_range(K):
         for ch in gl.static_range(NCHUNK):
             if PLANES:      # the planes' rows are channels in order
@@ -595,51 +512,38 @@ def conv1d_staged_taps_kernel(
             mbarrier.init(bars.index(s), count=1)
         gl.thread_barrier()
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
-    if RUN == 1:
-        n_mine = (n_tiles - first_tile + step - 1) // step
-    else:
-        rest = n_tiles - n_tiles // step * step         # the last, partial round's tiles
-        n_mine = n_tiles // step * RUN + gl.minimum(gl.maximum(rest - first_tile, 0), RUN)
+    n_mine = (n_tiles - first_tile + step - 1) // step
     n_items = n_mine * NCHUNK
     for ahead in gl.static_range(STAGES - 1):
         if TMA:
-            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, RUN, TILES, NCHUNK, S, P,
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
                          BLOCK_C, W, T, SLOT, Q)
         else:
-            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, RUN, TILES, NCHUNK, Cin, L_in, S, P,
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
                          BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-    if STORE == "worker" or STORE == "sectors":      # points 10 and 12: the stores in their own warps
-        ydtype: gl.constexpr = y_ptr.dtype.element_ty
-        if STORE == "sectors":
-            E: gl.constexpr = 256 // ydtype.primitive_bitwidth
-            YALLOC: gl.constexpr = ((E + BLOCK_L) * COUT_P + SECTOR_PAD * COUT_P // 2 + 63) // 64 * 64
-            ybuf = gl.allocate_shared_memory(ydtype, [YALLOC // 64, 64], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
-            ystage = _at(ybuf, E)._reinterpret(ydtype, [BLOCK_L, COUT_P], staged_rows_layout(BLOCK_L, COUT_P, E))
-        else:
-            ybuf = gl.allocate_shared_memory(ydtype, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
-                128 // ydtype.primitive_bitwidth, 1, 8, order=[0, 1]))
-            ystage = ybuf
+    if STORE == "worker":      # point 10: the stores in their own warps, fed a tile at a time
+        ybuf = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
+            128 // y_ptr.dtype.element_ty.primitive_bitwidth, 1, 8, order=[0, 1]))
         handoff = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())   # full, empty
         mbarrier.init(handoff.index(0), count=1)
         mbarrier.init(handoff.index(1), count=1)
         gl.warp_specialize([
-            (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ystage, handoff, n_mine, n_items,
-                      first_tile, step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                      BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, CLASSES, acc_layout, a_layout,
+            (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                      first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                      BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
                       store_layout, ASYNC_MMA, num_warps)),
-            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN, Cout, L_out, COUT_P, BLOCK_L, T,
-                             STORE, CLASSES)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
         ], [4], [96])
     else:
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
-               step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
-               SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, CLASSES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
+               step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
+               SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
 
 @gluon.jit
-def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, RUN: gl.constexpr, TILES: gl.constexpr,
+def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, TILES: gl.constexpr,
                  NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
                  BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
                  Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
@@ -648,12 +552,12 @@ def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_t
     if TMA:
         mbarrier.wait(bars.index(slot), (item // STAGES) & 1)   # `item` has landed
         gl.thread_barrier()                 # and every warp is done reading the slot refilled next
-        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, RUN, TILES, NCHUNK, S,
+        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, S,
                      P, BLOCK_C, W, T, SLOT, Q)
     else:
         async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
         gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
-        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, RUN, TILES, NCHUNK, Cin, L_in,
+        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in,
                      S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
 
 
@@ -713,16 +617,6 @@ def geometry(problem, config) -> dict:
         smem += ROWS_SCRATCH_BYTES
     if config["STORE"] == "worker":     # point 10: one tile of y staged for the store warps
         smem += bl * cout_p * size
-    classes = 1
-    if config["STORE"] == "sectors":    # point 12: the tile, each column after its carry, padded
-        e = 32 // size
-        classes = e // math.gcd(problem.l_out, e)
-        smem += size * triton.cdiv((e + bl) * cout_p + SECTOR_PAD * cout_p // 2, 64) * 64
-        if size != 4 or config["FILL"] != "outputs":
-            geo["unsupported"] = "STORE=sectors: fp32 outputs, FILL=outputs (tiles of BLOCK_L positions)"
-        elif problem.out_channels * problem.l_out % e:
-            geo["unsupported"] = (f"STORE=sectors: C_out*L_out ({problem.out_channels}*{problem.l_out}) a multiple of "
-                                  f"{e}, so that a row's offset in its sector does not depend on the batch")
     if config["PLANES"] == "yes":
         smem += size * 2 * k * bc * bl
         nu = bl // 8
@@ -731,10 +625,9 @@ def geometry(problem, config) -> dict:
         elif 7 * s + problem.dilation * (k - 1) >= 32 or 8 * s * (nu - 1) + 32 > w:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "CLASSES": classes, "SMEM": smem})
+                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
-        scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile",
-                   "sectors": " and the STORE=sectors tile"}.get(config["STORE"], "")
+        scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
     return geo
@@ -758,7 +651,6 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
-        RUN=config["RUN"], CLASSES=geo["CLASSES"],
         PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
@@ -821,12 +713,11 @@ FAMILY = Family(
         # in 16-byte runs: kb76-bf16 2.48 against 2.42-2.46, kb76 4.76 against 4.37, kb67 1.22 against 1.105
         # (explore40, in git at 36e1cd2)
         # worker: the stores in their own warps (point 10): kb76-bf16 2.202 ms against 2.384-2.392 with row stores
-        # (explore42); kb67 1.107 against 1.097, kb76 4.84 (asynchronous products) against 4.42
-        # sectors: the worker's stores shifted onto y's 32-byte sectors (point 12)
-        "STORE": ("fragments", "rows", "worker", "sectors"),
-        # consecutive tiles per program and round (point 11); 1: the SMs side by side along a row. One run of
-        # all a program's tiles was slower (kb67 1.30 ms against 1.10, kb76 4.42 against 4.38; explore44)
-        "RUN": (1, 4, 16, 64),
+        # (explore42); kb67 1.107 against 1.097; beside kb76's synchronous loop 1-4% ahead of fragments in four calls
+        # (explore43-46). Not kept: 8 store warps (2-7% slower, explore43), tiles taken in runs per program (kb67 18%
+        # slower; explore44), y written in whole 32-byte sectors (kb76 0.5% faster, kb67 5-8% slower; explore45-46,
+        # in git at 2bd11f4)
+        "STORE": ("fragments", "rows", "worker"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
         # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
         "num_warps": (4,),
@@ -840,8 +731,9 @@ FAMILY = Family(
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
-    # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "RUN": 1},
+    # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again), its stores in
+    # their own warps (4.22-4.30 ms against 4.32-4.39 with fragment stores, explore43-46; 6 deep 4.78).
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
@@ -852,10 +744,10 @@ FAMILY = Family(
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "RUN": 1},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "RUN": 1},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes", "RUN": 1},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no", "RUN": 1},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
     },
     stages=("memory",),
     supports=supports,

@@ -68,7 +68,7 @@ def test_stores_in_their_own_warps_hand_tiles_over_through_shared_memory(tmp_pat
 def test_asynchronous_products_stay_in_flight_across_chunks(tmp_path):
     """ptxas inserts a wait where a product may still be writing registers the code reads (its
     info C7517); staged_taps' MMA=async loop is laid out so that it need not (kernel point 6)."""
-    done = sm90("-p", "kb76", "-v", "staged_taps:MMA=async", "--dump", str(tmp_path))
+    done = sm90("-p", "kb76", "-v", "staged_taps:MMA=async,STORE=fragments", "--dump", str(tmp_path))
     assert done.returncode == 0, done.stderr
     ptx = next(tmp_path.glob("*.ptx"))
     from triton.backends.nvidia.compiler import get_ptxas
@@ -110,7 +110,7 @@ def test_staged_taps_counts_the_shared_memory_the_compiler_allocates():
 def test_strict_products_are_three_per_tap_and_chunk(tmp_path):
     """precision=tf32x3 (kernel point 7): a TF32 tile's products, three times over, with the
     split of A in registers and no spills."""
-    done = sm90("-p", "kb76", "-g", "staged_taps:BLOCK_C=16,STAGES=2,MMA=async,precision=tf32x3|tf32",
+    done = sm90("-p", "kb76", "-g", "staged_taps:BLOCK_C=16,STAGES=2,MMA=async,STORE=fragments,precision=tf32x3|tf32",
                 "--dump", str(tmp_path))
     assert done.returncode == 0, done.stderr
     strict, tf32 = [line.split() for line in done.stdout.splitlines() if line.startswith("regs")]

@@ -82,28 +82,9 @@ def test_stores_in_their_own_warps_count_their_tile_beside_either_loop():
     bf16, kb76 = SUITE.get("kb76-bf16"), SUITE.get("kb76")
     worker = FAMILY.known_configs["bf16"]
     assert geometry(bf16, worker)["SMEM"] - geometry(bf16, {**worker, "STORE": "fragments"})["SMEM"] == 128 * 128 * 2
-    sync = FAMILY.config({"STORE": "worker"})       # kb76's synchronous loop: 5 windows and the tile fit
-    assert sync["MMA"] == "sync" and FAMILY.config_limits(kb76, sync) is None
-    assert geometry(kb76, sync)["SMEM"] - geometry(kb76, FAMILY.defaults)["SMEM"] == 64 * 128 * 4
-
-
-def test_sector_stores_classify_rows_by_their_offset_in_a_sector():
-    """STORE=sectors (point 12): rows whose starts share an offset in a 32-byte sector form a class;
-    kb67's and kb76's rows (L_out*4 = 24 mod 32) repeat every 4, mid's (odd L_out) every 8, and
-    rows on sectors need no shift. The staging buffer holds a carry of 8 positions per column."""
-    sectors = FAMILY.config({"STORE": "sectors", "RUN": 16})
-    kb76, kb67 = SUITE.get("kb76"), SUITE.get("kb67")
-    assert geometry(kb76, sectors)["CLASSES"] == geometry(kb67, {**sectors, "BLOCK_C": 32})["CLASSES"] == 4
-    assert geometry(SUITE.get("mid"), sectors)["CLASSES"] == 8
-    assert geometry(replace(kb67, length=131074), sectors)["CLASSES"] == 1       # L_out 131072
-    assert geometry(kb76, FAMILY.defaults)["CLASSES"] == 1
-    staged = geometry(kb76, sectors)["SMEM"] - geometry(kb76, FAMILY.defaults)["SMEM"]
-    assert staged == 4 * ((8 + 64) * 128 + 8 * 64)     # (carry + tile) per column, padding per column pair
-    assert FAMILY.config_limits(kb76, sectors) is None
-    assert "fp32 outputs" in FAMILY.config_limits(SUITE.get("kb76-bf16"), sectors)
-    assert "FILL=outputs" in FAMILY.config_limits(kb67, {**sectors, "FILL": "window", "BLOCK_C": 32, "STAGES": 4})
-    # 20 channels of 4097 positions: a row's offset in its sector would depend on the batch
-    assert "does not depend on the batch" in FAMILY.config_limits(replace(kb67, out_channels=20, length=4099), sectors)
+    sync = FAMILY.defaults          # kb76's config: the synchronous loop, 5 windows and the tile fit
+    assert sync["MMA"] == "sync" and sync["STORE"] == "worker" and FAMILY.config_limits(kb76, sync) is None
+    assert geometry(kb76, sync)["SMEM"] - geometry(kb76, {**sync, "STORE": "fragments"})["SMEM"] == 64 * 128 * 4
 
 
 def test_strict_products_hold_the_weights_residuals_too():
