@@ -731,9 +731,10 @@ FAMILY = Family(
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
-    # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again), its stores in
-    # their own warps (4.22-4.30 ms against 4.32-4.39 with fragment stores, explore43-46; 6 deep 4.78).
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+    # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again). With its stores in
+    # their own warps it is the known config `worker` (4.22-4.30 ms against 4.32-4.39, explore43-46; 6 deep 4.78).
+    # The defaults keep fragment stores: promoted configs recorded before a parameter existed take its default.
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
@@ -744,6 +745,7 @@ FAMILY = Family(
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
+        "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
         "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
         "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
         "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},

@@ -82,7 +82,7 @@ def test_stores_in_their_own_warps_count_their_tile_beside_either_loop():
     bf16, kb76 = SUITE.get("kb76-bf16"), SUITE.get("kb76")
     worker = FAMILY.known_configs["bf16"]
     assert geometry(bf16, worker)["SMEM"] - geometry(bf16, {**worker, "STORE": "fragments"})["SMEM"] == 128 * 128 * 2
-    sync = FAMILY.defaults          # kb76's config: the synchronous loop, 5 windows and the tile fit
+    sync = FAMILY.known_configs["worker"]       # kb76's: the synchronous loop, 5 windows and the tile fit
     assert sync["MMA"] == "sync" and sync["STORE"] == "worker" and FAMILY.config_limits(kb76, sync) is None
     assert geometry(kb76, sync)["SMEM"] - geometry(kb76, {**sync, "STORE": "fragments"})["SMEM"] == 64 * 128 * 4
 

@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem kb76 (B=64 Cin=64 Cout=128 K=3 L=524280 stride=3 dil=4 pad=0 float32).
-# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-113251-profile-memory-kb76 on
-# NVIDIA H200: 4.466 ms, 1.86x the seed kernel, 2.24x cuDNN.
+# Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-184029-profile-memory-kb76 on
+# NVIDIA H200: 4.321 ms, 1.96x the seed kernel, 2.34x cuDNN.
 # Written by `workbench promote`; regenerate rather than edit.
 import torch
 import torch.nn as nn
@@ -24,6 +24,11 @@ def sm_count(device: torch.device) -> int:
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
+# What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
+# over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
+# STORE=rows' regrouping scratch for the fp32 accumulator.
+ALLOC_SLACK_BYTES = 768
+ROWS_SCRATCH_BYTES = 8192
 
 
 @constexpr_function
@@ -35,10 +40,86 @@ def tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW):
     index_columns = [1 << b if (1 << b) < KW else 4 << b for b in range(group.bit_length() - 1)]
     bases += [[0, col] for col in index_columns] + [[0, KW], [0, 2 * KW]]
     pairs = [[1, S - 1]] if S > 1 else []
-    if W > S * BLOCK_L:
-        pairs.append([BLOCK_L, W - S * BLOCK_L])
-    pairs.append([BLOCK_L * group, Q])
-    return gl.PaddedSharedLayout(pairs, bases, [], [BLOCK_L, BLOCK_C])
+    return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 1), bases, [], [BLOCK_L, BLOCK_C])
+
+
+@constexpr_function
+def _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, unit):
+    """The paddings that start channel row r of a slot at r*W + Q*(r // (BLOCK_C/4)), as
+    _copy_window places it, for a view that steps S*BLOCK_L elements per row in units of `unit`."""
+    row = BLOCK_L // unit
+    pairs = [[row, (W - S * BLOCK_L) // unit]] if W > S * BLOCK_L else []
+    return pairs + [[row * (BLOCK_C // 4), Q // unit]]
+
+
+@constexpr_function
+def span_view_layout(S, BLOCK_L, BLOCK_C, W, Q):
+    """PLANES=yes (point 8): the slot seen as 32-bit words [row, u, e], word e of the 8 positions
+    from S*8*u of channel row r: at (r*W + Q*(r // (BLOCK_C/4)) + 8*S*u)/2 + e, as _copy_window
+    places the rows."""
+    NU = BLOCK_L // 8
+    bases = [[0, 0, 1], [0, 0, 2]] + [[0, 1 << i, 0] for i in range(NU.bit_length() - 1)]
+    bases += [[1 << i, 0, 0] for i in range(BLOCK_C.bit_length() - 1)]
+    pairs = [[4, 4 * (S - 1)]] if S > 1 else []
+    return gl.PaddedSharedLayout(pairs + _row_pairs(S, BLOCK_L, BLOCK_C, W, Q, 2), bases, [], [BLOCK_C, NU, 4])
+
+
+@gluon.jit
+def _word(v0, v1, v2, v3, j: gl.constexpr):
+    """Word j of a thread's 16 loaded words (v_q holds words 4q..4q+3)."""
+    if j // 4 == 0:
+        v = v0
+    elif j // 4 == 1:
+        v = v1
+    elif j // 4 == 2:
+        v = v2
+    else:
+        v = v3
+    even, odd = v.reshape([v.shape[0], v.shape[1], 2, 2]).split()     # words (0, 2), (1, 3)
+    if j % 2 == 0:
+        lo, hi = even.split()
+    else:
+        lo, hi = odd.split()
+    if j % 4 < 2:
+        return lo
+    else:
+        return hi
+
+
+@gluon.jit
+def _pack(v0, v1, v2, v3, i1: gl.constexpr, i2: gl.constexpr):
+    """A 32-bit word of two 16-bit elements of the span, element i1 low and i2 high: one byte
+    permute. In inline assembly, so that LLVM keeps the 16-byte loads whole (with the halves
+    masked in plain code it split them into 2-byte loads)."""
+    SELECT: gl.constexpr = (0x5410 if i2 % 2 == 0 else 0x7610) + (0x22 if i1 % 2 else 0)
+    return gl.inline_asm_elementwise(f"prmt.b32 $0, $1, $2, {SELECT};", "=r,r,r",
+                                     [_word(v0, v1, v2, v3, i1 // 2), _word(v0, v1, v2, v3, i2 // 2)],
+                                     dtype=gl.uint32, is_pure=True, pack=1)
+
+
+@gluon.jit
+def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
+            BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
+    """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, S*n + D*k],
+    positions contiguous (the MMA's A operand, M-major): each thread loads 32 positions from
+    S*8*u in four 16-byte loads, picks tap k's 8 positions S*t + D*k out of its registers
+    (one byte permute per word, _pack) and stores them as one 16-byte run of plane k."""
+    NU: gl.constexpr = BLOCK_L // 8
+    TU: gl.constexpr = 32 if NU > 32 else NU
+    words: gl.constexpr = gl.BlockedLayout([1, 1, 4], [32 // TU, TU, 1], [num_warps, 1, 1], [2, 1, 0])
+    span: gl.constexpr = span_view_layout(S, BLOCK_L, BLOCK_C, W, Q)
+    v0 = _at(xbuf, offset)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    v1 = _at(xbuf, offset + 8)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    v2 = _at(xbuf, offset + 16)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    v3 = _at(xbuf, offset + 24)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
+    out_layout: gl.constexpr = gl.NVMMASharedLayout(128, 32, rank=2)
+    for k in gl.static_range(K):
+        w0 = _pack(v0, v1, v2, v3, D * k, S + D * k)
+        w1 = _pack(v0, v1, v2, v3, 2 * S + D * k, 3 * S + D * k)
+        w2 = _pack(v0, v1, v2, v3, 4 * S + D * k, 5 * S + D * k)
+        w3 = _pack(v0, v1, v2, v3, 6 * S + D * k, 7 * S + D * k)
+        run = gl.join(gl.join(w0, w2), gl.join(w1, w3)).reshape([BLOCK_C, BLOCK_L // 2])
+        planes.index(first + k)._reinterpret(gl.uint32, [BLOCK_C, BLOCK_L // 2], out_layout).store(run)
 
 
 @gluon.jit
@@ -58,16 +139,23 @@ def _at(buf, offset):
 
 
 @gluon.jit
-def _weights(w_lo, w_hi, k: gl.constexpr, chunk, NCHUNK: gl.constexpr):
-    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two)."""
+def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
+    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two). Under
+    precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
-        return w_lo.index(k * NCHUNK + chunk)
+        return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
     else:
-        return w_hi.index((k - 2) * NCHUNK + chunk)
+        return w23.index(term * (w23.shape[0] // TERMS) + (k - 2) * NCHUNK + chunk)
 
 
 @gluon.jit
-def _copy_window(x_ptr, xbuf, item, slot: gl.constexpr, n_items, first_tile, step,
+def _tf32(v):
+    """v with its low 13 mantissa bits cleared: exactly what a TF32 product reads of it."""
+    return (v.to(gl.uint32, bitcast=True) & 0xFFFFE000).to(gl.float32, bitcast=True)
+
+
+@gluon.jit
+def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
                  S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
                  T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
@@ -114,43 +202,198 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
 
 
 @gluon.jit
-def _taps(xbuf, offset, acc, w_lo, w_hi, chunk, a_layout: gl.constexpr, K: gl.constexpr, S: gl.constexpr,
-          D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
-          NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr):
+def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_layout: gl.constexpr,
+          K: gl.constexpr, S: gl.constexpr, D: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+          W: gl.constexpr, Q: gl.constexpr, KW: gl.constexpr, NCHUNK: gl.constexpr, ASYNC_MMA: gl.constexpr,
+          TERMS: gl.constexpr):
     """3. One product per tap of the window staged at `offset`, A_k read at stride S through the
-    padded view; when it returns, every product is done."""
-    KW: gl.constexpr = 32 // xbuf.dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
+    padded view. MMA=sync: every product is done when it returns. MMA=async: the last one is
+    still running, on the operand returned as a_prev (the caller waits before it stores acc).
+    precision=tf32x3 (point 7) makes it three products."""
     for k in gl.static_range(K):
         view = _at(xbuf, offset + D * k)._reinterpret(
             xbuf.dtype, [BLOCK_L, BLOCK_C], tap_view_layout(S, BLOCK_L, BLOCK_C, W, Q, KW))
         a = view.load(a_layout)
-        acc = warpgroup_mma(a, _weights(w_lo, w_hi, k, chunk, NCHUNK).permute((1, 0)), acc, is_async=ASYNC_MMA)
-        if ASYNC_MMA:
-            # This tap's shared loads overlapped the previous product; once that is done, its
-            # operand's registers may be reused (deps keeps them alive until then).
-            if k > 0:   # a_prev: the previous tap's operand (static_range unrolls the loop)
-                acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))  # noqa: F821
-            a_prev = a
-    if ASYNC_MMA:
-        acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-    return acc
+        w = _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0))
+        # USE_ACC False: a tile's first product overwrites acc (no pass of zeros after the stores)
+        if TERMS == 2:
+            # the small terms first, while acc is small: a_lo*w_hi + a_hi*w_lo, then a_hi*w_hi
+            a_hi = _tf32(a)
+            a_lo = a - a_hi
+            acc = warpgroup_mma(a_lo, w, acc, use_acc=USE_ACC or k > 0, is_async=True)
+            acc = warpgroup_mma(a_hi, _weights(w01, w23, k, chunk, NCHUNK, TERMS, 1).permute((1, 0)), acc,
+                                is_async=True)
+            acc = warpgroup_mma(a_hi, w, acc, is_async=True)
+            if ASYNC_MMA:     # a_lo's product is done once only the last one runs
+                acc, a_prev, a_lo = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev, a_lo))
+                a_prev = a_hi
+            else:             # one wait for the three
+                acc, a_lo, a_hi = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_lo, a_hi))
+        else:
+            acc = warpgroup_mma(a, w, acc, use_acc=USE_ACC or k > 0, is_async=ASYNC_MMA)
+            if ASYNC_MMA:
+                # This tap's shared loads overlapped the previous product (the previous tap's, or the
+                # previous item's last); once that is done, its operand's registers may be reused
+                # (deps keeps them alive until then).
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=1, deps=(acc, a_prev))
+                a_prev = a
+    return acc, a_prev
 
 
 @gluon.jit
-def _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
-                NCHUNK: gl.constexpr, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr,
-                Cout: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
-    """5. The epilogue after a tile's last chunk, in the store layout (see the kernel)."""
-    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, store_layout))
-    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, store_layout))
-    t = first_tile + (item // NCHUNK) * step
-    offs_l = (t % TILES) * T + offs_m
-    out = gl.convert_layout(acc, store_layout)
+def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
+                 BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, STORE: gl.constexpr):
+    """5. The epilogue of tile t, this program's i-th, after its last chunk: stored in the store layout
+    (see the kernel), or (STORE=worker, point 10) handed to the store worker once it has written
+    out the previous tile, bias added and converted."""
+    if STORE == "worker":
+        mbarrier.wait(handoff.index(1), (i & 1) ^ 1)
+        ybuf.store(_biased(acc, b_ptr, HAS_BIAS, Cout, COUT_P).to(y_ptr.dtype.element_ty))
+        gl.thread_barrier()
+        mbarrier.arrive(handoff.index(0), count=1)
+    else:
+        out = _biased(gl.convert_layout(acc, store_layout), b_ptr, HAS_BIAS, Cout, COUT_P)
+        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+
+
+@gluon.jit
+def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.constexpr):
     if HAS_BIAS:
+        offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, out.type.layout))
         out += gl.load(b_ptr + offs_n, mask=offs_n < Cout, other=0.0)[None, :]
+    return out
+
+
+@gluon.jit
+def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
+                BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
+    """Tile t's outputs `out` [position, channel], in whatever layout they are held, into y: the
+    first T positions, those inside y's rows and channels."""
+    layout: gl.constexpr = out.type.layout
+    offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
+    offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
+    offs_l = (t % TILES) * T + offs_m
     y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
              mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
+
+
+@gluon.jit
+def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
+                 STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
+                 PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+                 store_layout: gl.constexpr, num_warps: gl.constexpr):
+    """6. MMA=async's loop over tiles (STORE=worker: the default partition, handing each tile to
+    the store worker)."""
+    KW: gl.constexpr = a_layout.k_width
+    TILES: gl.constexpr = (L_out + T - 1) // T
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], x_ptr.dtype.element_ty, a_layout)     # the operand of the product in flight
+    # A loop over tiles, each tile's chunks unrolled, slots indexed at run time: a chunk's
+    # last product runs on while the next chunk's copies are issued (an accumulator in
+    # flight around a loop's back edge would make ptxas wait for it there).
+    for i in range(n_mine):
+        for chunk in gl.static_range(NCHUNK):
+            item = i * NCHUNK + chunk
+            _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
+                         first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                         STAGES, TMA, num_warps)
+            if PLANES:
+                # the products that read this set (two items back) are done; then its planes
+                # are rewritten, and every warp's writes are in before the products read them
+                acc, a_prev = warpgroup_mma_wait(num_outstanding=K, deps=(acc, a_prev))
+                _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                        num_warps)
+                fence_async_shared()
+                gl.thread_barrier()
+                for k in gl.static_range(K):
+                    acc = warpgroup_mma(planes.index((item % 2) * K + k).permute((1, 0)),
+                                        _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
+                                        use_acc=chunk > 0 or k > 0, is_async=True)
+            else:
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                                    a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
+        acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
+        _finish_tile(y_ptr, b_ptr, acc, i, first_tile + i * step, ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
+                     Cout, BLOCK_L, COUT_P, STORE)
+
+
+@gluon.jit
+def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+                 W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
+                 STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
+                 PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+                 store_layout: gl.constexpr, num_warps: gl.constexpr):
+    """6. MMA=sync's loop over items, unrolled STAGES times (STORE=worker: the default partition)."""
+    KW: gl.constexpr = a_layout.k_width
+    TILES: gl.constexpr = (L_out + T - 1) // T
+    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    a_prev = gl.zeros([BLOCK_L, BLOCK_C], x_ptr.dtype.element_ty, a_layout)
+    # A loop unrolled STAGES times, so every slot is static and its shared addresses are
+    # immediates (kb76: 4.38 ms against 5.07 for _async_tiles' loop with synchronous products).
+    for base in range(0, n_items, STAGES):
+        for slot in gl.static_range(STAGES):
+            item = base + slot
+            if item < n_items:
+                _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             STAGES, TMA, num_warps)
+                chunk = item % NCHUNK
+                # zeros after the stores, not use_acc=False on the next product: the moves wait
+                # until the stores have read their registers before the next copies and loads
+                # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
+                acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
+                                    BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
+                if chunk == NCHUNK - 1:
+                    _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, first_tile + item // NCHUNK * step, ybuf, handoff,
+                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, STORE)
+                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+
+
+@gluon.jit
+def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+           first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+           L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+           COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
+           W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
+           STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
+           PLANES: gl.constexpr, acc_layout: gl.constexpr, a_layout: gl.constexpr,
+           store_layout: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr):
+    """The loop over this program's tiles, by MMA."""
+    if ASYNC_MMA:
+        _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
+                     num_warps)
+    else:
+        _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                    first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                    W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
+                    num_warps)
+
+
+@gluon.jit
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, L_out: gl.constexpr,
+                  COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
+    """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
+    y's rows, lanes on consecutive positions (whole sectors per request), then handed back."""
+    TILES: gl.constexpr = (L_out + T - 1) // T
+    VEC: gl.constexpr = 2 if L_out % 2 == 0 else 1      # y's rows start that many elements aligned
+    layout: gl.constexpr = gl.BlockedLayout([VEC, 1], [32, 1], [1, gl.num_warps()], [0, 1])
+    for i in range(n_mine):
+        mbarrier.wait(handoff.index(0), i & 1)
+        out = ybuf.load(layout)
+        gl.thread_barrier()
+        mbarrier.arrive(handoff.index(1), count=1)
+        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
 
 
 @gluon.jit
@@ -160,51 +403,64 @@ def conv1d_staged_taps_kernel(
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
-    W_LO: gl.constexpr, W_HI: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE_ROWS: gl.constexpr, num_warps: gl.constexpr,
+    W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
+    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
-    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
-    n_items = (n_tiles - first_tile + step - 1) // step * NCHUNK
 
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
+
+    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout
+    # (TERMS = 2: their TF32 parts, then what those leave out).
+    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
+    w01 = gl.allocate_shared_memory(dtype, [W01, COUT_P, BLOCK_C], w_layout)
+    w23 = gl.allocate_shared_memory(dtype, [W23, COUT_P, BLOCK_C], w_layout)
+    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
+    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
+    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
+    for k in gl.static_range(K):
+        for ch in gl.static_range(NCHUNK):
+            if PLANES:      # the planes' rows are channels in order
+                c = ch * BLOCK_C + cols
+            else:
+                c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
+            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
+                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
+            if TERMS == 2:
+                _weights(w01, w23, k, ch, NCHUNK, TERMS, 1).store(w_tile - _tf32(w_tile))
+                w_tile = _tf32(w_tile)
+            _weights(w01, w23, k, ch, NCHUNK, TERMS, 0).store(w_tile)
+    fence_async_shared()      # the MMA reads shared memory through the async proxy
+
     acc_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
                                                          instr_shape=[16, COUT_P, 8 * KW])
     a_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_layout, k_width=KW)
     # 5. The store layout: the MMA's fragments (STORE=fragments; 4-byte stores, 8 positions of
     # a row per instruction) or, regrouped through shared memory, 4 positions of a row per
     # thread (STORE=rows; 16-byte stores, a quarter of the instructions).
-    if STORE_ROWS:
+    if STORE == "rows":
         store_layout: gl.constexpr = gl.BlockedLayout([4, 1], [16, 2], [1, num_warps], [0, 1])
     else:
         store_layout: gl.constexpr = acc_layout
-
-    # 1. The weights, once: W_k[co, col] = w[co, c0 + channel(col), k], zero past Cin and Cout.
-    w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
-    w_lo = gl.allocate_shared_memory(dtype, [W_LO, COUT_P, BLOCK_C], w_layout)
-    w_hi = gl.allocate_shared_memory(dtype, [W_HI, COUT_P, BLOCK_C], w_layout)
-    ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
-    offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
-    cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
-    for k in gl.static_range(K):
-        for ch in gl.static_range(NCHUNK):
-            c = ch * BLOCK_C + _channel(cols, BLOCK_C, KW)
-            w_tile = gl.load(w_ptr + (offs_o * (Cin * K))[:, None] + (c * K + k)[None, :],
-                           mask=(offs_o < Cout)[:, None] & (c < Cin)[None, :], other=0.0)
-            _weights(w_lo, w_hi, k, ch, NCHUNK).store(w_tile)
-    fence_async_shared()      # the MMA reads shared memory through the async proxy
 
     # 2. The windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte alignment,
     # which TMA needs), STAGES - 1 items in flight ahead of the one in use; under COPY=tma an
     # mbarrier per slot counts its bytes in.
     xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
     bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if PLANES:      # point 8: two sets of K planes, one written while the other's products run
+        planes = gl.allocate_shared_memory(dtype, [2 * K, BLOCK_C, BLOCK_L], gl.NVMMASharedLayout(128, 16, rank=2))
+    else:
+        planes = xbuf   # not read
     if TMA:
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
         gl.thread_barrier()
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
+    n_mine = (n_tiles - first_tile + step - 1) // step
+    n_items = n_mine * NCHUNK
     for ahead in gl.static_range(STAGES - 1):
         if TMA:
             _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
@@ -212,32 +468,44 @@ def conv1d_staged_taps_kernel(
         else:
             _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
                          BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
-    # The slot of an item is static, so the loop is unrolled STAGES times.
-    for base in range(0, n_items, STAGES):
-        for slot in gl.static_range(STAGES):
-            item = base + slot
-            if item < n_items:
-                refill: gl.constexpr = (slot + STAGES - 1) % STAGES
-                if TMA:
-                    mbarrier.wait(bars.index(slot), (base // STAGES) & 1)   # `item` has landed
-                    gl.thread_barrier()                 # and every warp is done reading the slot refilled next
-                    _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES,
-                                 NCHUNK, S, P, BLOCK_C, W, T, SLOT, Q)
-                else:
-                    async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
-                    gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
-                    _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK,
-                                 Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-                chunk = item % NCHUNK
-                acc = _taps(xbuf, slot * SLOT, acc, w_lo, w_hi, chunk, a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q,
-                            NCHUNK, ASYNC_MMA)
-                if chunk == NCHUNK - 1:
-                    _store_tile(y_ptr, b_ptr, acc, item, first_tile, step, store_layout, HAS_BIAS, NCHUNK, TILES, T,
-                                L_out, Cout, BLOCK_L, COUT_P)
-                    acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
+    if STORE == "worker":      # point 10: the stores in their own warps, fed a tile at a time
+        ybuf = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
+            128 // y_ptr.dtype.element_ty.primitive_bitwidth, 1, 8, order=[0, 1]))
+        handoff = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())   # full, empty
+        mbarrier.init(handoff.index(0), count=1)
+        mbarrier.init(handoff.index(1), count=1)
+        gl.warp_specialize([
+            (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
+                      first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                      BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                      store_layout, ASYNC_MMA, num_warps)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
+        ], [4], [96])
+    else:
+        _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
+               step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
+               SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
+
+
+@gluon.jit
+def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, TILES: gl.constexpr,
+                 NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
+                 Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
+    """Wait until `item`'s window is in `slot` for every warp, then start the copies of the item
+    STAGES - 1 ahead into `refill`, the slot the previous item was read from."""
+    if TMA:
+        mbarrier.wait(bars.index(slot), (item // STAGES) & 1)   # `item` has landed
+        gl.thread_barrier()                 # and every warp is done reading the slot refilled next
+        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, S,
+                     P, BLOCK_C, W, T, SLOT, Q)
+    else:
+        async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
+        gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
+        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in,
+                     S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
 
 
 def geometry(problem, config) -> dict:
@@ -268,7 +536,14 @@ def geometry(problem, config) -> dict:
         span = triton.cdiv(s * (bl - 1) + reach + 1, vec) * vec
         w = triton.next_power_of_2(span + shift)
         if w > s * bl and (w - s * bl) & (w - s * bl - 1):      # the view's row step must be a padding amount
-            w *= 2
+            geo["unsupported"] = (f"a window of {w} positions is {w - s * bl} past stride*BLOCK_L: the view's row "
+                                  f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
+    if config["precision"] == "tf32x3" and size != 4:
+        geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
+    if size == 2 and (problem.length % 2 or problem.padding % 2):
+        # a window row then starts 2 bytes off a 4-byte boundary somewhere, and cp.async copies 4, 8 or 16
+        geo["unsupported"] = (f"16-bit x with length {problem.length} and padding {problem.padding}: a window's "
+                              "copies start 2 bytes off, and cp.async copies at least 4 (both must be even)")
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
         geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
     if config["COPY"] == "tma":
@@ -282,13 +557,26 @@ def geometry(problem, config) -> dict:
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
-    w_lo, w_hi = (2 if k > 1 else 1) * nchunk, (k - 2 if k > 2 else 1) * nchunk   # _weights' two allocations
-    # STORE=rows regroups the tile through a few KiB of scratch the compiler sizes (8 KiB at 64 x 128)
-    smem = size * (xalloc + (w_lo + w_hi) * cout_p * bc)
+    terms = 2 if config["precision"] == "tf32x3" else 1
+    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 1))]  # _weights' two allocations
+    smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
+    if config["STORE"] == "rows":
+        smem += ROWS_SCRATCH_BYTES
+    if config["STORE"] == "worker":     # point 10: one tile of y staged for the store warps
+        smem += bl * cout_p * size
+    if config["PLANES"] == "yes":
+        smem += size * 2 * k * bc * bl
+        nu = bl // 8
+        if size != 2 or config["MMA"] != "async" or config["COPY"] != "cp_async" or config["FILL"] != "outputs":
+            geo["unsupported"] = "PLANES=yes: 16-bit inputs (M-major A operands), MMA=async, COPY=cp_async, FILL=outputs"
+        elif 7 * s + problem.dilation * (k - 1) >= 32 or 8 * s * (nu - 1) + 32 > w:
+            geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W_LO": w_lo, "W_HI": w_hi})
+                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
-        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory (weights and {config['STAGES']} windows)"
+        scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
+        weights = "weights and their residuals" if terms == 2 else "weights"
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
     return geo
 
 
@@ -309,30 +597,37 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
-        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE_ROWS=config["STORE"] == "rows",
-        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W_LO", "W_HI")},
+        TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
+        PLANES=config["PLANES"] == "yes",
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
+                                     "TERMS")},
         num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
+    if problem.stride > 3:
+        # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
+        # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
+        return f"stride {problem.stride}: the strided view (a padded shared layout) takes strides 1, 2 and 3"
     if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
         return "needs an sm_90 GPU (warpgroup MMA)"
-    if problem.stride > 1 and (problem.stride - 1) & (problem.stride - 2):
-        return f"stride {problem.stride}: the strided view needs stride - 1 to be 0 or a power of two"
     if problem.kernel_size > 4:
         return f"kernel_size {problem.kernel_size} > 4"
     if problem.out_channels > 256:
         return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
-    return geometry(problem, FAMILY.defaults).get("unsupported")
+    return None     # what one config needs (shared memory, alignment) is config_limits' to say
 
 
 def precision(problem, config) -> str:
-    """TF32 products for fp32 inputs; 16-bit inputs multiply exactly (fp32 accumulation)."""
-    return {"float32": "tf32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+    """TF32 products for fp32 inputs (strict fp32 under tf32x3); 16-bit inputs multiply exactly
+    (fp32 accumulation)."""
+    if problem.dtype == "float32":
+        return "fp32" if config["precision"] == "tf32x3" else "tf32"
+    return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
-CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 16, 'STAGES': 5, 'FILL': 'outputs', 'MMA': 'sync', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4}
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 16, 'STAGES': 5, 'FILL': 'outputs', 'MMA': 'sync', 'COPY': 'cp_async', 'STORE': 'worker', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'no'}
 
 
 def conv1d_shape(x, weight, bias, stride, padding, dilation):
