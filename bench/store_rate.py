@@ -14,6 +14,7 @@ Prints the time, GB/s and bytes per nanosecond per SM (at the H200's 1.98 GHz bo
 per cycle is 13.9 B/ns) of each combination.
 """
 import argparse
+import itertools
 import sys
 from dataclasses import replace
 
@@ -70,23 +71,22 @@ def main():
         base = suite.get(name)
         for problem in [replace(base, length=int(n)) for n in args.lengths.split(",") if n] or [base]:
             y = torch.empty(problem.y_shape, dtype=problem.torch_dtype, device="cuda")
-            for order in args.orders.split(","):
-                for block_l in map(int, args.block_l.split(",")):
-                    tiles = triton.cdiv(problem.l_out, block_l)
-                    # flat: whole tiles only, inside y
-                    count = (y.numel() // (problem.out_channels * block_l) if order == "flat"
-                             else problem.batch * tiles)
-                    written = (count * problem.out_channels * block_l if order == "flat" else y.numel()) * y.element_size()
-                    for warps in map(int, args.warps.split(",")):
-                        for per_sm in map(int, args.programs_per_sm.split(",")):
-                            def run(_):
-                                write_tiles_kernel[(min(count, per_sm * sms),)](
-                                    y, count, TILES=tiles, L_out=problem.l_out, COUT=problem.out_channels,
-                                    BLOCK_L=block_l, ORDER=order, num_warps=warps)
-                            ms = timing.benchmark(run, target_ms=200, max_runs=30)["median_ms"]
-                            print(f"| {name} | {problem.l_out} | {problem.l_out * y.element_size() % 32} | {order} "
-                                  f"| {block_l} | {warps} | {per_sm} | {ms:.3f} | {written / ms / 1e6:.0f} "
-                                  f"| {written / ms / 1e6 / sms:.1f} |", flush=True)
+            for order, block_l, warps, per_sm in itertools.product(
+                    args.orders.split(","), map(int, args.block_l.split(",")), map(int, args.warps.split(",")),
+                    map(int, args.programs_per_sm.split(","))):
+                tiles = triton.cdiv(problem.l_out, block_l)
+                # flat: whole tiles only, inside y
+                count = y.numel() // (problem.out_channels * block_l) if order == "flat" else problem.batch * tiles
+                written = (count * problem.out_channels * block_l if order == "flat" else y.numel()) * y.element_size()
+
+                def run(_):
+                    write_tiles_kernel[(min(count, per_sm * sms),)](
+                        y, count, TILES=tiles, L_out=problem.l_out, COUT=problem.out_channels,
+                        BLOCK_L=block_l, ORDER=order, num_warps=warps)
+                ms = timing.benchmark(run, target_ms=200, max_runs=30)["median_ms"]
+                print(f"| {name} | {problem.l_out} | {problem.l_out * y.element_size() % 32} | {order} "
+                      f"| {block_l} | {warps} | {per_sm} | {ms:.3f} | {written / ms / 1e6:.0f} "
+                      f"| {written / ms / 1e6 / sms:.1f} |", flush=True)
             y = None      # freed before the next length's y
             torch.cuda.empty_cache()
 

@@ -142,10 +142,7 @@ def resolve(spec: str) -> tuple:
     """(family, variant) of a spec; FAMILY@FILE:... loads the family from FILE."""
     head, _, rest = spec.partition(":")
     name, at, path = head.partition("@")
-    if not at:
-        variant = registry.parse_variant(spec)
-        return registry.family(variant.family), variant
-    family = registry.family_from_file(Path(path))
+    family = registry.family_from_file(Path(path)) if at else registry.family(name.strip())
     return family, registry.variant_of(family, rest, spec)
 
 
