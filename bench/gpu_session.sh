@@ -90,6 +90,8 @@
 #                                       loop (kept: kb76's default) and with 8 store warps, tiles in runs per program, y in
 #                                       whole 32-byte sectors (STORE=sectors) and the tree against 581be7b's file in one
 #                                       process: the modes and code are in git at 2bd11f4 (bench/results/explore43-46-*)
+#   bash bench/gpu_session.sh explore47 a diagnosis: staged_taps' stores moved onto whole 32-byte sectors (wrong
+#                                       results by design, bench/diag_sectors.py) against the same configs, kb67 and kb76
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -333,6 +335,15 @@ case "${1:-}" in
       -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=4|6,$wk" 2>&1 | tee bench/results/explore42-kb67.txt
     timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore42-kb76.json -v $st \
       -g "$st:STAGES=4|5,$wk" 2>&1 | tee bench/results/explore42-kb76.txt ;;
+  explore47)
+    # a diagnosis: staged_taps with every row piece of y moved onto whole 32-byte sectors (row r's pieces start
+    # (r*L_out) mod 8 positions early; wrong results by design), against the same configs as they are
+    mkdir -p .ab && python3 bench/diag_sectors.py .ab/staged_taps_sectors.py || exit 1
+    st=staged_taps sec=staged_taps@.ab/staged_taps_sectors.py wk=BLOCK_C=32,STAGES=3,MMA=async,STORE=worker
+    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore47-kb67.json -v $st:wide -v $sec:wide \
+      -v $st:$wk -v $sec:$wk -v $st:wide -v $sec:wide 2>&1 | tee bench/results/explore47-kb67.txt
+    timeout 250 python3 bench/sweep.py -p kb76 --json bench/results/explore47-kb76.json -v $st:worker -v $sec:worker \
+      -v $st -v $sec -v $st:worker -v $sec:worker 2>&1 | tee bench/results/explore47-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -349,5 +360,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore47|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -63,13 +63,18 @@ def compile_sm90(kernel, args, kwargs):
     return triton.compile(source(kernel, signature, constexprs, attrs), target=H200, options=options.__dict__)
 
 
-def resources(cubin: bytes) -> dict:
-    """Registers and spill bytes from the cubin, read by the cuobjdump Triton ships."""
+def cuobjdump(cubin: bytes, flag: str) -> str:
+    """What the cuobjdump Triton ships prints for the cubin under `flag`."""
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()
-        text = subprocess.run([str(tool), "--dump-resource-usage", f.name], capture_output=True, text=True).stdout
+        return subprocess.run([str(tool), flag, f.name], capture_output=True, text=True).stdout
+
+
+def resources(cubin: bytes) -> dict:
+    """Registers and spill bytes from the cubin."""
+    text = cuobjdump(cubin, "--dump-resource-usage")
     found = lambda key: int(m.group(1)) if (m := re.search(rf"{key}:(\d+)", text)) else None  # noqa: E731
     return {"regs": found("REG"), "spill_stores": found("STACK")}
 
@@ -86,7 +91,8 @@ def main():
     parser.add_argument("-v", "--variant", action="append", default=[])
     parser.add_argument("-g", "--grid", action="append", default=[])
     parser.add_argument("--layouts", action="store_true", help="print the blocked layouts of each kernel")
-    parser.add_argument("--dump", help="write each kernel's ttgir and ptx here")
+    parser.add_argument("--dump", help="write each kernel's ttgir, ptx and sass here (diff the sass against the last "
+                                       "measured revision's after a change to a hot loop: ptxas may schedule it anew)")
     args = parser.parse_args()
     problem = load_suite().get(args.problem)
     for spec in args.variant + [s for g in args.grid for s in expand(g)]:
@@ -105,6 +111,7 @@ def main():
                 stem.parent.mkdir(parents=True, exist_ok=True)
                 for ext in ("ttgir", "ptx"):
                     stem.with_suffix(f".{ext}").write_text(compiled.asm[ext])
+                stem.with_suffix(".sass").write_text(cuobjdump(compiled.asm["cubin"], "-sass"))
 
 
 if __name__ == "__main__":
