@@ -92,6 +92,7 @@
 #                                       process: the modes and code are in git at 2bd11f4 (bench/results/explore43-46-*)
 #   bash bench/gpu_session.sh explore47 a diagnosis: staged_taps' stores moved onto whole 32-byte sectors (wrong
 #                                       results by design, bench/diag_sectors.py) against the same configs, kb67 and kb76
+#   bash bench/gpu_session.sh explore48 where kb67's warps wait with the store worker, as it is and with explore47's shift
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -344,6 +345,19 @@ case "${1:-}" in
       -v $st:$wk -v $sec:$wk -v $st:wide -v $sec:wide 2>&1 | tee bench/results/explore47-kb67.txt
     timeout 250 python3 bench/sweep.py -p kb76 --json bench/results/explore47-kb76.json -v $st:worker -v $sec:worker \
       -v $st -v $sec -v $st:worker -v $sec:worker 2>&1 | tee bench/results/explore47-kb76.txt ;;
+  explore48)
+    # where kb67's warps wait with the store worker, as it is and with y's pieces on whole sectors (explore47's
+    # diagnosis, swapped in for the profile and swapped back), and its tensor pipe's use
+    st=staged_taps wk=BLOCK_C=32,STAGES=3,MMA=async,STORE=worker
+    timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$st:$wk" --out profiles/pcstalls/explore48-kb67-worker \
+      2>&1 | tail -70 | tee bench/results/explore48-pcstalls-kb67-worker.txt
+    mkdir -p .ab && cp kernels/staged_taps.py .ab/staged_taps_tree.py && python3 bench/diag_sectors.py .ab/staged_taps_sectors.py \
+      && cp .ab/staged_taps_sectors.py kernels/staged_taps.py \
+      && timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$st:$wk" --out profiles/pcstalls/explore48-kb67-worker-sectors \
+      2>&1 | tail -70 | tee bench/results/explore48-pcstalls-kb67-worker-sectors.txt
+    cp .ab/staged_taps_tree.py kernels/staged_taps.py
+    timeout 150 python3 -m workbench measure -p kb67 -v $st:wide -v "$st:$wk" \
+      --metrics tensor_gmma_pct,dram_pct,l2_pct,l1_pct,stall_memory,sectors_per_request 2>&1 | tee bench/results/explore48-kb67-ncu.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -360,5 +374,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore47|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore47|explore48|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac
