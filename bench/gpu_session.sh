@@ -93,6 +93,8 @@
 #   bash bench/gpu_session.sh explore47 a diagnosis: staged_taps' stores moved onto whole 32-byte sectors (wrong
 #                                       results by design, bench/diag_sectors.py) against the same configs, kb67 and kb76
 #   bash bench/gpu_session.sh explore48 where kb67's warps wait with the store worker, as it is and with explore47's shift
+#   bash bench/gpu_session.sh explore49 staged_taps with every other tile in a second warpgroup (WARPGROUPS=2): checks,
+#                                       kb67 and kb76 sweeps (explore18 measured the idea with session 8's loops)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -358,6 +360,20 @@ case "${1:-}" in
     cp .ab/staged_taps_tree.py kernels/staged_taps.py
     timeout 150 python3 -m workbench measure -p kb67 -v $st:wide -v "$st:$wk" \
       --metrics tensor_gmma_pct,dram_pct,l2_pct,l1_pct,stall_memory,sectors_per_request 2>&1 | tee bench/results/explore48-kb67-ncu.txt ;;
+  explore49)
+    # staged_taps with every other tile in a second warpgroup (WARPGROUPS=2), against each problem's config
+    st=staged_taps wg=WARPGROUPS=2
+    { for o in "--bias --length 20001" "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72" \
+               "--batch 3 --length 3001"; do
+        timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_C=32,STAGES=3,MMA=async,$wg" \
+          -v "$st:BLOCK_C=16,STAGES=3,MMA=sync,$wg" 2>&1 | tail -3
+      done; } | tee bench/results/explore49-checks.txt
+    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore49-kb67.json -v $st:wide \
+      -g "$st:BLOCK_C=32,STAGES=2|3,MMA=async|sync,$wg" -g "$st:BLOCK_C=16,STAGES=3|4,MMA=async|sync,$wg" \
+      -v $st:wide 2>&1 | tee bench/results/explore49-kb67.txt
+    timeout 230 python3 bench/sweep.py -p kb76 --json bench/results/explore49-kb76.json -v $st:worker \
+      -g "$st:BLOCK_C=16,STAGES=2|3,MMA=sync|async,$wg" -g "$st:BLOCK_C=8,STAGES=4|6,MMA=sync,$wg" \
+      -v $st:worker 2>&1 | tee bench/results/explore49-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -374,5 +390,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore47|explore48|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore47|explore48|explore49|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac
