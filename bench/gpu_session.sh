@@ -90,11 +90,10 @@
 #                                       loop (kept: kb76's default) and with 8 store warps, tiles in runs per program, y in
 #                                       whole 32-byte sectors (STORE=sectors) and the tree against 581be7b's file in one
 #                                       process: the modes and code are in git at 2bd11f4 (bench/results/explore43-46-*)
-#   bash bench/gpu_session.sh explore47 a diagnosis: staged_taps' stores moved onto whole 32-byte sectors (wrong
-#                                       results by design, bench/diag_sectors.py) against the same configs, kb67 and kb76
-#   bash bench/gpu_session.sh explore48 where kb67's warps wait with the store worker, as it is and with explore47's shift
-#   bash bench/gpu_session.sh explore49 staged_taps with every other tile in a second warpgroup (WARPGROUPS=2): checks,
-#                                       kb67 and kb76 sweeps (explore18 measured the idea with session 8's loops)
+#                                       explore47-49 measured y's pieces moved onto whole sectors (a diagnosis, wrong results
+#                                       by design: bench/diag_sectors.py), where kb67's warps wait with the store worker, and
+#                                       two warpgroups on alternate tiles again (WARPGROUPS=2, slower): the modes and code are
+#                                       in git at 9364544 (bench/results/explore47-49-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -338,42 +337,6 @@ case "${1:-}" in
       -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=4|6,$wk" 2>&1 | tee bench/results/explore42-kb67.txt
     timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore42-kb76.json -v $st \
       -g "$st:STAGES=4|5,$wk" 2>&1 | tee bench/results/explore42-kb76.txt ;;
-  explore47)
-    # a diagnosis: staged_taps with every row piece of y moved onto whole 32-byte sectors (row r's pieces start
-    # (r*L_out) mod 8 positions early; wrong results by design), against the same configs as they are
-    mkdir -p .ab && python3 bench/diag_sectors.py .ab/staged_taps_sectors.py || exit 1
-    st=staged_taps sec=staged_taps@.ab/staged_taps_sectors.py wk=BLOCK_C=32,STAGES=3,MMA=async,STORE=worker
-    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore47-kb67.json -v $st:wide -v $sec:wide \
-      -v $st:$wk -v $sec:$wk -v $st:wide -v $sec:wide 2>&1 | tee bench/results/explore47-kb67.txt
-    timeout 250 python3 bench/sweep.py -p kb76 --json bench/results/explore47-kb76.json -v $st:worker -v $sec:worker \
-      -v $st -v $sec -v $st:worker -v $sec:worker 2>&1 | tee bench/results/explore47-kb76.txt ;;
-  explore48)
-    # where kb67's warps wait with the store worker, as it is and with y's pieces on whole sectors (explore47's
-    # diagnosis, swapped in for the profile and swapped back), and its tensor pipe's use
-    st=staged_taps wk=BLOCK_C=32,STAGES=3,MMA=async,STORE=worker
-    timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$st:$wk" --out profiles/pcstalls/explore48-kb67-worker \
-      2>&1 | tail -70 | tee bench/results/explore48-pcstalls-kb67-worker.txt
-    mkdir -p .ab && cp kernels/staged_taps.py .ab/staged_taps_tree.py && python3 bench/diag_sectors.py .ab/staged_taps_sectors.py \
-      && cp .ab/staged_taps_sectors.py kernels/staged_taps.py \
-      && timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$st:$wk" --out profiles/pcstalls/explore48-kb67-worker-sectors \
-      2>&1 | tail -70 | tee bench/results/explore48-pcstalls-kb67-worker-sectors.txt
-    cp .ab/staged_taps_tree.py kernels/staged_taps.py
-    timeout 150 python3 -m workbench measure -p kb67 -v $st:wide -v "$st:$wk" \
-      --metrics tensor_gmma_pct,dram_pct,l2_pct,l1_pct,stall_memory,sectors_per_request 2>&1 | tee bench/results/explore48-kb67-ncu.txt ;;
-  explore49)
-    # staged_taps with every other tile in a second warpgroup (WARPGROUPS=2), against each problem's config
-    st=staged_taps wg=WARPGROUPS=2
-    { for o in "--bias --length 20001" "--length 5001 --stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72" \
-               "--batch 3 --length 3001"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$st:BLOCK_C=32,STAGES=3,MMA=async,$wg" \
-          -v "$st:BLOCK_C=16,STAGES=3,MMA=sync,$wg" 2>&1 | tail -3
-      done; } | tee bench/results/explore49-checks.txt
-    timeout 200 python3 bench/sweep.py -p kb67 --json bench/results/explore49-kb67.json -v $st:wide \
-      -g "$st:BLOCK_C=32,STAGES=2|3,MMA=async|sync,$wg" -g "$st:BLOCK_C=16,STAGES=3|4,MMA=async|sync,$wg" \
-      -v $st:wide 2>&1 | tee bench/results/explore49-kb67.txt
-    timeout 230 python3 bench/sweep.py -p kb76 --json bench/results/explore49-kb76.json -v $st:worker \
-      -g "$st:BLOCK_C=16,STAGES=2|3,MMA=sync|async,$wg" -g "$st:BLOCK_C=8,STAGES=4|6,MMA=sync,$wg" \
-      -v $st:worker 2>&1 | tee bench/results/explore49-kb76.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
@@ -390,5 +353,5 @@ case "${1:-}" in
     done ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore47|explore48|explore49|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac

@@ -55,8 +55,10 @@ cannot stage a window once and read it at stride 3, and its gather lowers to shu
    tile (kb76-bf16: 2.20 ms against 2.38, explore42; kb76: 4.22-4.30 against 4.32-4.39, explore43-46).
    What bounds those stores is y's layout: its rows start 24 bytes into a 32-byte sector on kb67 and
    kb76, and y alone, written in this tile order, takes 2.6x as long as with rows on sectors
-   (bench/store_rate.py, explore44). Writing whole sectors from the worker did not carry over to the
-   conv (explore45-46, in git at 2bd11f4).
+   (bench/store_rate.py, explore44). In the conv they cost less: with every piece moved onto whole
+   sectors (a diagnosis, wrong results) the worker configs gain 4-5% (explore47), and the worker waits
+   for the main warps most of the time (explore48). Whole sectors written through a carry between a
+   program's consecutive tiles lost more to the order than they gained (explore45-46, in git at 2bd11f4).
 
 Limits: fp32 (TF32 products), bf16 or fp16 inputs; stride 1, 2 or 3 (the padding trick needs S-1
 and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES
@@ -82,7 +84,6 @@ BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring chann
 # STORE=rows' regrouping scratch for the fp32 accumulator.
 ALLOC_SLACK_BYTES = 768
 ROWS_SCRATCH_BYTES = 8192
-GROUP_REGS = 240             # WARPGROUPS=2: the second warpgroup's registers per thread (setmaxnreg)
 
 
 @constexpr_function
@@ -458,8 +459,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, WARPGROUPS: gl.constexpr,
-    GROUP_REGS: gl.constexpr, num_warps: gl.constexpr,
+    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -500,25 +500,29 @@ def conv1d_staged_taps_kernel(
     else:
         store_layout: gl.constexpr = acc_layout
 
-    # 2. The windows: STAGES slots, STAGES - 1 items in flight ahead of the one in use.
-    xbuf, bars, planes = _windows(dtype, XALLOC, STAGES, TMA, PLANES, K, BLOCK_C, BLOCK_L)
-    if WARPGROUPS == 2:      # point 11: every other tile in a second warpgroup, with windows of its own
-        xbuf1, bars1, planes1 = _windows(dtype, XALLOC, STAGES, TMA, PLANES, K, BLOCK_C, BLOCK_L)
-        gl.warp_specialize([
-            (_group, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, n_tiles, first_tile, 2 * step,
-                      Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
-                      SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA,
-                      num_warps)),
-            (_group, (x_ptr, x_desc, b_ptr, y_ptr, xbuf1, bars1, planes1, w01, w23, n_tiles, first_tile + step,
-                      2 * step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W,
-                      SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
-                      ASYNC_MMA, num_warps)),
-        ], [num_warps], [GROUP_REGS])
-        return
+    # 2. The windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte alignment,
+    # which TMA needs), STAGES - 1 items in flight ahead of the one in use; under COPY=tma an
+    # mbarrier per slot counts its bytes in.
+    xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
+    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    if PLANES:      # point 8: two sets of K planes, one written while the other's products run
+        planes = gl.allocate_shared_memory(dtype, [2 * K, BLOCK_C, BLOCK_L], gl.NVMMASharedLayout(128, 16, rank=2))
+    else:
+        planes = xbuf   # not read
+    if TMA:
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        gl.thread_barrier()
+    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
     n_mine = (n_tiles - first_tile + step - 1) // step
     n_items = n_mine * NCHUNK
-    _prologue(x_ptr, x_desc, xbuf, bars, n_items, first_tile, step, NCHUNK, Cin, L_in, L_out, S, P, BLOCK_C, W,
-              SPAN, T, SLOT, Q, STAGES, TMA, num_warps)
+    for ahead in gl.static_range(STAGES - 1):
+        if TMA:
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
+                         BLOCK_C, W, T, SLOT, Q)
+        else:
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
+                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
     if STORE == "worker":      # point 10: the stores in their own warps, fed a tile at a time
         ybuf = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
             128 // y_ptr.dtype.element_ty.primitive_bitwidth, 1, 8, order=[0, 1]))
@@ -536,64 +540,6 @@ def conv1d_staged_taps_kernel(
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
                step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
                SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
-    if not TMA:
-        async_copy.wait_group(0)
-
-
-@gluon.jit
-def _windows(dtype: gl.constexpr, XALLOC: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr,
-             PLANES: gl.constexpr, K: gl.constexpr, BLOCK_C: gl.constexpr, BLOCK_L: gl.constexpr):
-    """One warpgroup's windows: STAGES slots of one allocation (NVMMA-typed for its 128-byte
-    alignment, which TMA needs); under COPY=tma an mbarrier per slot counts its bytes in."""
-    xbuf = gl.allocate_shared_memory(dtype, [XALLOC // 64, 64], gl.NVMMASharedLayout(0, dtype.primitive_bitwidth, rank=2))
-    bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-    if PLANES:      # point 8: two sets of K planes, one written while the other's products run
-        planes = gl.allocate_shared_memory(dtype, [2 * K, BLOCK_C, BLOCK_L], gl.NVMMASharedLayout(128, 16, rank=2))
-    else:
-        planes = xbuf   # not read
-    if TMA:
-        for s in gl.static_range(STAGES):
-            mbarrier.init(bars.index(s), count=1)
-        gl.thread_barrier()
-    return xbuf, bars, planes
-
-
-@gluon.jit
-def _prologue(x_ptr, x_desc, xbuf, bars, n_items, first_tile, step, NCHUNK: gl.constexpr, Cin: gl.constexpr,
-              L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr,
-              W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
-              STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
-    """The copies of the first STAGES - 1 items, by the warps that will wait on them (a cp.async
-    group is per thread)."""
-    TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
-    for ahead in gl.static_range(STAGES - 1):
-        if TMA:
-            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
-                         BLOCK_C, W, T, SLOT, Q)
-        else:
-            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
-                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
-
-
-@gluon.jit
-def _group(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, n_tiles, first_tile, step,
-           Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
-           S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr, COUT_P: gl.constexpr,
-           NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
-           T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr,
-           STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, acc_layout: gl.constexpr,
-           a_layout: gl.constexpr, store_layout: gl.constexpr, ASYNC_MMA: gl.constexpr, num_warps: gl.constexpr):
-    """11. WARPGROUPS=2: one warpgroup's share of the program, tiles first_tile, first_tile + step, ...
-    One warpgroup is one warp per scheduler, issuing 11% of the time on kb67 and otherwise waiting
-    on its own shared loads and products in turn (explore48); a second one on alternate tiles waits
-    at other times. The weights are shared."""
-    n_mine = (n_tiles - first_tile + step - 1) // step
-    n_items = n_mine * NCHUNK
-    _prologue(x_ptr, x_desc, xbuf, bars, n_items, first_tile, step, NCHUNK, Cin, L_in, L_out, S, P, BLOCK_C, W,
-              SPAN, T, SLOT, Q, STAGES, TMA, num_warps)
-    _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
-           step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
-           SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
@@ -668,28 +614,24 @@ def geometry(problem, config) -> dict:
     k = problem.kernel_size
     terms = 2 if config["precision"] == "tf32x3" else 1
     w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 1))]  # _weights' two allocations
-    groups = config["WARPGROUPS"]
-    smem = size * (groups * xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
+    smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
     if config["STORE"] == "worker":     # point 10: one tile of y staged for the store warps
         smem += bl * cout_p * size
     if config["PLANES"] == "yes":
-        smem += groups * size * 2 * k * bc * bl
+        smem += size * 2 * k * bc * bl
         nu = bl // 8
         if size != 2 or config["MMA"] != "async" or config["COPY"] != "cp_async" or config["FILL"] != "outputs":
             geo["unsupported"] = "PLANES=yes: 16-bit inputs (M-major A operands), MMA=async, COPY=cp_async, FILL=outputs"
         elif 7 * s + problem.dilation * (k - 1) >= 32 or 8 * s * (nu - 1) + 32 > w:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
-    if groups == 2 and config["STORE"] == "worker":
-        geo["unsupported"] = "WARPGROUPS=2 with STORE=worker: each warpgroup stores its own tiles"
     geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
                 "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
-        windows = f"{config['STAGES']} windows" + (" per warpgroup" if groups == 2 else "")
-        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {windows}{scratch})"
+        geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
     return geo
 
 
@@ -711,7 +653,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
-        PLANES=config["PLANES"] == "yes", WARPGROUPS=config["WARPGROUPS"], GROUP_REGS=GROUP_REGS,
+        PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -778,8 +720,10 @@ FAMILY = Family(
         # slower; explore44), y written in whole 32-byte sectors (kb76 0.5% faster, kb67 5-8% slower; explore45-46,
         # in git at 2bd11f4)
         "STORE": ("fragments", "rows", "worker"),
-        # one warpgroup: 8 warps were slower on 128 rows (explore11) and as two warpgroups splitting
-        # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59)
+        # one warpgroup: 8 warps were slower on 128 rows (explore11), as two warpgroups splitting
+        # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59) and as two on alternate
+        # tiles, each with its own windows (explore18, and on the present loops explore49: kb67 18-73% slower,
+        # kb76 27-50%; in git at 9364544)
         "num_warps": (4,),
         # tf32x3: strict fp32 from three TF32 products (point 7); fp32 inputs only. Its residual weights
         # leave room for two 16-channel windows on kb76: 6.62 ms against 6.86 synchronous, 7.04 for
@@ -788,15 +732,13 @@ FAMILY = Family(
         # yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory (point 8):
         # kb76-bf16 2.464 ms against 2.520 (explore38); with fragment stores 3.7-5.0 (2-byte stores)
         "PLANES": ("no", "yes"),
-        # 2: every other tile in a second warpgroup with windows of its own (point 11)
-        "WARPGROUPS": (1, 2),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again). With its stores in
     # their own warps it is the known config `worker` (4.22-4.30 ms against 4.32-4.39, explore43-46; 6 deep 4.78).
     # The defaults keep fragment stores: promoted configs recorded before a parameter existed take its default.
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "WARPGROUPS": 1},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
@@ -807,11 +749,11 @@ FAMILY = Family(
     # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
     # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
     known_configs={
-        "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no", "WARPGROUPS": 1},
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "WARPGROUPS": 1},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "WARPGROUPS": 1},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes", "WARPGROUPS": 1},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no", "WARPGROUPS": 1},
+        "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
     },
     stages=("memory",),
     supports=supports,
