@@ -38,6 +38,10 @@ def test_staged_taps_copy_paths_and_16_bit_products_compile_for_sm90(tmp_path):
     assert "cp.async.cg" in cp_async and "cp.async.bulk.tensor" in tma and "cp.async.cg" not in tma
     ptx = [path.read_text() for path in sorted(tmp_path.glob("*.ptx"))]
     assert all("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in text for text in ptx)
+    # --dump writes the SASS too, what ptxas scheduled: one product per tap and 16 channels, in a loop
+    # unrolled over the slots (3 taps x 1 x 5 slots for COPY=tma's 16-channel windows, 3 x 2 x 4 for the other)
+    sass = {path.name.split("-COPY")[1].split("-")[0]: path.read_text() for path in tmp_path.glob("*.sass")}
+    assert {copy: text.count("HGMMA.64x128x16.F32.BF16") for copy, text in sass.items()} == {"tma": 15, "cp_async": 24}
     assert all("ld.shared.b16" in text for text in ptx)     # one 2-byte load per tap element
 
 
