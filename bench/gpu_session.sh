@@ -96,6 +96,8 @@
 #                                       in git at 9364544 (bench/results/explore47-49-*)
 #   bash bench/gpu_session.sh explore50 register_weights (weights in registers as A, x transposed into tap planes as B) on
 #                                       kb67 against staged_taps:wide; checks on odd shapes; where its warps wait (ncu)
+#   bash bench/gpu_session.sh explore51 register_weights with two loader partitions (LOADERS=2), and with its loads or its
+#                                       stores left out (DIAG, wrong results by design), on kb67 against staged_taps:wide
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -350,6 +352,13 @@ case "${1:-}" in
       -v staged_taps:wide 2>&1 | tee bench/results/explore50-kb67.txt
     best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore50-kb67.json'))['rows'] if r.get('ok') and r['variant'].startswith('$rw')), key=lambda r: r['ms'])['variant'])")
     timeout 120 python3 -m bench.pc_stalls -p kb67 -v "$best" --out profiles/pcstalls/explore50-kb67 2>&1 | tail -40 ;;
+  explore51)
+    rw=register_weights
+    timeout 60 python3 -m workbench check -p mid --stride 1 --dilation 1 --bias --length 20004 \
+      -v "$rw:LOADERS=2,LOAD_REGS=80" -v "$rw:STAGES=4,LOADERS=2,CHUNK=64,LOAD_REGS=80" 2>&1 | tail -3 | tee bench/results/explore51-checks.txt
+    timeout 300 python3 bench/sweep.py -p kb67 --json bench/results/explore51-kb67.json -v staged_taps:wide -v $rw \
+      -g "$rw:DIAG=no_loads|no_stores" -g "$rw:STAGES=3|4,CHUNK=32|64,LOADERS=2,LOAD_REGS=80" \
+      -g "$rw:STAGES=4,LOADERS=2,LOAD_REGS=80,DIAG=no_loads|no_stores" -v staged_taps:wide 2>&1 | tee bench/results/explore51-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

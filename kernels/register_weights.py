@@ -83,8 +83,10 @@ def _plane(planes0, planes1, planes2, k: gl.constexpr):
 @gluon.jit
 def _loader(x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin: gl.constexpr, K: gl.constexpr,
             L_in: gl.constexpr, L_out: gl.constexpr, D: gl.constexpr, P: gl.constexpr, BLOCK_N: gl.constexpr,
-            CHUNK: gl.constexpr, STAGES: gl.constexpr):
-    """2. The loader partition: tile i's K planes into slot i % STAGES, once the MMA warps gave it back."""
+            CHUNK: gl.constexpr, STAGES: gl.constexpr, LOADERS: gl.constexpr, part: gl.constexpr, DIAG: gl.constexpr):
+    """2. Loader partition `part` of LOADERS: tiles i = part, part + LOADERS, ... of this program, each
+    one's K planes into slot i % STAGES once the MMA warps gave it back (LOADERS <= STAGES keeps each
+    slot's phases in order)."""
     TILES: gl.constexpr = (L_out + BLOCK_N - 1) // BLOCK_N
     NG: gl.constexpr = BLOCK_N // 4
     LW: gl.constexpr = gl.num_warps()
@@ -94,7 +96,7 @@ def _loader(x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, s
     offs_g = gl.arange(0, NG, layout=gl.SliceLayout(0, gl.SliceLayout(2, layout)))
     offs_j = gl.arange(0, 4, layout=gl.SliceLayout(0, gl.SliceLayout(1, layout)))
     rel = (4 * offs_g)[None, :, None] + offs_j[None, None, :]      # output position in the tile
-    for i in range(n_mine):
+    for i in range(part, n_mine, LOADERS):
         slot = i % STAGES
         mbarrier.wait(empty.index(slot), ((i // STAGES) & 1) ^ 1)
         tile = first_tile + i * step
@@ -104,8 +106,12 @@ def _loader(x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, s
             chan = (c0 + offs_c)[:, None, None]
             ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + chan * L_in + pos
             ok_c = chan < Cin
-            cur = gl.load(ptrs, mask=ok_c & (pos >= 0) & (pos < L_in), other=0.0)
-            nxt = gl.load(ptrs + 4, mask=ok_c & (pos + 4 >= 0) & (pos + 4 < L_in), other=0.0)
+            if DIAG == "no_loads":
+                cur = gl.zeros([CHUNK, NG, 4], gl.float32, layout) + i.to(gl.float32)
+                nxt = cur
+            else:
+                cur = gl.load(ptrs, mask=ok_c & (pos >= 0) & (pos < L_in), other=0.0)
+                nxt = gl.load(ptrs + 4, mask=ok_c & (pos + 4 >= 0) & (pos + 4 < L_in), other=0.0)
             for k in gl.static_range(K):
                 run = gl.convert_layout(_tap(cur, nxt, D * k), st_layout).reshape([CHUNK, BLOCK_N])
                 _plane(planes0, planes1, planes2, k).index(slot).slice(c0, CHUNK, dim=1).permute((1, 0)).store(run)
@@ -117,7 +123,7 @@ def _loader(x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, s
 @gluon.jit
 def _products(b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine, first_tile, step,
               Cout: gl.constexpr, K: gl.constexpr, L_out: gl.constexpr, HAS_BIAS: gl.constexpr,
-              BLOCK_N: gl.constexpr, STAGES: gl.constexpr, acc_layout: gl.constexpr):
+              BLOCK_N: gl.constexpr, STAGES: gl.constexpr, acc_layout: gl.constexpr, DIAG: gl.constexpr):
     """3. The MMA partition: one product per tap on a tile's planes, then y's stores along its rows."""
     TILES: gl.constexpr = (L_out + BLOCK_N - 1) // BLOCK_N
     offs_co = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, acc_layout))
@@ -142,7 +148,8 @@ def _products(b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2
         if HAS_BIAS:
             out = out + bias[:, None]
         y_ptrs = y_ptr + (tile // TILES * Cout).to(gl.int64) * L_out + (offs_co * L_out)[:, None] + offs_l[None, :]
-        gl.store(y_ptrs, out, mask=(offs_co < Cout)[:, None] & (offs_l < L_out)[None, :])
+        if DIAG != "no_stores":
+            gl.store(y_ptrs, out, mask=(offs_co < Cout)[:, None] & (offs_l < L_out)[None, :])
 
 
 @gluon.jit
@@ -162,7 +169,8 @@ def conv1d_register_weights_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
     D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr, BLOCK_N: gl.constexpr, CHUNK: gl.constexpr,
-    STAGES: gl.constexpr, LOAD_WARPS: gl.constexpr, LOAD_REGS: gl.constexpr, num_warps: gl.constexpr,
+    STAGES: gl.constexpr, LOAD_WARPS: gl.constexpr, LOAD_REGS: gl.constexpr, LOADERS: gl.constexpr,
+    DIAG: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -185,17 +193,30 @@ def conv1d_register_weights_kernel(
     for s in gl.static_range(STAGES):
         mbarrier.init(full.index(s), count=1)
         mbarrier.init(empty.index(s), count=1)
-    gl.warp_specialize([
-        (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine, first_tile, step,
-                     Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout)),
-        (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out, D, P, BLOCK_N,
-                   CHUNK, STAGES)),
-    ], [LOAD_WARPS], [LOAD_REGS])
+    # one partition of MMA warps, LOADERS of loader warps
+    if LOADERS == 1:
+        gl.warp_specialize([
+            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine,
+                         first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, DIAG)),
+            (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
+                       D, P, BLOCK_N, CHUNK, STAGES, LOADERS, 0, DIAG)),
+        ], [LOAD_WARPS], [LOAD_REGS])
+    else:
+        gl.warp_specialize([
+            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine,
+                         first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, DIAG)),
+            (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
+                       D, P, BLOCK_N, CHUNK, STAGES, LOADERS, 0, DIAG)),
+            (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
+                       D, P, BLOCK_N, CHUNK, STAGES, LOADERS, 1, DIAG)),
+        ], [LOAD_WARPS, LOAD_WARPS], [LOAD_REGS, LOAD_REGS])
 
 
 def geometry(problem, config) -> dict:
     """Shared memory in bytes, or a "why not" under key "unsupported"."""
     geo = {"SMEM": 4 * config["STAGES"] * problem.kernel_size * config["BLOCK_N"] * CIN_P.value + 16 * config["STAGES"]}
+    if config["LOADERS"] > config["STAGES"]:
+        geo["unsupported"] = f"LOADERS={config['LOADERS']} > STAGES={config['STAGES']}: a slot's phases could be passed"
     if geo["SMEM"] > SMEM_BYTES:
         geo["unsupported"] = f"needs {geo['SMEM'] // 1024} KiB of shared memory ({config['STAGES']} slots of planes)"
     return geo
@@ -213,7 +234,8 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size, L_in=problem.length,
         L_out=problem.l_out, D=problem.dilation, P=problem.padding, HAS_BIAS=bias is not None,
         BLOCK_N=config["BLOCK_N"], CHUNK=config["CHUNK"], STAGES=config["STAGES"],
-        LOAD_WARPS=config["LOAD_WARPS"], LOAD_REGS=config["LOAD_REGS"], num_warps=8,
+        LOAD_WARPS=config["LOAD_WARPS"], LOAD_REGS=config["LOAD_REGS"], LOADERS=config["LOADERS"], DIAG=config["DIAG"],
+        num_warps=8,
     )
 
 
@@ -242,9 +264,11 @@ FAMILY = Family(
         "STAGES": (2, 3, 4),
         "CHUNK": (32, 64),
         "LOAD_WARPS": (4,),
-        "LOAD_REGS": (96, 128),
+        "LOAD_REGS": (64, 72, 80, 96, 128),
+        "LOADERS": (1, 2),
+        "DIAG": ("none", "no_loads", "no_stores"),
     },
-    defaults={"BLOCK_N": 64, "STAGES": 3, "CHUNK": 32, "LOAD_WARPS": 4, "LOAD_REGS": 96},
+    defaults={"BLOCK_N": 64, "STAGES": 3, "CHUNK": 32, "LOAD_WARPS": 4, "LOAD_REGS": 96, "LOADERS": 1, "DIAG": "none"},
     stages=("memory",),
     supports=supports,
     config_limits=lambda problem, config: geometry(problem, config).get("unsupported"),
