@@ -98,6 +98,8 @@
 #                                       kb67 against staged_taps:wide; checks on odd shapes; where its warps wait (ncu)
 #   bash bench/gpu_session.sh explore51 register_weights with two loader partitions (LOADERS=2), and with its loads or its
 #                                       stores left out (DIAG, wrong results by design), on kb67 against staged_taps:wide
+#   bash bench/gpu_session.sh explore52 register_weights with its stores masked off at run time (the products kept), and
+#                                       with a store worker (STORE=worker), on kb67 against staged_taps:wide
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -359,6 +361,13 @@ case "${1:-}" in
     timeout 300 python3 bench/sweep.py -p kb67 --json bench/results/explore51-kb67.json -v staged_taps:wide -v $rw \
       -g "$rw:DIAG=no_loads|no_stores" -g "$rw:STAGES=3|4,CHUNK=32|64,LOADERS=2,LOAD_REGS=80" \
       -g "$rw:STAGES=4,LOADERS=2,LOAD_REGS=80,DIAG=no_loads|no_stores" -v staged_taps:wide 2>&1 | tee bench/results/explore51-kb67.txt ;;
+  explore52)
+    rw=register_weights
+    timeout 60 python3 -m workbench check -p mid --stride 1 --dilation 1 --bias --length 20004 \
+      -v "$rw:STORE=worker,LOAD_REGS=80" 2>&1 | tail -2 | tee bench/results/explore52-checks.txt
+    timeout 300 python3 bench/sweep.py -p kb67 --json bench/results/explore52-kb67.json -v staged_taps:wide -v $rw \
+      -v $rw:DIAG=no_stores -v "$rw:STAGES=4,LOADERS=2,LOAD_REGS=80,DIAG=no_stores" -g "$rw:STORE=worker,LOAD_REGS=80,CHUNK=32|64" \
+      -v "$rw:STORE=worker,LOAD_REGS=80,DIAG=no_loads" -v staged_taps:wide 2>&1 | tee bench/results/explore52-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)

@@ -121,13 +121,13 @@ def _loader(x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, s
 
 
 @gluon.jit
-def _products(b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine, first_tile, step,
-              Cout: gl.constexpr, K: gl.constexpr, L_out: gl.constexpr, HAS_BIAS: gl.constexpr,
-              BLOCK_N: gl.constexpr, STAGES: gl.constexpr, acc_layout: gl.constexpr, DIAG: gl.constexpr):
-    """3. The MMA partition: one product per tap on a tile's planes, then y's stores along its rows."""
-    TILES: gl.constexpr = (L_out + BLOCK_N - 1) // BLOCK_N
+def _products(b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, ybuf, handoff, n_mine,
+              first_tile, step, Cout: gl.constexpr, K: gl.constexpr, L_out: gl.constexpr, HAS_BIAS: gl.constexpr,
+              BLOCK_N: gl.constexpr, STAGES: gl.constexpr, acc_layout: gl.constexpr, STORE: gl.constexpr,
+              DIAG: gl.constexpr):
+    """3. The MMA partition: one product per tap on a tile's planes, then y's stores along its rows
+    (STORE=direct), or the tile handed to the store worker through shared memory (STORE=worker)."""
     offs_co = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, acc_layout))
-    offs_n = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, acc_layout))
     if HAS_BIAS:
         bias = gl.load(b_ptr + offs_co, mask=offs_co < Cout, other=0.0)
     acc = gl.zeros([COUT_P, BLOCK_N], gl.float32, acc_layout)
@@ -142,14 +142,43 @@ def _products(b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         gl.thread_barrier()
         mbarrier.arrive(empty.index(slot), count=1)
-        tile = first_tile + i * step
-        offs_l = (tile % TILES) * BLOCK_N + offs_n
         out = acc
         if HAS_BIAS:
             out = out + bias[:, None]
-        y_ptrs = y_ptr + (tile // TILES * Cout).to(gl.int64) * L_out + (offs_co * L_out)[:, None] + offs_l[None, :]
-        if DIAG != "no_stores":
-            gl.store(y_ptrs, out, mask=(offs_co < Cout)[:, None] & (offs_l < L_out)[None, :])
+        if STORE == "worker":
+            mbarrier.wait(handoff.index(1), (i & 1) ^ 1)
+            ybuf.store(out)
+            gl.thread_barrier()
+            mbarrier.arrive(handoff.index(0), count=1)
+        else:
+            _write_tile(y_ptr, out, first_tile + i * step, Cout, L_out, BLOCK_N, DIAG)
+
+
+@gluon.jit
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, L_out: gl.constexpr,
+                  BLOCK_N: gl.constexpr, DIAG: gl.constexpr):
+    """STORE=worker: each tile handed over, written out a row piece per instruction (lanes on
+    consecutive positions), then handed back."""
+    layout: gl.constexpr = gl.BlockedLayout([1, BLOCK_N // 32], [1, 32], [gl.num_warps(), 1], [1, 0])
+    for i in range(n_mine):
+        mbarrier.wait(handoff.index(0), i & 1)
+        out = ybuf.load(layout)
+        gl.thread_barrier()
+        mbarrier.arrive(handoff.index(1), count=1)
+        _write_tile(y_ptr, out, first_tile + i * step, Cout, L_out, BLOCK_N, DIAG)
+
+
+@gluon.jit
+def _write_tile(y_ptr, out, tile, Cout: gl.constexpr, L_out: gl.constexpr, BLOCK_N: gl.constexpr, DIAG: gl.constexpr):
+    """Tile `tile`'s outputs out[co, n], in whatever layout they are held, into y's rows."""
+    TILES: gl.constexpr = (L_out + BLOCK_N - 1) // BLOCK_N
+    offs_co = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, out.type.layout))
+    offs_l = (tile % TILES) * BLOCK_N + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, out.type.layout))
+    y_ptrs = y_ptr + (tile // TILES * Cout).to(gl.int64) * L_out + (offs_co * L_out)[:, None] + offs_l[None, :]
+    ok = (offs_co < Cout)[:, None] & (offs_l < L_out)[None, :]
+    if DIAG == "no_stores":     # issued, masked off at run time: the products they read stay
+        ok = ok & (tile < 0)
+    gl.store(y_ptrs, out, mask=ok)
 
 
 @gluon.jit
@@ -170,7 +199,7 @@ def conv1d_register_weights_kernel(
     Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
     D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr, BLOCK_N: gl.constexpr, CHUNK: gl.constexpr,
     STAGES: gl.constexpr, LOAD_WARPS: gl.constexpr, LOAD_REGS: gl.constexpr, LOADERS: gl.constexpr,
-    DIAG: gl.constexpr, num_warps: gl.constexpr,
+    STORE: gl.constexpr, DIAG: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -193,18 +222,34 @@ def conv1d_register_weights_kernel(
     for s in gl.static_range(STAGES):
         mbarrier.init(full.index(s), count=1)
         mbarrier.init(empty.index(s), count=1)
-    # one partition of MMA warps, LOADERS of loader warps
-    if LOADERS == 1:
+    if STORE == "worker":   # rows padded by 32 bytes: the MMA fragments' 8-byte stores hit 8 bank groups
+        ybuf = gl.allocate_shared_memory(gl.float32, [COUT_P, BLOCK_N],
+                                         gl.PaddedSharedLayout.with_identity_for([[BLOCK_N, 8]], [COUT_P, BLOCK_N], [1, 0]))
+    else:
+        ybuf = full     # not used
+    handoff = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())   # full, empty
+    mbarrier.init(handoff.index(0), count=1)
+    mbarrier.init(handoff.index(1), count=1)
+    # one partition of MMA warps, LOADERS of loader warps, STORE=worker one of store warps
+    if STORE == "worker":
         gl.warp_specialize([
-            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine,
-                         first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, DIAG)),
+            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, ybuf, handoff,
+                         n_mine, first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, STORE, DIAG)),
+            (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
+                       D, P, BLOCK_N, CHUNK, STAGES, LOADERS, 0, DIAG)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, BLOCK_N, DIAG)),
+        ], [LOAD_WARPS, 4], [LOAD_REGS, 80])
+    elif LOADERS == 1:
+        gl.warp_specialize([
+            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, ybuf, handoff,
+                         n_mine, first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, STORE, DIAG)),
             (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
                        D, P, BLOCK_N, CHUNK, STAGES, LOADERS, 0, DIAG)),
         ], [LOAD_WARPS], [LOAD_REGS])
     else:
         gl.warp_specialize([
-            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, n_mine,
-                         first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, DIAG)),
+            (_products, (b_ptr, y_ptr, w_regs0, w_regs1, w_regs2, planes0, planes1, planes2, full, empty, ybuf, handoff,
+                         n_mine, first_tile, step, Cout, K, L_out, HAS_BIAS, BLOCK_N, STAGES, acc_layout, STORE, DIAG)),
             (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
                        D, P, BLOCK_N, CHUNK, STAGES, LOADERS, 0, DIAG)),
             (_loader, (x_ptr, planes0, planes1, planes2, full, empty, n_mine, first_tile, step, Cin, K, L_in, L_out,
@@ -215,6 +260,10 @@ def conv1d_register_weights_kernel(
 def geometry(problem, config) -> dict:
     """Shared memory in bytes, or a "why not" under key "unsupported"."""
     geo = {"SMEM": 4 * config["STAGES"] * problem.kernel_size * config["BLOCK_N"] * CIN_P.value + 16 * config["STAGES"]}
+    if config["STORE"] == "worker":
+        geo["SMEM"] += 4 * 128 * (config["BLOCK_N"] + 8)
+        if config["LOADERS"] > 1:
+            geo["unsupported"] = "STORE=worker takes one loader partition"
     if config["LOADERS"] > config["STAGES"]:
         geo["unsupported"] = f"LOADERS={config['LOADERS']} > STAGES={config['STAGES']}: a slot's phases could be passed"
     if geo["SMEM"] > SMEM_BYTES:
@@ -234,7 +283,8 @@ def launch(x, w, bias, out, problem, config):
         Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size, L_in=problem.length,
         L_out=problem.l_out, D=problem.dilation, P=problem.padding, HAS_BIAS=bias is not None,
         BLOCK_N=config["BLOCK_N"], CHUNK=config["CHUNK"], STAGES=config["STAGES"],
-        LOAD_WARPS=config["LOAD_WARPS"], LOAD_REGS=config["LOAD_REGS"], LOADERS=config["LOADERS"], DIAG=config["DIAG"],
+        LOAD_WARPS=config["LOAD_WARPS"], LOAD_REGS=config["LOAD_REGS"], LOADERS=config["LOADERS"], STORE=config["STORE"],
+        DIAG=config["DIAG"],
         num_warps=8,
     )
 
@@ -266,9 +316,10 @@ FAMILY = Family(
         "LOAD_WARPS": (4,),
         "LOAD_REGS": (64, 72, 80, 96, 128),
         "LOADERS": (1, 2),
+        "STORE": ("direct", "worker"),
         "DIAG": ("none", "no_loads", "no_stores"),
     },
-    defaults={"BLOCK_N": 64, "STAGES": 3, "CHUNK": 32, "LOAD_WARPS": 4, "LOAD_REGS": 96, "LOADERS": 1, "DIAG": "none"},
+    defaults={"BLOCK_N": 64, "STAGES": 3, "CHUNK": 32, "LOAD_WARPS": 4, "LOAD_REGS": 96, "LOADERS": 1, "STORE": "direct", "DIAG": "none"},
     stages=("memory",),
     supports=supports,
     config_limits=lambda problem, config: geometry(problem, config).get("unsupported"),
