@@ -94,12 +94,9 @@
 #                                       by design: bench/diag_sectors.py), where kb67's warps wait with the store worker, and
 #                                       two warpgroups on alternate tiles again (WARPGROUPS=2, slower): the modes and code are
 #                                       in git at 9364544 (bench/results/explore47-49-*)
-#   bash bench/gpu_session.sh explore50 register_weights (weights in registers as A, x transposed into tap planes as B) on
-#                                       kb67 against staged_taps:wide; checks on odd shapes; where its warps wait (ncu)
-#   bash bench/gpu_session.sh explore51 register_weights with two loader partitions (LOADERS=2), and with its loads or its
-#                                       stores left out (DIAG, wrong results by design), on kb67 against staged_taps:wide
-#   bash bench/gpu_session.sh explore52 register_weights with its stores masked off at run time (the products kept), and
-#                                       with a store worker (STORE=worker), on kb67 against staged_taps:wide
+#                                       explore50-52 measured register_weights (the weights in registers as the MMA's A
+#                                       operand, x transposed into tap planes as B): kb67 2.35-2.60 ms, its y stores the
+#                                       bound; the modes and code are in git at fff0235 (bench/results/explore50-52-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -343,31 +340,6 @@ case "${1:-}" in
       -g "$st:BLOCK_L=64,BLOCK_C=32,STAGES=3,$wk" -g "$st:BLOCK_L=64,BLOCK_C=16,STAGES=4|6,$wk" 2>&1 | tee bench/results/explore42-kb67.txt
     timeout 150 python3 bench/sweep.py -p kb76 --json bench/results/explore42-kb76.json -v $st \
       -g "$st:STAGES=4|5,$wk" 2>&1 | tee bench/results/explore42-kb76.txt ;;
-  explore50)
-    rw=register_weights
-    { for o in "--stride 1 --dilation 1 --bias --length 20004" "--stride 1 --dilation 2 --batch 3 --length 3000" \
-               "--stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72 --length 5004"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$rw" -v "$rw:BLOCK_N=128,STAGES=2,CHUNK=32,LOAD_REGS=128" 2>&1 | tail -3
-      done; } | tee bench/results/explore50-checks.txt
-    timeout 240 python3 bench/sweep.py -p kb67 --json bench/results/explore50-kb67.json -v staged_taps:wide \
-      -g "$rw:BLOCK_N=64,STAGES=2|3|4,CHUNK=32|64" -g "$rw:BLOCK_N=128,STAGES=2,CHUNK=32|64,LOAD_REGS=128" \
-      -v staged_taps:wide 2>&1 | tee bench/results/explore50-kb67.txt
-    best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore50-kb67.json'))['rows'] if r.get('ok') and r['variant'].startswith('$rw')), key=lambda r: r['ms'])['variant'])")
-    timeout 120 python3 -m bench.pc_stalls -p kb67 -v "$best" --out profiles/pcstalls/explore50-kb67 2>&1 | tail -40 ;;
-  explore51)
-    rw=register_weights
-    timeout 60 python3 -m workbench check -p mid --stride 1 --dilation 1 --bias --length 20004 \
-      -v "$rw:LOADERS=2,LOAD_REGS=80" -v "$rw:STAGES=4,LOADERS=2,CHUNK=64,LOAD_REGS=80" 2>&1 | tail -3 | tee bench/results/explore51-checks.txt
-    timeout 300 python3 bench/sweep.py -p kb67 --json bench/results/explore51-kb67.json -v staged_taps:wide -v $rw \
-      -g "$rw:DIAG=no_loads|no_stores" -g "$rw:STAGES=3|4,CHUNK=32|64,LOADERS=2,LOAD_REGS=80" \
-      -g "$rw:STAGES=4,LOADERS=2,LOAD_REGS=80,DIAG=no_loads|no_stores" -v staged_taps:wide 2>&1 | tee bench/results/explore51-kb67.txt ;;
-  explore52)
-    rw=register_weights
-    timeout 60 python3 -m workbench check -p mid --stride 1 --dilation 1 --bias --length 20004 \
-      -v "$rw:STORE=worker,LOAD_REGS=80" 2>&1 | tail -2 | tee bench/results/explore52-checks.txt
-    timeout 300 python3 bench/sweep.py -p kb67 --json bench/results/explore52-kb67.json -v staged_taps:wide -v $rw \
-      -v $rw:DIAG=no_stores -v "$rw:STAGES=4,LOADERS=2,LOAD_REGS=80,DIAG=no_stores" -g "$rw:STORE=worker,LOAD_REGS=80,CHUNK=32|64" \
-      -v "$rw:STORE=worker,LOAD_REGS=80,DIAG=no_loads" -v staged_taps:wide 2>&1 | tee bench/results/explore52-kb67.txt ;;
   loop)
     shift
     declare -A budget=([grid]=2 [tiling]=2 [memory]=18 [micro]=3)
