@@ -97,8 +97,9 @@
 #                                       explore50-52 measured register_weights (the weights in registers as the MMA's A
 #                                       operand, x transposed into tap planes as B): kb67 2.35-2.60 ms, its y stores the
 #                                       bound; the modes and code are in git at fff0235 (bench/results/explore50-52-*)
-#   bash bench/gpu_session.sh explore53 transposed_planes on kb67 (x transposed into K-major tap planes by loader warps, both
-#                                       MMA operands from shared memory, y from [positions, C_out] fragments): checks, sweep, pc_stalls
+#                                       explore53 measured transposed_planes (x transposed by loader warps into K-major tap
+#                                       planes, the MMA's A operand from shared memory, fragment stores): kb67 1.50-2.02 ms;
+#                                       the mode and code are in git at 971e13f (bench/results/explore53-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -271,19 +272,6 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore53)
-    # transposed_planes: loader warps transpose x into K-major tap planes (A from shared memory), the weights in
-    # shared memory (B), MMA warpgroups storing y from [positions, C_out] fragments
-    tp=transposed_planes g2=GROUPS=2,LOADERS=2,CHUNK=32,LOAD_REGS=104,MMA_REGS=152
-    { for o in "--stride 1 --dilation 1 --bias --length 20004" "--stride 1 --dilation 2 --batch 3 --length 3000" \
-               "--stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72 --length 5004"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$tp" -v "$tp:$g2" -v "$tp:GROUPS=2,LOADERS=1,MMA_REGS=168" 2>&1 | tail -4
-      done; } | tee bench/results/explore53-checks.txt
-    timeout 240 python3 bench/sweep.py -p kb67 --json bench/results/explore53-kb67.json -v staged_taps:wide -v $tp \
-      -v $tp:LOADERS=1 -v $tp:$g2 -v "$tp:GROUPS=2,LOADERS=1,MMA_REGS=168" -v "$tp:GROUPS=2,LOADERS=2,LOAD_REGS=104,MMA_REGS=152" \
-      -v $tp:CHUNK=32 -v staged_taps:wide 2>&1 | tee bench/results/explore53-kb67.txt
-    best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore53-kb67.json'))['rows'] if r.get('ok') and r['variant'].startswith('$tp')), key=lambda r: r['ms'])['variant'])")
-    timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$best" --out profiles/pcstalls/explore53-kb67 2>&1 | tail -40 ;;
   strict)
     # kb76-strict's loop, first half (the second: FROM=promoted STAGES="memory micro" ... loop kb76-strict),
     # after the GPU tests of strict products
