@@ -1,13 +1,15 @@
 """How fast can y be written, and in what order? A write-only kernel over a problem's y, a
 persistent grid writing tiles of C_out rows of BLOCK_L positions (rows L_out apart) as a conv
-kernel's epilogue does, in one of three orders:
-  tiles  tile t = program + i * grid, staged_taps' order (the SMs side by side along L)
-  runs   each program one run of consecutive tiles (the SMs far apart in y)
-  flat   the same bytes, each tile one contiguous run (the ceiling)
+kernel's epilogue does, in one of four orders:
+  tiles      tile t = program + i * grid, staged_taps' order (the SMs side by side along L)
+  alternate  program p: tiles 2p, then 2p + 1 of each span of 2 * grid, so that no two neighbouring
+             tiles (which share a sector of each row) are written at the same time
+  runs       each program one run of consecutive tiles (the SMs far apart in y)
+  flat       the same bytes, each tile one contiguous run (the ceiling)
 It answers what bounds a tile's stores (the warps issuing them, the programs sharing an SM, the
 order, the rows' stride and alignment) before a kernel is built around any of them.
 
-    python3 bench/store_rate.py [-p kb67,kb76] [--lengths 131072,131074] [--orders tiles,runs,flat]
+    python3 bench/store_rate.py [-p kb67,kb76] [--lengths 131072,131074] [--orders tiles,alternate,runs,flat]
                                 [--block-l 64,256] [--warps 1,4,16] [--programs-per-sm 1,2,4]
 
 Prints the time, GB/s and bytes per nanosecond per SM (at the H200's 1.98 GHz boost clock, 7 B
@@ -37,10 +39,14 @@ def write_tiles_kernel(y_ptr, n_tiles, TILES: tl.constexpr, L_out: tl.constexpr,
     if ORDER == "runs":     # program p: one run of consecutive tiles
         per = tl.cdiv(n_tiles, grid)
         first, step, count = pid * per, 1, tl.minimum(per, n_tiles - pid * per)
+    elif ORDER == "alternate":
+        first, step, count = 2 * pid, 1, 2 * tl.cdiv(n_tiles, 2 * grid)
     else:                   # "tiles" and "flat": tile p, p + grid, ... as staged_taps takes them
         first, step, count = pid, grid, tl.cdiv(n_tiles - pid, grid)
     for i in range(0, count):
         t = first + i * step
+        if ORDER == "alternate":
+            t = first + i // 2 * (2 * grid) + i % 2
         value = tl.full([COUT, BLOCK_L], t, tl.float32).to(y_ptr.dtype.element_ty)
         if ORDER == "flat":     # the tile's bytes as one contiguous run
             ptrs = y_ptr + t.to(tl.int64) * (COUT * BLOCK_L) + offs_c[:, None] * BLOCK_L + offs_m[None, :]
@@ -49,14 +55,14 @@ def write_tiles_kernel(y_ptr, n_tiles, TILES: tl.constexpr, L_out: tl.constexpr,
             l0 = (t % TILES) * BLOCK_L
             ptrs = (y_ptr + (t // TILES * COUT).to(tl.int64) * L_out + (offs_c * L_out)[:, None]
                     + (l0 + offs_m)[None, :])
-            tl.store(ptrs, value, mask=(l0 + offs_m < L_out)[None, :])
+            tl.store(ptrs, value, mask=(l0 + offs_m < L_out)[None, :] & (t < n_tiles))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", "--problems", default="kb67,kb76")
     parser.add_argument("--lengths", default="", help="comma-separated input lengths in place of each problem's")
-    parser.add_argument("--orders", default="tiles,runs,flat")
+    parser.add_argument("--orders", default="tiles,alternate,runs,flat")
     parser.add_argument("--block-l", default="64")
     parser.add_argument("--warps", default="4")
     parser.add_argument("--programs-per-sm", default="1")

@@ -68,7 +68,7 @@ def test_the_store_rate_kernel_writes_every_tile_of_y_once_in_each_order():
     from bench.store_rate import write_tiles_kernel
     import triton
     tiles = triton.cdiv(70, 16)
-    for order in ("tiles", "runs"):
+    for order in ("tiles", "alternate", "runs"):
         y = torch.full((2, 8, 70), -1.0)
         write_tiles_kernel[(3,)](y, 2 * tiles, TILES=tiles, L_out=70, COUT=8, BLOCK_L=16, ORDER=order)
         expected = torch.cat([torch.full((8, 16), float(t)) for t in range(2 * tiles)], 1).reshape(8, 2, -1)
