@@ -100,7 +100,8 @@
 #                                       explore53 measured transposed_planes (x transposed by loader warps into K-major tap
 #                                       planes, the MMA's A operand from shared memory, fragment stores): kb67 1.50-2.02 ms;
 #                                       the mode and code are in git at 971e13f (bench/results/explore53-*)
-#   bash bench/gpu_session.sh explore54 staged_taps with RUN=2 and 4 (consecutive tiles per program and span) against RUN=1
+#                                       explore54 measured staged_taps with RUN=2 and 4 (consecutive tiles per program and span;
+#                                       y alone 14-17% faster, the conv 7-35% slower): the mode and code are in git at a1ab4c8
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -273,21 +274,6 @@ case "${1:-}" in
       timeout 90 python3 -m bench.pc_stalls -p $1 -v $2 --out profiles/pcstalls/$1-$st 2>&1 | tail -80
     done
     timeout 60 python3 bench/targets.py --problems kb76-small 2>&1 | tee bench/results/targets-kb76-small.txt ;;
-  explore54)
-    # RUN: consecutive tiles per program in each span (staged_taps point 11), against RUN=1 in one process
-    st=staged_taps wide=staged_taps:BLOCK_C=32,STAGES=3,MMA=async bf=staged_taps:BLOCK_L=128,BLOCK_C=16,STAGES=4,MMA=async,STORE=worker,PLANES=yes
-    { for o in "--bias --length 20001" "--stride 1 --dilation 1 --length 5001 --batch 3" \
-               "--stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72 --length 40001"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$wide,RUN=2" -v "$wide,RUN=4" -v "$st:STORE=worker,RUN=2" 2>&1 | tail -4
-      done
-      timeout 60 python3 -m workbench check -p mid --dtype bfloat16 --bias --length 20002 -v "$bf,RUN=2" 2>&1 | tail -2; } \
-      | tee bench/results/explore54-checks.txt
-    timeout 120 python3 bench/sweep.py -p kb67 --json bench/results/explore54-kb67.json -v $st:wide -v "$wide,RUN=2" \
-      -v "$wide,RUN=4" -v "$wide,STORE=worker" -v "$wide,STORE=worker,RUN=2" -v $st:wide 2>&1 | tee bench/results/explore54-kb67.txt
-    timeout 200 python3 bench/sweep.py -p kb76 --json bench/results/explore54-kb76.json -v $st:worker -v "$st:STORE=worker,RUN=2" \
-      -v "$st:STORE=worker,RUN=4" -v $st:worker 2>&1 | tee bench/results/explore54-kb76.txt
-    timeout 120 python3 bench/sweep.py -p kb76-bf16 --json bench/results/explore54-kb76-bf16.json -v $st:bf16 -v "$bf,RUN=2" \
-      -v $st:bf16 2>&1 | tee bench/results/explore54-kb76-bf16.txt ;;
   strict)
     # kb76-strict's loop, first half (the second: FROM=promoted STAGES="memory micro" ... loop kb76-strict),
     # after the GPU tests of strict products

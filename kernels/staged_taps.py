@@ -60,12 +60,6 @@ cannot stage a window once and read it at stride 3, and its gather lowers to shu
    for the main warps most of the time (explore48). Whole sectors written through a carry between a
    program's consecutive tiles lost more to the order than they gained (explore45-46, in git at 2bd11f4).
 
-11. RUN: a program takes tile p, p + P, ... (P programs, RUN=1: the SMs side by side along y), or
-   RUN consecutive tiles in each span of RUN*P (program p: RUN*p .. RUN*p + RUN - 1). A sector two
-   neighbouring tiles share costs more when two SMs write its pieces than when one does, at any
-   distance in time (kb67's y alone: 1.30 ms in the first order, 1.11 with RUN=2, 0.875 with one run
-   per program, which slows the conv's reads of x: bench/store_rate.py, explore44).
-
 Limits: fp32 (TF32 products), bf16 or fp16 inputs; stride 1, 2 or 3 (the padding trick needs S-1
 and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
@@ -216,16 +210,7 @@ def _tf32(v):
 
 
 @gluon.jit
-def _tile(first_tile, step, i, RUN: gl.constexpr):
-    """11. This program's i-th tile, step = the number of programs."""
-    if RUN == 1:
-        return first_tile + i * step
-    else:
-        return RUN * first_tile + i // RUN * (RUN * step) + i % RUN
-
-
-@gluon.jit
-def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step, RUN: gl.constexpr,
+def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
                  S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
                  T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
@@ -234,7 +219,7 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step, RUN: gl.con
     ends a full row after its last row group starts."""
     GROUP: gl.constexpr = BLOCK_C // 4
     layout: gl.constexpr = gl.BlockedLayout([1, 128 // xbuf.dtype.primitive_bitwidth], [1, 32], [num_warps, 1], [1, 0])
-    tile = _tile(first_tile, step, item // NCHUNK, RUN)
+    tile = first_tile + (item // NCHUNK) * step
     c0 = (item % NCHUNK) * BLOCK_C
     b = tile // TILES
     offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
@@ -251,7 +236,7 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step, RUN: gl.con
 
 
 @gluon.jit
-def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step, RUN: gl.constexpr,
+def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
                  BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
     """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
@@ -260,7 +245,7 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step, RUN:
     aligned, so row groups start at multiples of W and the bank offset Q*q moves into the
     window: group q's rows start Q*q positions early (TMA fills what lies outside x with zeros)."""
     GROUP: gl.constexpr = BLOCK_C // 4
-    tile = _tile(first_tile, step, item // NCHUNK, RUN)
+    tile = first_tile + (item // NCHUNK) * step
     ok = item < n_items
     bar = bars.index(slot)
     mbarrier.expect(bar, BLOCK_C * W * xbuf.dtype.primitive_bitwidth // 8, pred=ok)
@@ -351,7 +336,7 @@ def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.c
 
 @gluon.jit
 def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, RUN: gl.constexpr, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
                  L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
@@ -371,7 +356,7 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
         for chunk in gl.static_range(NCHUNK):
             item = i * NCHUNK + chunk
             _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
-                         first_tile, step, RUN, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                         first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                          STAGES, TMA, num_warps)
             if PLANES:
                 # the products that read this set (two items back) are done; then its planes
@@ -389,13 +374,13 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
                 acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
         acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
-        _finish_tile(y_ptr, b_ptr, acc, i, _tile(first_tile, step, i, RUN), ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
+        _finish_tile(y_ptr, b_ptr, acc, i, first_tile + i * step, ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
                      Cout, BLOCK_L, COUT_P, STORE)
 
 
 @gluon.jit
 def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, RUN: gl.constexpr, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
                  L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
@@ -414,7 +399,7 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
             item = base + slot
             if item < n_items:
                 _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
-                             first_tile, step, RUN, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
                              STAGES, TMA, num_warps)
                 chunk = item % NCHUNK
                 # zeros after the stores, not use_acc=False on the next product: the moves wait
@@ -423,14 +408,14 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
                 acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                     BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                 if chunk == NCHUNK - 1:
-                    _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, _tile(first_tile, step, item // NCHUNK, RUN), ybuf, handoff,
+                    _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, first_tile + item // NCHUNK * step, ybuf, handoff,
                                  store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, STORE)
                     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
 
 
 @gluon.jit
 def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-           first_tile, step, RUN: gl.constexpr, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+           first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
            L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
            COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
            W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
@@ -440,18 +425,18 @@ def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, hand
     """The loop over this program's tiles, by MMA."""
     if ASYNC_MMA:
         _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                     first_tile, step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
                      W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                      num_warps)
     else:
         _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                    first_tile, step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                    first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                     num_warps)
 
 
 @gluon.jit
-def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN: gl.constexpr, Cout: gl.constexpr, L_out: gl.constexpr,
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, L_out: gl.constexpr,
                   COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
     """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
     y's rows, lanes on consecutive positions (whole sectors per request), then handed back."""
@@ -463,7 +448,7 @@ def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN: gl.conste
         out = ybuf.load(layout)
         gl.thread_barrier()
         mbarrier.arrive(handoff.index(1), count=1)
-        _write_tile(y_ptr, out, _tile(first_tile, step, i, RUN), TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
 
 
 @gluon.jit
@@ -474,7 +459,7 @@ def conv1d_staged_taps_kernel(
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
-    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, RUN: gl.constexpr, num_warps: gl.constexpr,
+    STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
@@ -529,17 +514,14 @@ def conv1d_staged_taps_kernel(
             mbarrier.init(bars.index(s), count=1)
         gl.thread_barrier()
     TILES: gl.constexpr = (L_out + T - 1) // T       # tiles per batch row
-    if RUN == 1:
-        n_mine = (n_tiles - first_tile + step - 1) // step
-    else:       # point 11: RUN per whole span, and what the last span leaves this program
-        n_mine = n_tiles // (RUN * step) * RUN + gl.minimum(gl.maximum(n_tiles % (RUN * step) - RUN * first_tile, 0), RUN)
+    n_mine = (n_tiles - first_tile + step - 1) // step
     n_items = n_mine * NCHUNK
     for ahead in gl.static_range(STAGES - 1):
         if TMA:
-            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, RUN, TILES, NCHUNK, S, P,
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
                          BLOCK_C, W, T, SLOT, Q)
         else:
-            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, RUN, TILES, NCHUNK, Cin, L_in, S, P,
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
                          BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
     if STORE == "worker":      # point 10: the stores in their own warps, fed a tile at a time
         ybuf = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
@@ -549,21 +531,21 @@ def conv1d_staged_taps_kernel(
         mbarrier.init(handoff.index(1), count=1)
         gl.warp_specialize([
             (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                      first_tile, step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                      first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
                       BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
                       store_layout, ASYNC_MMA, num_warps)),
-            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, RUN, Cout, L_out, COUT_P, BLOCK_L, T)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
         ], [4], [96])
     else:
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
-               step, RUN, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
+               step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
                SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
 
 @gluon.jit
-def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, RUN: gl.constexpr, TILES: gl.constexpr,
+def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, TILES: gl.constexpr,
                  NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
                  BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
                  Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
@@ -572,12 +554,12 @@ def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_t
     if TMA:
         mbarrier.wait(bars.index(slot), (item // STAGES) & 1)   # `item` has landed
         gl.thread_barrier()                 # and every warp is done reading the slot refilled next
-        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, RUN, TILES, NCHUNK, S,
+        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, S,
                      P, BLOCK_C, W, T, SLOT, Q)
     else:
         async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
         gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
-        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, RUN, TILES, NCHUNK, Cin, L_in,
+        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in,
                      S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
 
 
@@ -671,7 +653,7 @@ def launch(x, w, bias, out, problem, config):
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
-        PLANES=config["PLANES"] == "yes", RUN=config["RUN"],
+        PLANES=config["PLANES"] == "yes",
         **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
                                      "TERMS")},
         num_warps=config["num_warps"],
@@ -735,7 +717,8 @@ FAMILY = Family(
         # worker: the stores in their own warps (point 10): kb76-bf16 2.202 ms against 2.384-2.392 with row stores
         # (explore42); kb67 1.107 against 1.097; beside kb76's synchronous loop 1-4% ahead of fragments in four calls
         # (explore43-46). Not kept: 8 store warps (2-7% slower, explore43), tiles taken in runs per program (kb67 18%
-        # slower; explore44), y written in whole 32-byte sectors (kb76 0.5% faster, kb67 5-8% slower; explore45-46,
+        # slower; explore44; two or four consecutive tiles per program and span: kb67 7-35%, kb76 9% slower, explore54,
+        # in git at a1ab4c8), y written in whole 32-byte sectors (kb76 0.5% faster, kb67 5-8% slower; explore45-46,
         # in git at 2bd11f4)
         "STORE": ("fragments", "rows", "worker"),
         # one warpgroup: 8 warps were slower on 128 rows (explore11), as two warpgroups splitting
@@ -750,15 +733,13 @@ FAMILY = Family(
         # yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory (point 8):
         # kb76-bf16 2.464 ms against 2.520 (explore38); with fragment stores 3.7-5.0 (2-byte stores)
         "PLANES": ("no", "yes"),
-        # consecutive tiles per program and span (point 11)
-        "RUN": (1, 2, 4),
     },
     # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
     # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
     # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again). With its stores in
     # their own warps it is the known config `worker` (4.22-4.30 ms against 4.32-4.39, explore43-46; 6 deep 4.78).
     # The defaults keep fragment stores: promoted configs recorded before a parameter existed take its default.
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "RUN": 1},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
     # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
