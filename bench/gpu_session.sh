@@ -109,15 +109,16 @@ set -uo pipefail
 source bench/device_env.sh || exit 1
 mkdir -p profiles/checks bench/results
 trap 'tar czf "$OUT/results.tgz" profiles bench/results kernels/promoted reports 2>/dev/null' EXIT   # partial results too
+gpu_tests() { python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt; }
 case "${1:-}" in
   checks)
     python3 -m workbench check --all --save profiles/checks/h200-check-all.json 2>&1 | tee profiles/checks/h200-check-all.txt
-    python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt
+    gpu_tests
     python3 bench/ncu_cost.py 2>&1 | tee bench/results/ncu_cost.txt ;;
   tests)
-    python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt ;;
+    gpu_tests ;;
   mid)
-    python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee profiles/checks/h200-test-gpu.txt
+    gpu_tests
     make profile STAGE=memory PROBLEM=mid ARGS=--no-report 2>&1 | tee bench/results/profile-memory-mid.txt ;;
   kb76)
     make profile STAGE=memory PROBLEM=mid BUDGET=16 ARGS="--strategy exhaustive --no-report" 2>&1 | tee bench/results/profile-memory-mid-exhaustive.txt

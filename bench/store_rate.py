@@ -39,14 +39,15 @@ def write_tiles_kernel(y_ptr, n_tiles, TILES: tl.constexpr, L_out: tl.constexpr,
     if ORDER == "runs":     # program p: one run of consecutive tiles
         per = tl.cdiv(n_tiles, grid)
         first, step, count = pid * per, 1, tl.minimum(per, n_tiles - pid * per)
-    elif ORDER == "alternate":
-        first, step, count = 2 * pid, 1, 2 * tl.cdiv(n_tiles, 2 * grid)
+    elif ORDER == "alternate":  # program p: tiles 2p and 2p + 1 of each span of 2 * grid (past n_tiles: masked)
+        first, count = 2 * pid, 2 * tl.cdiv(n_tiles, 2 * grid)
     else:                   # "tiles" and "flat": tile p, p + grid, ... as staged_taps takes them
         first, step, count = pid, grid, tl.cdiv(n_tiles - pid, grid)
     for i in range(0, count):
-        t = first + i * step
         if ORDER == "alternate":
             t = first + i // 2 * (2 * grid) + i % 2
+        else:
+            t = first + i * step
         value = tl.full([COUT, BLOCK_L], t, tl.float32).to(y_ptr.dtype.element_ty)
         if ORDER == "flat":     # the tile's bytes as one contiguous run
             ptrs = y_ptr + t.to(tl.int64) * (COUT * BLOCK_L) + offs_c[:, None] * BLOCK_L + offs_m[None, :]

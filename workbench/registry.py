@@ -21,18 +21,22 @@ def _load(kernels_dir: Path, candidates_dir: Path):
     for path in sorted(kernels_dir.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        name = f"kernels.{path.stem}"
         try:
-            module = import_file(path, name)
-            family = module.FAMILY
-            if not isinstance(family, Family):
-                raise TypeError("FAMILY is not a workbench.family.Family")
+            family = _family_in(path, f"kernels.{path.stem}")
         except Exception:  # a broken kernel file must not hide the others
             broken[path.stem] = traceback.format_exc(limit=-3)
             continue
-        families[family.name] = Family(**{**family.__dict__, "module": module})
+        families[family.name] = family
     candidates, broken_candidates = candidate_family.load_all(candidates_dir)
     return {**families, **candidates}, {**broken, **broken_candidates}
+
+
+def _family_in(path: Path, module_name: str) -> Family:
+    """The FAMILY a kernel file defines, bound to the module imported from it."""
+    module = import_file(path, module_name)
+    if not isinstance(module.FAMILY, Family):
+        raise TypeError("FAMILY is not a workbench.family.Family")
+    return Family(**{**module.FAMILY.__dict__, "module": module})
 
 
 def families() -> dict:
@@ -89,8 +93,7 @@ def family_from_file(path: Path) -> Family:
     """The family a kernel file outside kernels/ defines (e.g. an older revision of one)."""
     if not path.is_file():
         raise WorkbenchError(f"no kernel file {path}")
-    module = import_file(path, f"kernels_file.{path.stem}")
-    return Family(**{**module.FAMILY.__dict__, "module": module})
+    return _family_in(path, f"kernels_file.{path.stem}")
 
 
 def variant_from_dict(data: dict) -> Variant:
