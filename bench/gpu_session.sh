@@ -102,12 +102,11 @@
 #                                       the mode and code are in git at 971e13f (bench/results/explore53-*)
 #                                       explore54 measured staged_taps with RUN=2 and 4 (consecutive tiles per program and span;
 #                                       y alone 14-17% faster, the conv 7-35% slower): the mode and code are in git at a1ab4c8
-#   bash bench/gpu_session.sh explore55 kb67's and kb76's y alone with each program's tiles chosen by the SM it runs on
-#                                       (bench/store_rate.py's smid orders): do y's partial sectors cost less when the SMs
-#                                       writing a sector's two pieces are neighbours?
-#   bash bench/gpu_session.sh explore56 shifted_plane on kb67 (one K-major plane per tile, each tap a shifted view of it
-#                                       as the MMA's A operand, a store worker): checks, sweep, pc_stalls
-#   bash bench/gpu_session.sh explore57 shifted_plane with the next tile's loads in flight (AHEAD=yes): checks, sweep, pc_stalls
+#                                       explore55 measured y alone with each program's tiles chosen by its SM id (store_rate.py's
+#                                       smid orders: far SMs cost up to 47% more, near ones gain nothing over the launch order);
+#                                       explore56-57 measured shifted_plane (one K-major plane per tile, each tap a shifted
+#                                       view of it as the MMA's A operand, a store worker): kb67 1.11-1.38 ms against wide's
+#                                       1.10; the modes and code are in git at 5f36792 (bench/results/explore55-57-*)
 #   bash bench/gpu_session.sh strict    the GPU tests of strict products, then kb76-strict's grid and tiling stages
 #   bash bench/gpu_session.sh targets   bench/targets.py: issue 6's table
 # Results land in the working tree (profiles/, bench/results/) and, tarred, in $OUT.
@@ -366,32 +365,7 @@ case "${1:-}" in
         start="" force=""
       done
     done ;;
-  explore55)
-    python3 bench/store_rate.py -p kb67,kb76 --orders tiles,smid,smid-apart,smid-shuffled,alternate,flat --block-l 64,128 \
-      2>&1 | tee bench/results/explore55-store-rate.txt ;;
-  explore56)
-    sp=shifted_plane
-    { for o in "--stride 1 --dilation 1 --bias --length 20004" "--stride 1 --dilation 2 --batch 3 --length 3001" \
-               "--stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72 --length 5003"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$sp" -v "$sp:LOADERS=1" -v "$sp:STAGES=2" 2>&1 | tail -4
-      done; } | tee bench/results/explore56-checks.txt
-    timeout 240 python3 bench/sweep.py -p kb67 --json bench/results/explore56-kb67.json -v staged_taps:wide \
-      -v staged_taps:BLOCK_C=32,STAGES=3,MMA=async,STORE=worker -v $sp -v $sp:LOADERS=1 -v $sp:STAGES=2 \
-      -v $sp:STAGES=2,LOADERS=1 -v $sp:LOAD_REGS=80 -v $sp:STORE_REGS=128 -v staged_taps:wide 2>&1 | tee bench/results/explore56-kb67.txt
-    best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore56-kb67.json'))['rows'] if r.get('ok') and r['variant'].startswith('$sp')), key=lambda r: r['ms'])['variant'])")
-    timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$best" --out profiles/pcstalls/explore56-kb67 2>&1 | tail -40 ;;
-  explore57)
-    sp=shifted_plane
-    { for o in "--stride 1 --dilation 1 --bias --length 20004" "--stride 1 --dilation 2 --batch 3 --length 3001" \
-               "--stride 1 --dilation 1 --padding 1 --in-channels 48 --out-channels 72 --length 5003"; do
-        timeout 60 python3 -m workbench check -p mid $o -v "$sp:AHEAD=yes" -v "$sp:AHEAD=yes,LOADERS=2,LOAD_REGS=128" 2>&1 | tail -3
-      done; } | tee bench/results/explore57-checks.txt
-    timeout 240 python3 bench/sweep.py -p kb67 --json bench/results/explore57-kb67.json -v staged_taps:wide -v $sp \
-      -v $sp:AHEAD=yes -v $sp:AHEAD=yes,LOAD_REGS=128 -v $sp:AHEAD=yes,STAGES=3,LOAD_REGS=128 \
-      -v $sp:AHEAD=yes,LOADERS=2,LOAD_REGS=128 -v $sp:AHEAD=yes,STORE_REGS=128 -v staged_taps:wide 2>&1 | tee bench/results/explore57-kb67.txt
-    best=$(python3 -c "import json; print(min((r for r in json.load(open('bench/results/explore57-kb67.json'))['rows'] if r.get('ok') and r['variant'].startswith('$sp')), key=lambda r: r['ms'])['variant'])")
-    timeout 150 python3 -m bench.pc_stalls -p kb67 -v "$best" --out profiles/pcstalls/explore57-kb67 2>&1 | tail -40 ;;
   targets)
     python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt ;;
-  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|explore55|explore56|explore57|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh checks|tests|mid|kb76|chain|more|explore|explore2|explore3|explore6|explore10|explore12|explore14|explore15|explore26|diagnose|strict|loop P..|targets" >&2; exit 2 ;;
 esac

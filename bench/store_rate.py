@@ -6,11 +6,6 @@ kernel's epilogue does, in one of four orders:
              tiles (which share a sector of each row) are written at the same time
   runs       each program one run of consecutive tiles (the SMs far apart in y)
   flat       the same bytes, each tile one contiguous run (the ceiling)
-  smid, smid-apart, smid-shuffled
-             the tiles order with each program's rank taken from the SM it runs on: neighbouring
-             tiles on SMs with neighbouring ids, on ids half the GPU apart, or on shuffled ids.
-             If a sector costs when two SMs far apart in the GPU (two L2 partitions) write its
-             pieces, the first is faster than the others.
 It answers what bounds a tile's stores (the warps issuing them, the programs sharing an SM, the
 order, the rows' stride and alignment) before a kernel is built around any of them.
 
@@ -36,51 +31,17 @@ from workbench.problems import load_suite
 
 
 @triton.jit
-def sm_id():
-    return tl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=tl.int32, is_pure=True, pack=1)
-
-
-@triton.jit
-def sm_ids_kernel(out_ptr):
-    tl.store(out_ptr + tl.program_id(0), sm_id())
-
-
-def rank_tables(sms: int) -> dict:
-    """Each order's rank of every SM id, from the ids a grid of one program per SM ran on."""
-    ids = torch.zeros(sms, dtype=torch.int32, device="cuda")
-    sm_ids_kernel[(sms,)](ids)
-    print(f"SM ids of programs 0-15 of a {sms}-program grid: {ids[:16].tolist()}")
-    ids = sorted(set(ids.tolist()))
-    print(f"{len(ids)} distinct, {ids[0]}..{ids[-1]}\n")
-    shuffled = torch.randperm(len(ids), generator=torch.Generator().manual_seed(0)).tolist()
-    half = (len(ids) + 1) // 2   # smid-apart: ranks 2i and 2i + 1 on the i-th and (half + i)-th ids
-    orders = {"smid": list(range(len(ids))),
-              "smid-apart": [2 * i if i < half else 2 * (i - half) + 1 for i in range(len(ids))],
-              "smid-shuffled": shuffled}
-    tables = {}
-    for name, ranks in orders.items():
-        table = torch.zeros(ids[-1] + 1, dtype=torch.int32)
-        table[ids] = torch.tensor(ranks, dtype=torch.int32)
-        tables[name] = table.cuda()
-    return tables
-
-
-@triton.jit
-def write_tiles_kernel(y_ptr, rank_ptr, used_ptr, n_tiles, TILES: tl.constexpr, L_out: tl.constexpr, COUT: tl.constexpr,
+def write_tiles_kernel(y_ptr, n_tiles, TILES: tl.constexpr, L_out: tl.constexpr, COUT: tl.constexpr,
                        BLOCK_L: tl.constexpr, ORDER: tl.constexpr):
     offs_c = tl.arange(0, COUT)
     offs_m = tl.arange(0, BLOCK_L)
     pid, grid = tl.program_id(0), tl.num_programs(0)
-    if ORDER == "smid":   # the rank the SM's id is given; which SMs ran is checked after
-        sm = sm_id()
-        pid = tl.load(rank_ptr + sm)
-        tl.atomic_add(used_ptr + sm, 1)
     if ORDER == "runs":     # program p: one run of consecutive tiles
         per = tl.cdiv(n_tiles, grid)
         first, step, count = pid * per, 1, tl.minimum(per, n_tiles - pid * per)
     elif ORDER == "alternate":  # program p: tiles 2p and 2p + 1 of each span of 2 * grid (past n_tiles: masked)
         first, count = 2 * pid, 2 * tl.cdiv(n_tiles, 2 * grid)
-    else:                   # "tiles", "smid..." and "flat": tile p, p + grid, ... as staged_taps takes them
+    else:                   # "tiles" and "flat": tile p, p + grid, ... as staged_taps takes them
         first, step, count = pid, grid, tl.cdiv(n_tiles - pid, grid)
     for i in range(0, count):
         if ORDER == "alternate":
@@ -110,7 +71,6 @@ def main():
     device.require_gpu("bench/store_rate.py")
     suite = load_suite()
     sms = torch.cuda.get_device_properties(0).multi_processor_count
-    tables = rank_tables(sms) if any(o.startswith("smid") for o in args.orders.split(",")) else {}
     print(f"2 GiB device-to-device copy: {timing.copy_bandwidth_gbps():.0f} GB/s\n")
     print("| problem | L_out | row offset mod 32 B | order | BLOCK_L | warps | programs per SM | ms | GB/s | B/ns per SM |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -126,17 +86,11 @@ def main():
                 count = y.numel() // (problem.out_channels * block_l) if order == "flat" else problem.batch * tiles
                 written = (count * problem.out_channels * block_l if order == "flat" else y.numel()) * y.element_size()
 
-                table = tables.get(order, y)
-                used = torch.zeros(table.numel(), dtype=torch.int32, device="cuda")
-
                 def run(_):
                     write_tiles_kernel[(min(count, per_sm * sms),)](
-                        y, table, used, count, TILES=tiles, L_out=problem.l_out, COUT=problem.out_channels,
-                        BLOCK_L=block_l, ORDER="smid" if order in tables else order, num_warps=warps)
+                        y, count, TILES=tiles, L_out=problem.l_out, COUT=problem.out_channels,
+                        BLOCK_L=block_l, ORDER=order, num_warps=warps)
                 ms = timing.benchmark(run, target_ms=200, max_runs=30)["median_ms"]
-                if order in tables and used.count_nonzero() != sms:  # ranks taken twice: tiles unwritten
-                    print(f"| {name} | {order}: {used.count_nonzero()} SMs ran the {sms} programs; not timed |")
-                    continue
                 print(f"| {name} | {problem.l_out} | {problem.l_out * y.element_size() % 32} | {order} "
                       f"| {block_l} | {warps} | {per_sm} | {ms:.3f} | {written / ms / 1e6:.0f} "
                       f"| {written / ms / 1e6 / sms:.1f} |", flush=True)
