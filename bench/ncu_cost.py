@@ -12,8 +12,8 @@ from pathlib import Path
 
 from workbench import registry
 from workbench.problems import load_suite
-from workbench.runners import LocalRunner
-from workbench.stages import load_stages
+from workbench.search.runners import LocalRunner
+from workbench.search.stages import load_stages
 
 
 def main():

@@ -19,7 +19,7 @@ STALL_PREFIX = "smsp__pcsamp_warps_issue_stalled_"
 
 def per_pc(report: str) -> dict:
     """{pc: {"sass": text, reason: samples, ...}} from the report's instanced sampling metrics."""
-    from workbench import ncu
+    from workbench.collect import ncu
     ncu_report = ncu.report_module()
     action = ncu_report.load_report(report).range_by_idx(0).action_by_idx(0)
     rows = collections.defaultdict(dict)
@@ -45,7 +45,7 @@ def per_pc(report: str) -> dict:
 def read(report: Path, timeout_s: float = 300) -> dict:
     """per_pc(report) in a child process that never imports torch, as workbench.ncu.read_report
     reads a report; a hang or crash there is reported with its timeout and output."""
-    from workbench import ncu
+    from workbench.collect import ncu
     return ncu.read_in_child(["bench.pc_stalls", "--read", str(report)], f"reading {report} failed", timeout_s)
 
 
@@ -86,7 +86,10 @@ def main():
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", help="path stem for the .ncu-rep, .json and .md (default profiles/pcstalls/P-FAMILY)")
     args = parser.parse_args()
-    from workbench import device, isolation, ncu, registry
+    from workbench.collect import device
+    from workbench.collect import isolation
+    from workbench.collect import ncu
+    from workbench import registry
     from workbench.problems import load_suite
     device.require_gpu("bench/pc_stalls.py")
     problem, variant = load_suite().get(args.problem), registry.parse_variant(args.variant)

@@ -20,13 +20,13 @@ import itertools
 import sys
 from dataclasses import replace
 
-from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+from workbench.collect import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
 
 import torch
 import triton
 import triton.language as tl
 
-from workbench import timing
+from workbench.collect import timing
 from workbench.problems import load_suite
 
 

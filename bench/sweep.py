@@ -25,12 +25,14 @@ import re
 import time
 from pathlib import Path
 
-from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+from workbench.collect import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
 
 import torch
 import triton
 
-from workbench import correctness, registry, timing
+from workbench.collect import correctness
+from workbench import registry
+from workbench.collect import timing
 from workbench.problems import load_suite
 
 

@@ -13,11 +13,15 @@ reported, not timed.
 import argparse
 import json
 
-from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+from workbench.collect import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
 
 import torch
 
-from workbench import correctness, promote, registry, timing, worker
+from workbench.collect import correctness
+from workbench.present import promote
+from workbench import registry
+from workbench.collect import timing
+from workbench.collect import worker
 from workbench.problems import load_suite
 
 # problem -> (what issue 6 asks, as a predicate on the row, and its wording)

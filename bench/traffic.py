@@ -12,13 +12,13 @@ grids are timed (workbench.timing: L2 flushed, median) and the fastest is the ce
 import argparse
 import sys
 
-from workbench import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+from workbench.collect import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
 
 import torch
 import triton
 import triton.language as tl
 
-from workbench import timing
+from workbench.collect import timing
 from workbench.problems import load_suite
 
 

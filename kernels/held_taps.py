@@ -24,7 +24,7 @@ this family loads them once per program and keeps them in shared memory, and str
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision, padded, sm_count
+from workbench.registry.family import Family, dot_precision, padded, sm_count
 
 MAX_TAPS = 4
 

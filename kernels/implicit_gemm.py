@@ -17,7 +17,7 @@ workbench's family form, extended to padding and to float16/bfloat16 inputs.
 import triton
 import triton.language as tl
 
-from workbench.family import GEMM_TILE_PARAMS, Family, dot_precision
+from workbench.registry.family import GEMM_TILE_PARAMS, Family, dot_precision
 
 
 @triton.jit

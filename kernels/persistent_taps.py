@@ -24,7 +24,7 @@ orientation. "CL" is acc[C_out, positions] = w @ x_tile, whose rows are y's cont
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision, padded, sm_count
+from workbench.registry.family import Family, dot_precision, padded, sm_count
 
 
 @triton.jit

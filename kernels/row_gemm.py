@@ -25,7 +25,7 @@ steps) and changes how the operands are addressed:
 import triton
 import triton.language as tl
 
-from workbench.family import GEMM_TILE_PARAMS, DirectLaunch, Family, dot_precision
+from workbench.registry.family import GEMM_TILE_PARAMS, DirectLaunch, Family, dot_precision
 
 
 @triton.jit

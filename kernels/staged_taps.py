@@ -75,7 +75,7 @@ from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 from triton.runtime.jit import constexpr_function
 
 from workbench.errors import WorkbenchError
-from workbench.family import Family, sm_count
+from workbench.registry.family import Family, sm_count
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups

@@ -35,7 +35,7 @@ overlaps and the weights would come from L2 again, and every window goes through
 import triton
 import triton.language as tl
 
-from workbench.family import Family, dot_precision, padded
+from workbench.registry.family import Family, dot_precision, padded
 
 MAX_OUT_CHANNELS = 256   # one tile holds all of C_out
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from workbench import device  # noqa: F401  (selects Triton's interpreter when there is no GPU)
+from workbench.collect import device  # noqa: F401  (selects Triton's interpreter when there is no GPU)
 
 
 @pytest.fixture
@@ -17,12 +17,13 @@ def cli():
 
 @pytest.fixture
 def profiles(tmp_path, monkeypatch):
-    """A scratch profiles/ holding copies of the runs recorded on the H200 (tests/fixtures/runs),
+    """A scratch profiles/ holding copies of the runs recorded on the H200 (examples/runs),
     with promoted/ and reports/ beside it, so tests never touch the repository's own."""
     from workbench import paths
     root = tmp_path / "profiles"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "runs", root)
+    shutil.copytree(Path(__file__).parent.parent / "examples" / "runs", root)
     monkeypatch.setattr(paths, "PROFILES_DIR", root)
+    monkeypatch.setattr(paths, "EXAMPLES_DIR", tmp_path / "no-examples")
     monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
     monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
     return root

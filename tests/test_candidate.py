@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench import candidate, promote, record
+from workbench.llm import candidate
+from workbench.present import promote
+from workbench import record
 
 CANDIDATES = Path(__file__).parent / "fixtures" / "candidates"
 SEED_PROMPT = Path(__file__).parent / "fixtures" / "seed" / "memory_stage_prompt.txt"

@@ -5,7 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from workbench import correctness, device, registry
+from workbench.collect import correctness
+from workbench.collect import device
+from workbench import registry
 from workbench.problems import load_suite
 
 SUITE = load_suite()

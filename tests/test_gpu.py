@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from workbench import paths, record
+from workbench import paths
+from workbench import record
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench import intake, paths, record, registry
+from workbench.llm import intake
+from workbench import paths
+from workbench import record
+from workbench import registry
 from workbench.problems import load_suite
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

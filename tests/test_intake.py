@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench import candidate_family, correctness, intake, paths, promote, prompt, record, registry
+from workbench.registry import candidates
+from workbench.collect import correctness
+from workbench.llm import intake
+from workbench import paths
+from workbench.present import promote
+from workbench.llm import prompt
+from workbench import record
+from workbench import registry
 from workbench.errors import WorkbenchError
 from workbench.problems import load_suite
 
@@ -22,7 +29,7 @@ def scratch(tmp_path, monkeypatch):
     suite = yaml.safe_load(paths.PROBLEMS_FILE.read_text())
     small = {"problems": {n: suite["problems"][n] for n in SMALL}}
     (tmp_path / "problems.yaml").write_text(yaml.safe_dump(small, sort_keys=False))
-    shutil.copytree(FIXTURES / "runs", tmp_path / "profiles")
+    shutil.copytree(FIXTURES.parent.parent / "examples" / "runs", tmp_path / "profiles")
     monkeypatch.setattr(paths, "PROBLEMS_FILE", tmp_path / "problems.yaml")
     monkeypatch.setattr(paths, "CANDIDATES_DIR", tmp_path / "candidates")
     monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
@@ -54,7 +61,7 @@ def test_a_correct_autotuned_candidate_is_registered(scratch):
     assert done.path.read_text() == (CANDIDATES / "seed.py").read_text()
     family = registry.family("cand_seed")
     assert family.stages == ("memory",) and family.params == {} and family.variant().id == "cand_seed"
-    assert candidate_family.index(paths.CANDIDATES_DIR)["seed"]["checked"] == ["edge-cin1", "edge-footprint-exact"]
+    assert candidates.index(paths.CANDIDATES_DIR)["seed"]["checked"] == ["edge-cin1", "edge-footprint-exact"]
 
 
 def test_import_command_with_padding_and_a_name(cli, scratch):
@@ -92,7 +99,7 @@ def test_refusals_through_the_python_api(scratch):
 def test_an_unwritten_last_column_fails(scratch):
     # On a GPU the freed NaN block is what the model's torch.empty gets back; on the CPU that reuse
     # is not promised, so the column fails as NaN or as wrong values: either way it fails.
-    family = candidate_family.load(unwritten_last_column(scratch))
+    family = candidates.load(unwritten_last_column(scratch))
     for problem in load_suite().problems.values():
         assert not correctness.check(family.variant(), family, problem).passed
 

@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-from workbench import isolation, worker
+from workbench.collect import isolation
+from workbench.collect import worker
 
 
 def stand_in(tmp_path, body):

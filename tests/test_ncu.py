@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import metrics, ncu
+from workbench.collect import metrics
+from workbench.collect import ncu
 from workbench.errors import WorkbenchError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ncu"

@@ -5,7 +5,9 @@ import ast
 import pytest
 import torch
 
-from workbench import promote, record, registry
+from workbench.present import promote
+from workbench import record
+from workbench import registry
 from workbench.errors import WorkbenchError
 
 MID_ALL = "20261125-010149-profile-memory-mid"

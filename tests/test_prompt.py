@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench import paths, promote, record
+from workbench import paths
+from workbench.present import promote
+from workbench import record
 
 RUN = "20261125-010926-profile-memory-kb76"   # committed under profiles/
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,7 +88,7 @@ def test_the_h200_target_labels_datasheet_figures(cli, reports):
 
 
 def test_the_default_run_is_the_newest_of_the_stage_and_problem(cli, reports, tmp_path, monkeypatch):
-    shutil.copytree(FIXTURES / "runs", tmp_path / "profiles")
+    shutil.copytree(FIXTURES.parent.parent / "examples" / "runs", tmp_path / "profiles")
     monkeypatch.setattr(paths, "PROFILES_DIR", tmp_path / "profiles")
     for problem, run in [("kb76", "20261125-023338-profile-memory-kb76"), ("mid", "20261125-010149-profile-memory-mid")]:
         out = cli("prompt", "--stage", "memory", "-p", problem)

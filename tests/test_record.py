@@ -4,10 +4,12 @@ import stat
 
 import pytest
 
-from workbench import record, registry, runners
+from workbench import record
+from workbench import registry
+from workbench.search import runners
 from workbench.errors import WorkbenchError
 from workbench.problems import load_suite
-from workbench.session import Session, ratios, roofline
+from workbench.search.session import Session, ratios, roofline
 
 KB76 = "20261125-010926-profile-memory-kb76"
 

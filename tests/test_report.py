@@ -1,7 +1,7 @@
 """`workbench report`: the HTML a kernel engineer reads instead of the ncu GUI.
 
 Every test reads its expectations from the record it renders, so the same tests run on the
-synthetic H200 run built here and on each real run committed under tests/fixtures/runs/.
+synthetic H200 run built here and on each real run committed under examples/runs/.
 """
 import copy
 import operator
@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from workbench import metrics, paths, record, report
+from workbench.collect import metrics
+from workbench import paths
+from workbench import record
+from workbench.present import report
 from workbench.problems import load_suite
 
-FIXTURE_RUNS = sorted(Path(__file__).parent.glob("fixtures/runs/*/run.json"))
+FIXTURE_RUNS = sorted(Path(__file__).parent.parent.glob("examples/runs/*/run.json"))
 RUN_SOURCES = ["synthetic"] + [str(p) for p in FIXTURE_RUNS]
 SECTIONS = ["what-ran", "answer", "charts", "roofline", "progress", "variants", "variant-table", "reasoning",
             "failures", "details"]

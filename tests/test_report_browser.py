@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from test_report import RUN_SOURCES, Page, save_run, synthetic_record
 
-from workbench import record, report
+from workbench import record
+from workbench.present import report
 from workbench.cli import DEMO_RUN
 
 CHROMIUM = Path("/usr/bin/chromium")

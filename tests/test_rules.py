@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench import registry, rules
+from workbench import registry
+from workbench.search import rules
 from workbench.problems import load_suite
-from workbench.stages import PROBLEM_FACTS, load_stages
+from workbench.search.stages import PROBLEM_FACTS, load_stages
 
 ANCHOR_FILE = Path(__file__).parent / "fixtures" / "metrics_mid_seed.json"
 ANCHOR = json.loads(ANCHOR_FILE.read_text())

@@ -1,15 +1,20 @@
-"""The stage loop on real measurements: runs recorded on the H200 (tests/fixtures/runs),
+"""The stage loop on real measurements: runs recorded on the H200 (examples/runs),
 replayed with no GPU. The exhaustive memory-stage run on mid holds every point of that
 stage's space, so any path the rules take through it has real numbers."""
 from pathlib import Path
 
 import pytest
 
-from workbench import compare, paths, record, registry, runners, search
+from workbench.search import compare
+from workbench import paths
+from workbench import record
+from workbench import registry
+from workbench.search import runners
+from workbench.search import strategies as search
 from workbench.errors import WorkbenchError
 from workbench.problems import Problem
-from workbench.session import Session
-from workbench.stages import load_stages
+from workbench.search.session import Session
+from workbench.search.stages import load_stages
 
 MID_ALL = "20261125-010149-profile-memory-mid"      # every memory-stage config on mid
 KB76 = "20261125-010432-profile-memory-kb76"

@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from workbench import paths, registry
+from workbench import paths
+from workbench import registry
 from workbench.errors import WorkbenchError
-from workbench.stages import load_stages
+from workbench.search.stages import load_stages
 
 STAGES_TEXT = paths.STAGES_FILE.read_text()
 

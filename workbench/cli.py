@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from . import device  # noqa: F401  (chooses Triton's interpreter before any kernel is imported)
-from .errors import WorkbenchError
-from .problems import Problem
-from .stages import stages_option
+from workbench.collect import device  # noqa: F401  (chooses Triton's interpreter before any kernel is imported)
+from workbench.errors import WorkbenchError
+from workbench.problems import Problem
+from workbench.search.stages import stages_option
 
 PROBLEM_FIELDS = [("batch", int), ("in-channels", int), ("out-channels", int), ("kernel-size", int),
                   ("length", int), ("stride", int), ("dilation", int), ("padding", int),
@@ -45,7 +45,7 @@ def problem_options(multiple=False):
 
         @functools.wraps(fn)
         def wrapper(problem_names, problems_file, bias, strict, **kw):
-            from .problems import Problem, load_suite
+            from workbench.problems import Problem, load_suite
             overrides = {f.replace("-", "_"): kw.pop(f.replace("-", "_")) for f, _ in PROBLEM_FIELDS}
             overrides = {k: v for k, v in overrides.items() if v is not None}
             overrides.update({k: v for k, v in (("bias", bias), ("strict", strict)) if v is not None})
@@ -72,7 +72,7 @@ def _print_json(data):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def problems(problems_file, as_json):
     """List the problem suite."""
-    from .problems import load_suite
+    from workbench.problems import load_suite
     suite = load_suite(problems_file)
     rows = [{**p.to_dict(), "l_out": p.l_out, "min_bytes": p.min_bytes, "flops": p.flops,
              "default": p.name == suite.default, "fits_interpreter": p.fits_interpreter}
@@ -92,7 +92,7 @@ def problems(problems_file, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def variants(stage, as_json):
     """List kernel families: parameters with their allowed values, known configs, stages."""
-    from . import registry
+    from workbench import registry
     fams = registry.for_stage(stage)
     rows = [{"family": f.name, "summary": f.summary, "stages": list(f.stages),
              "params": {k: list(v) for k, v in f.params.items()}, "defaults": f.defaults,
@@ -123,7 +123,8 @@ def variants(stage, as_json):
               help="also write the results with the device's facts as JSON to this file")
 def check(problems, suite, variant_specs, everything, seed, as_json, save):
     """Compare variants with a float64 reference (exit 1 on any failure)."""
-    from . import correctness, registry
+    from workbench.collect import correctness
+    from workbench import registry
     if everything:
         problems = list(suite.problems.values())
     chosen = [registry.parse_variant(s) for s in variant_specs]
@@ -141,7 +142,7 @@ def check(problems, suite, variant_specs, everything, seed, as_json, save):
     ran = [r for r in results if not r.skipped]
     summary = {"device": device.facts(), "results": [r.to_dict() for r in results]}
     if save:
-        from .record import write_json
+        from workbench.record import write_json
         write_json(Path(save), summary)
     if as_json:
         _print_json(summary)
@@ -156,7 +157,7 @@ def metric_names(spec: str | None, stages_file) -> tuple:
     if not spec:
         return [], None
     if spec.startswith("stage:"):
-        from .stages import load_stages
+        from workbench.search.stages import load_stages
         stage = load_stages(stages_file).get(spec.split(":", 1)[1])
         return stage.metric_names, stage.to_dict()
     return [n.strip() for n in spec.split(",") if n.strip()], None
@@ -177,7 +178,7 @@ def measure_options(fn):
 
 
 def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32):
-    from .runners import LocalRunner
+    from workbench.search.runners import LocalRunner
     return LocalRunner(problem, names, use_ncu=not no_ncu, timeout_s=timeout_s,
                        clock_control=clock_control, cudnn_tf32=cudnn_tf32)
 
@@ -192,8 +193,8 @@ def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32):
 def measure(problem, suite, variant_specs, metrics_spec, no_ncu, timeout_s, clock_control, cudnn_tf32,
             stages_file):
     """Check, time and profile variants on this GPU into profiles/<run-id>/."""
-    from . import registry
-    from .session import Session
+    from workbench import registry
+    from workbench.search.session import Session
     variants = [registry.parse_variant(s) for s in variant_specs]
     names, stage = metric_names(metrics_spec, stages_file)
     runner = _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32)
@@ -253,10 +254,12 @@ class ConsoleProgress:
 def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, write_report, no_ncu, timeout_s,
             clock_control, cudnn_tf32, stages_file):
     """Run one optimization stage: measure, let the rules propose, keep what is faster."""
-    from . import promote, registry, runners
-    from .search import STRATEGIES
-    from .session import Session
-    from .stages import load_stages
+    from workbench.present import promote
+    from workbench import registry
+    from workbench.search import runners
+    from workbench.search.strategies import STRATEGIES
+    from workbench.search.session import Session
+    from workbench.search.stages import load_stages
     stage_obj = load_stages(stages_file).get(stage)
     command = " ".join(["workbench", *sys.argv[1:]])
     if replay_run:
@@ -282,7 +285,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
                f"{search.measured} variant(s) measured")
     click.echo(f"recorded {session.dir / 'run.json'}")
     if write_report:
-        from . import report
+        from workbench.present import report
         click.echo(f"report {report.write_report(session.dir)}")
     click.echo(f"promote the winner with: make promote RUN={session.run_id}")
 
@@ -294,7 +297,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
 @stages_option
 def compare_search(run, stage, budget, stages_file):
     """Replay rule-guided and exhaustive search over one recorded run: what each measured, how close each got."""
-    from . import compare
+    from workbench.search import compare
     rows = compare.compare(run, stage, budget, stages_file)
     for r in rows:
         gap = f"{r['gap_pct']:.1f}% slower than the best recorded" if r["gap_pct"] else "reached the best recorded"
@@ -307,7 +310,7 @@ def compare_search(run, stage, budget, stages_file):
 @click.option("--force", is_flag=True, help="promote even when not faster than the promoted variant (recorded)")
 def promote_cmd(run, force):
     """Re-check a run's winner and write kernels/promoted/<problem>.py and registry.yaml."""
-    from . import promote
+    from workbench.present import promote
     path = promote.promote(run, force=force, log=click.echo)
     click.echo(f"promoted: {path} (registry: {promote.registry_file()})")
 
@@ -322,9 +325,11 @@ def demo(run_id, stages_file):
     """Replay a recorded GPU run through the stage loop (no GPU needed) and write its report."""
     import tempfile
 
-    from . import paths, report, runners
-    from .search import replay
-    from .stages import load_stages
+    from workbench import paths
+    from workbench.present import report
+    from workbench.search import runners
+    from workbench.search.strategies import replay
+    from workbench.search.stages import load_stages
     recorded = runners.replay_source(run_id)
     stage = load_stages(stages_file).get(recorded["stage"]["name"])
     problem = Problem.from_record(recorded["problem"])
@@ -342,7 +347,8 @@ def demo(run_id, stages_file):
 @click.option("--json", "as_json", is_flag=True)
 def metrics_cmd(report, as_json):
     """Print every kernel of a .ncu-rep with its metrics and their logical names."""
-    from . import metrics, ncu
+    from workbench.collect import metrics
+    from workbench.collect import ncu
     kernels = ncu.read_report(report)
     if as_json:
         return _print_json(kernels)
@@ -398,9 +404,9 @@ def _read_metrics(path) -> dict:
 @click.option("--json", "as_json", is_flag=True)
 def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, arch, stages_file, as_json):
     """Evaluate a stage's rules on a metrics file (no GPU) and print what they propose."""
-    from . import registry
-    from . import rules as engine
-    from .stages import load_stages
+    from workbench import registry
+    from workbench.search import rules as engine
+    from workbench.search.stages import load_stages
     stage = load_stages(stages_file).get(stage_name)
     measured = _read_metrics(metrics_file)
     current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
@@ -430,7 +436,7 @@ def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, ar
 def report(runs, diff, variant_id, out_dir):
     """Write reports/RUN.html (RUN: id, 'latest' or path; default latest), refresh reports/index.html,
     print the path. With --diff, write reports/diff-A-vs-B.html instead."""
-    from . import report as reporting
+    from workbench.present import report as reporting
     if diff:
         if len(runs) != 2:
             raise WorkbenchError(f"--diff takes two runs (workbench report --diff RUN_A RUN_B), got {len(runs)}")
@@ -453,7 +459,7 @@ def report(runs, diff, variant_id, out_dir):
 @stages_option
 def prompt_cmd(stage, run, problem, target, to_stdout, stages_file):
     """Write the stage prompt for a run's best variant to reports/prompts/<run-id>-<stage>.txt."""
-    from . import prompt
+    from workbench.llm import prompt
     path, text = prompt.write_prompt(stage, run, problem, target, stages_file)
     click.echo(text if to_stdout else path, nl=not to_stdout)
 
@@ -470,7 +476,8 @@ def prompt_cmd(stage, run, problem, target, to_stdout, stages_file):
 def import_cmd(file, name, stage, problem, suite, against_specs, no_measure, stages_file):
     """Check a ModelNew file in the seed's output format, register it as family cand_<name> and,
     on a GPU, measure it in a run of kind import (exit 1: wrong result; 2: refused)."""
-    from . import intake, registry
+    from workbench.llm import intake
+    from workbench import registry
     against = [registry.parse_variant(s) for s in against_specs]
     try:
         done = intake.import_candidate(file, name, stage, problem, against, stages_file, not no_measure,

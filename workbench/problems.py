@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-from . import paths, yamlschema
-from .errors import WorkbenchError
+from workbench import paths
+from workbench import yamlschema
+from workbench.errors import WorkbenchError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SIZE_FIELDS = ("batch", "in_channels", "out_channels", "kernel_size", "length", "stride", "dilation")

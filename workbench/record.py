@@ -26,8 +26,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import paths
-from .errors import WorkbenchError
+from workbench import paths
+from workbench.errors import WorkbenchError
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "incorrect", "compile_error", "crash", "timeout", "profile_error", "unsupported")
@@ -76,13 +76,13 @@ def save(record: dict, root: Path | None = None) -> Path:
 
 def resolve(run: str | Path, root: Path | None = None) -> Path:
     """A run id, 'latest', a run directory or a run.json path -> the run.json path."""
-    root = Path(root or paths.PROFILES_DIR)
-    candidates = [Path(run), Path(run) / "run.json", root / str(run) / "run.json"]
+    roots = [Path(root)] if root else [Path(paths.PROFILES_DIR), Path(paths.EXAMPLES_DIR)]
+    candidates = [Path(run), Path(run) / "run.json", *(r / str(run) / "run.json" for r in roots)]
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    known = sorted(p.parent.name for p in root.glob("*/run.json"))
-    raise WorkbenchError(f"no run {str(run)!r} under {root}; known runs: {', '.join(known[-8:]) or 'none'}")
+    known = sorted({p.parent.name for r in roots for p in r.glob("*/run.json")})
+    raise WorkbenchError(f"no run {str(run)!r} under {' or '.join(map(str, roots))}; known runs: {', '.join(known[-8:]) or 'none'}")
 
 
 def load(run: str | Path, root: Path | None = None) -> dict:

@@ -1,8 +1,8 @@
 """Target GPUs (targets.yaml): the figures a stage prompt gives a model about the GPU it writes for."""
 from pathlib import Path
 
-from . import yamlschema
-from .errors import WorkbenchError
+from workbench import yamlschema
+from workbench.errors import WorkbenchError
 
 TARGETS_FILE = Path(__file__).with_name("targets.yaml")
 

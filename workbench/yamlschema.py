@@ -5,7 +5,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .errors import WorkbenchError
+from workbench.errors import WorkbenchError
 
 
 def _line_of(root, path):

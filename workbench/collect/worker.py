@@ -1,0 +1,126 @@
+"""The child process that touches the GPU: `python -m workbench.worker JOB.json RESULT.json`.
+
+One job per process, so a crash, an illegal address (sticky for its CUDA context) or a hang
+costs only this job; the parent (isolation.py) enforces the timeout and reads RESULT.json.
+Jobs:
+  measure     correctness check on fresh inputs, then timing (timing.benchmark)
+  profile     compile and warm up, then exactly one launch between cudaProfilerStart/Stop,
+              the region `ncu --profile-from-start off` records
+  references  copy bandwidth, torch conv1d (cuDNN) and every seed config, timed side by side
+  check_file  import a candidate file (workbench import) and check it on the given problems
+"""
+import json
+import sys
+import traceback
+
+from workbench.collect import device  # noqa: F401  (first: chooses the interpreter before kernels load)
+
+import torch
+
+from workbench.registry import candidates
+from workbench.collect import correctness
+from workbench import registry
+from workbench.collect import timing
+from workbench.problems import Problem
+
+COMPILE_ERRORS = ("triton.compiler.errors.", "triton.runtime.errors.OutOfResources")
+
+
+def status_of(error_type: str | None) -> str:
+    return "compile_error" if error_type and error_type.startswith(COMPILE_ERRORS) else "crash"
+
+
+def _inputs(problem, n_sets, seed):
+    sets = [correctness.make_inputs(problem, seed + i, "cuda") for i in range(n_sets)]
+    outs = [correctness.poisoned_output(problem, "cuda") for _ in range(n_sets)]
+    return sets, outs
+
+
+def time_launch(problem, launch, seed) -> dict:
+    """timing.benchmark of launch(x, w, b, out) over enough seeded input sets to rotate past L2."""
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    n_sets = timing.rotation_count(problem.min_bytes, l2)
+    sets, outs = _inputs(problem, n_sets, seed)
+    return timing.benchmark(lambda i: launch(*sets[i], outs[i]), n_sets=n_sets, l2_bytes=l2)
+
+
+def _variant_job(job):
+    """(problem, variant, family) that a measure or profile job names."""
+    variant = registry.variant_from_dict(job["variant"])
+    return Problem(**job["problem"]), variant, registry.family(variant.family)
+
+
+def measure(job):
+    problem, variant, family = _variant_job(job)
+    check = correctness.check(variant, family, problem, job.get("seed"))
+    result = {"check": check.to_dict()}
+    if check.skipped:
+        return {**result, "status": "unsupported", "error": check.skipped}
+    if check.error:
+        return {**result, "status": status_of(check.error_type), "error": check.error}
+    if not check.passed:
+        return {**result, "status": "incorrect", "error": check.line()}
+    torch.cuda.empty_cache()
+    launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
+    result.update(status="ok", timing=time_launch(problem, launch, check.seed + 1))
+    tuned = candidates.autotuned(family.module) if family.module else {}
+    return {**result, "autotuned": tuned} if tuned else result
+
+
+def profile(job):
+    problem, variant, family = _variant_job(job)
+    (args,), (out,) = _inputs(problem, 1, job.get("seed", 0))
+    for _ in range(2):                        # compile and warm up outside the profiled region
+        family.launch(*args, out, problem, variant.config)
+    torch.cuda.synchronize()
+    torch.cuda.profiler.start()
+    family.launch(*args, out, problem, variant.config)
+    torch.cuda.synchronize()
+    torch.cuda.profiler.stop()
+    return {"status": "ok"}
+
+
+def references(job):
+    problem = Problem(**job["problem"])
+    tf32 = job.get("cudnn_tf32", True)
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True     # cuDNN at its best algorithm, as a user would tune it
+    result = {"copy_gbps": timing.copy_bandwidth_gbps()}
+    conv = lambda x, w, b, out: correctness.torch_conv(problem, x, w, b)  # noqa: E731
+    result["cudnn"] = {"label": f"torch.nn.functional.conv1d (cuDNN, benchmark mode, TF32 {'on' if tf32 else 'off'})",
+                       "tf32": tf32, "timing": time_launch(problem, conv, 1)}
+    candidates = {}
+    for variant in registry.seed_variants(problem):
+        family = registry.family(variant.family)
+        try:
+            launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
+            candidates[variant.id] = {"timing": time_launch(problem, launch, 2)}
+        except Exception as exc:  # one seed config failing (e.g. shared memory) leaves the others
+            candidates[variant.id] = {"error": "".join(traceback.format_exception_only(exc)).strip()[-500:]}
+    result["seed_candidates"] = candidates
+    return result
+
+
+def check_file(job):
+    """A candidate not yet registered: importing it here keeps its crashes out of the caller."""
+    family = candidates.load(job["path"], job["name"])
+    checks = [correctness.check(family.variant(), family, Problem(**p)) for p in job["problems"]]
+    return {"status": "ok", "checks": [c.to_dict() for c in checks]}
+
+
+JOBS = {"measure": measure, "profile": profile, "references": references, "check_file": check_file}
+
+
+def main(job_path, result_path):
+    job = json.loads(open(job_path).read())
+    try:
+        result = JOBS[job["type"]](job)
+    except Exception as exc:
+        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        result = {"status": status_of(error_type), "error": traceback.format_exc()[-3000:]}
+    with open(result_path, "w") as f:
+        json.dump(result, f, default=str)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

@@ -1,0 +1,161 @@
+"""What a kernel family is, and what a variant (a family plus one concrete config) is.
+
+A family module in kernels/ builds one `Family`: its launcher, its tunable parameters with
+the values each may take, the configs it already knows by name, the problems it supports and
+the stages it is registered for. A `Variant` pins every parameter; launching one never
+autotunes, so a profiler sees exactly the one kernel the config describes.
+"""
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import torch
+import triton
+
+from workbench.errors import WorkbenchError
+
+def import_file(path: Path, module_name: str) -> ModuleType:
+    """Import a Python file (a family, a candidate, a promoted module) as `module_name`; running it."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def padded(n: int) -> int:
+    """n rounded up to a power of two of at least 16, tl.dot's smallest dimension."""
+    return max(16, triton.next_power_of_2(n))
+
+
+def sm_count(device: torch.device) -> int:
+    """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+# Precision classes; correctness.TOLERANCES holds the error each may show.
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+
+
+# The tunable space of the seed's implicit GEMM (output tile, reduction step, warps, pipeline
+# depth, tl.dot's input precision), shared by the families that compute that same product.
+GEMM_TILE_PARAMS = {
+    "BLOCK_M": (16, 32, 64, 128, 256),
+    "BLOCK_N": (16, 32, 64, 128, 256),
+    "BLOCK_K": (16, 32, 64, 128),
+    "num_warps": (2, 4, 8, 16),
+    "num_stages": (1, 2, 3, 4, 5),
+    "precision": ("tf32", "tf32x3", "ieee"),
+}
+
+
+def dot_precision(problem, config) -> str:
+    """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
+    input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under
+    "tf32" and strict fp32 under "tf32x3" (three TF32 products) or "ieee"."""
+    if problem.dtype != "float32":
+        return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+    return "tf32" if config["precision"] == "tf32" else "fp32"
+
+
+class DirectLaunch:
+    """Launch a @triton.jit kernel; later calls with the same key launch its compiled form
+    directly. That skips the JIT's argument binding: tens of microseconds per call, more than
+    a launch-bound problem's whole kernel (kb76-small)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._compiled = {}
+
+    def __call__(self, grid, args, num_warps, num_stages):
+        # What Triton specializes on: tensors' dtype, device and 16-byte alignment; every other value.
+        key = (num_warps, num_stages, *((a.dtype, a.device, a.data_ptr() % 16 == 0) if hasattr(a, "data_ptr") else a
+                                        for a in args))
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            compiled[grid](*args)
+            return
+        compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+        if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
+            self._compiled[key] = compiled
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    summary: str
+    # launch(x, w, bias_or_None, out, problem, config): one kernel launch writing into `out`;
+    # with allocates_output, it returns the output it allocated instead (`out` may then be None).
+    launch: Callable
+    params: dict                      # parameter -> tuple of allowed values
+    defaults: dict                    # a full config
+    stages: tuple                     # the stages whose search may use this family
+    known_configs: dict = field(default_factory=dict)   # name -> full config
+    # supports(problem) -> None, or why not
+    supports: Callable = lambda problem: None
+    # config_limits(problem, config) -> None, or why this one config cannot run the problem
+    # (e.g. its buffers do not fit shared memory); the family itself may still support it
+    config_limits: Callable = lambda problem, config: None
+    # precision(problem, config) -> one of PRECISIONS
+    precision: Callable = lambda problem, config: "fp32"
+    module: ModuleType | None = None
+    allocates_output: bool = False    # a candidate's ModelNew allocates y itself
+    # False for Gluon families: Triton's CPU interpreter cannot run them, so they are checked on the GPU only
+    interpretable: bool = True
+
+    def unsupported(self, problem, config: dict | None = None) -> str | None:
+        """Why this family (at `config`, when given) cannot run `problem` on this machine, or
+        None: its own limits (supports, config_limits), Triton's CPU interpreter for a family it
+        cannot run, and a config whose products are less precise than a strict problem asks."""
+        if not self.interpretable and triton.knobs.runtime.interpret:
+            return "a Gluon kernel, which Triton's CPU interpreter cannot run (it needs a GPU)"
+        why = self.supports(problem)
+        if why or config is None:
+            return why
+        products = self.precision(problem, config)
+        if problem.strict and products != "fp32":
+            return f"{products} products; {problem.name} is strict (fp32 products only)"
+        return self.config_limits(problem, config)
+
+    def config(self, partial: dict) -> dict:
+        """A full, validated config: the defaults overlaid with `partial`."""
+        for key, value in partial.items():
+            if key not in self.params:
+                raise WorkbenchError(f"family {self.name!r} has no parameter {key!r}; "
+                                     f"its parameters: {', '.join(self.params)}")
+            if value not in self.params[key]:
+                raise WorkbenchError(f"{self.name}: {key}={value!r} is not allowed; "
+                                     f"allowed: {', '.join(map(str, self.params[key]))}")
+        return {**self.defaults, **partial}
+
+    def variant(self, partial: dict | None = None) -> "Variant":
+        return Variant(self.name, self.config(partial or {}))
+
+
+@dataclass(frozen=True)
+class Variant:
+    family: str
+    config: dict
+
+    @property
+    def id(self) -> str:
+        """A file-name-safe identity: family-KEYvalue-... in the family's parameter order."""
+        return "-".join([self.family] + [f"{k}{v}" for k, v in self.config.items()])
+
+    @property
+    def spec(self) -> str:
+        """The command-line form, accepted back by registry.parse_variant (a candidate's: its family)."""
+        params = ",".join(f"{k}={v}" for k, v in self.config.items())
+        return f"{self.family}:{params}" if params else self.family
+
+    def with_changes(self, changes: dict) -> "Variant":
+        return Variant(self.family, {**self.config, **changes})
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "family": self.family, "config": dict(self.config)}
+
+    def __hash__(self):
+        return hash(self.id)
