@@ -1,10 +1,11 @@
 """Windows of x staged in shared memory once, taps read out of them at stride S (Gluon, sm_90).
 
-Every Triton family so far either gathers x tap by tap (each tap re-requests the sectors the
-others fetched: L2 serves twice what DRAM does on kb76) or loads contiguous windows into
-registers and re-reads the weights per tile (as many L2 bytes as x on fp32 kb76). Plain Triton
-cannot stage a window once and read it at stride 3, and its gather lowers to shuffles
-(docs/notes-kernels.md). Gluon gives us the shared memory layouts directly:
+A conv1d tap k reads x at S*l + D*k. Gathering that tap by tap makes each tap re-request the
+sectors the others fetched (on kb76, L2 serves twice the bytes DRAM does), and windows loaded
+into registers leave the weights to be re-read per tile (as many L2 bytes as x on fp32 kb76).
+Plain Triton cannot stage a window once and read it at stride S (its gather lowers to warp
+shuffles). Gluon gives direct control of shared memory and its layouts, and this kernel is
+built on that:
 
 1. The weights are loaded once per program into shared memory, W_k[co, c] per tap and
    channel chunk, K-major as the warpgroup MMA wants its B operand. A persistent grid of
@@ -38,27 +39,26 @@ cannot stage a window once and read it at stride 3, and its gather lowers to shu
    a*w = a_lo*w_hi + a_hi*w_lo + a_hi*w_hi, leaving out a_lo*w_lo (under 2^-20 of a*w).
    The weights' residuals sit in shared memory beside them (twice the space, fewer windows fit);
    A is split in registers after its load, and the three products go out together.
-
 8. PLANES=yes, 16-bit inputs: each item's window is de-interleaved into K planes first, plane k
    holding A_k with positions contiguous, which a 16-bit product reads from shared memory
    (M-major). Each thread loads 32 positions of a channel in four 16-byte loads, builds tap k's
    8 positions S*t + D*k with one byte permute per two of them, and stores them as 16 bytes; two
    sets of planes, so one is written while the other's products run. A tile's A operand then
-   costs a quarter of the shared-load instructions (kb76-bf16: 2.46 ms against 2.52, explore38).
-
-10. STORE=worker: one warpgroup alone alternates between copying x and storing y, and a tile's
-   stores (32 KiB, ~7 bytes per cycle per SM) hold up the next copies (explore41: the loop without
-   its products is slower). So the stores get their own warps (gl.warp_specialize): the main
-   warpgroup, in either loop of point 6, puts a finished tile into a staging buffer (stmatrix on
-   16-bit outputs) and hands it over on an mbarrier; a store partition of 4 warps at 96 registers
-   writes it out along y's rows and hands it back, while the main warps copy and multiply the next
-   tile (kb76-bf16: 2.20 ms against 2.38, explore42; kb76: 4.22-4.30 against 4.32-4.39, explore43-46).
-   What bounds those stores is y's layout: its rows start 24 bytes into a 32-byte sector on kb67 and
-   kb76, and y alone, written in this tile order, takes 2.6x as long as with rows on sectors
-   (bench/store_rate.py, explore44). In the conv they cost less: with every piece moved onto whole
-   sectors (a diagnosis, wrong results) the worker configs gain 4-5% (explore47), and the worker waits
-   for the main warps most of the time (explore48). Whole sectors written through a carry between a
-   program's consecutive tiles lost more to the order than they gained (explore45-46, in git at 2bd11f4).
+   costs a quarter of the shared-load instructions, and no 2-byte loads are packed in registers.
+9. The tile order: program p takes tiles p, p + P, p + 2P, ... (P programs, positions fastest),
+   so at any moment the SMs read neighbouring windows of x side by side. The price is paid in y:
+   where y's rows do not start on a 32-byte sector (kb67 and kb76: 24 bytes in), a tile's piece
+   of each row begins and ends in a sector whose other part a neighbouring tile, on another SM,
+   writes, and such shared sectors make the stores slower. Giving a program consecutive tiles
+   instead keeps each sector on one SM, but then the SMs no longer read neighbouring windows of x
+   at the same time, and that costs the conv more than the stores gain.
+10. STORE=worker: one warpgroup alone alternates between copying x and storing y, and while a
+   tile's stores drain no copies are issued. So the stores get their own warps
+   (gl.warp_specialize): the main warpgroup, in either loop of point 6, puts a finished tile
+   into a staging buffer (stmatrix on 16-bit outputs) and hands it over on an mbarrier; a store
+   partition of 4 warps at 96 registers writes it out along y's rows, lanes on consecutive
+   positions, and hands it back, while the main warps copy and multiply the next tile. The
+   stores then overlap the copies instead of taking turns with them.
 
 Limits: fp32 (TF32 products), bf16 or fp16 inputs; stride 1, 2 or 3 (the padding trick needs S-1
 and W-S*BLOCK_L to be 0 or a power of two), K <= 4, C_out <= 256, and the weights plus STAGES
@@ -393,7 +393,8 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
     a_prev = gl.zeros([BLOCK_L, BLOCK_C], x_ptr.dtype.element_ty, a_layout)
     # A loop unrolled STAGES times, so every slot is static and its shared addresses are
-    # immediates (kb76: 4.38 ms against 5.07 for _async_tiles' loop with synchronous products).
+    # immediates: synchronous products in a loop whose slots are indexed at run time (as in
+    # _async_tiles) are slower.
     for base in range(0, n_items, STAGES):
         for slot in gl.static_range(STAGES):
             item = base + slot
@@ -404,7 +405,7 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
                 chunk = item % NCHUNK
                 # zeros after the stores, not use_acc=False on the next product: the moves wait
                 # until the stores have read their registers before the next copies and loads
-                # are issued (kb76 4.35 ms against 4.97 with a run-time use_acc; explore22)
+                # are issued, a cheap fence that keeps those from queueing behind the stores
                 acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                     BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                 if chunk == NCHUNK - 1:
@@ -692,63 +693,46 @@ FAMILY = Family(
         "BLOCK_C": (8, 16, 32, 64),
         "STAGES": (2, 3, 4, 5, 6, 7, 8, 12, 15),
         "FILL": ("outputs", "window"),
-        # async: kb76-bf16 2.645 ms against 2.953 for the config below (explore20); sync on kb76,
-        # where the unrolled loop of point 6 is faster (4.38 against 5.07-5.23); asynchronous products in
-        # that unrolled loop gained nowhere (explore22, in git at b24c634), nor with one wait per chunk
-        # (MMA=chunk: kb76 4.97 against 4.455, kb67 1.105 against 1.096; explore27, in git at 4adb121)
+        # sync: the slot-unrolled loop of point 6, the faster one for fp32 kb76, where a warp that runs
+        # ahead of its products only ends up waiting on its own stores; async: the loop over tiles,
+        # the faster one everywhere else. Products kept in flight inside the unrolled loop (one wait
+        # per tap or per chunk) cost more than they hide.
         "MMA": ("sync", "async"),
-        # TMA ties cp.async on kb67 and mid and is 14% slower on kb76 (explore14): its boxes are a
-        # power of two wide (256 positions where 200 are needed), and TMA's instruction savings
-        # do not matter here. Nor did a producer warp issuing them (explore17; in git at ff98492). Nor
-        # one plane per tap by 4-byte cp.async, both MMA operands from shared memory: kb76 5.40-7.85 ms
-        # against 4.36, the copies' issue queue full (explore35-36, in git at 3d6cd85).
+        # cp_async: every thread copies 16-byte pieces of exactly the window. tma: one instruction per
+        # row group, but a box is a power of two wide (more positions than a stride-3 window needs),
+        # and copy instructions are not what bounds this kernel, so it is no faster. Copies must stay
+        # 16 bytes wide: 4-byte copies that would transpose x into per-tap planes fill the copy queue.
         "COPY": ("cp_async", "tma"),
-        # rows: 6% faster on kb76-bf16 (2-byte fragment stores), 10-20% slower on fp32 kb67 and mid (explore14-15)
-        # and 13% on kb76 (4.94 ms at 5 stages against 4.37; explore28). Stores issued behind the next tile's
-        # first products (MMA=async) gained nothing: kb67 1.089 against 1.094, kb76 5.24 (explore29, 7a166cf).
-        # Not kept: a tile's stores spread over the next tile's chunks (15-60% slower, explore23, in git at
-        # 512a409), 8-byte stores from rows permuted into position pairs (kb76 1.2%, bf16 25% slower;
-        # explore25, 2a63725; at stride 1 with one 8-byte load feeding two taps too, kb67 1.3-2.1%: explore37,
-        # 8cde6c6), an evict-first hint (kb76 6% slower; explore24), the even channels by TMA stores of
-        # 128-byte rows (a TMA store must start 16-byte aligned; odd channels' rows are 8 bytes off): 2-2.5x slower,
-        # kb76 8.6 ms, kb67 2.7 (explore31, in git at 01d8896), a tile staged at its rows' 16-byte shifts and stored
-        # in 16-byte runs: kb76-bf16 2.48 against 2.42-2.46, kb76 4.76 against 4.37, kb67 1.22 against 1.105
-        # (explore40, in git at 36e1cd2)
-        # worker: the stores in their own warps (point 10): kb76-bf16 2.202 ms against 2.384-2.392 with row stores
-        # (explore42); kb67 1.107 against 1.097; beside kb76's synchronous loop 1-4% ahead of fragments in four calls
-        # (explore43-46). Not kept: 8 store warps (2-7% slower, explore43), tiles taken in runs per program (kb67 18%
-        # slower; explore44; two or four consecutive tiles per program and span: kb67 7-35%, kb76 9% slower, explore54,
-        # in git at a1ab4c8), y written in whole 32-byte sectors (kb76 0.5% faster, kb67 5-8% slower; explore45-46,
-        # in git at 2bd11f4)
+        # fragments: each thread's MMA fragment as it is (4-byte stores, 2-byte ones on 16-bit outputs).
+        # rows: regrouped through shared memory into 16-byte runs of a row, which pays on 16-bit outputs
+        # and costs fp32 more (a shared round trip on the pipe the tap loads use) than it saves.
+        # worker: the stores in their own warps (point 10), beside either loop; the choice for kb76 and
+        # kb76-bf16, a tie on kb67. A tile's stores run behind the main warps' work, so what they cost
+        # is not their count or width: spreading them over the next tile, issuing them behind its
+        # products, 8-byte or 16-byte stores, TMA stores, an evict-first hint, more store warps and
+        # other tile orders (point 9) were all slower or within the spread between runs.
         "STORE": ("fragments", "rows", "worker"),
-        # one warpgroup: 8 warps were slower on 128 rows (explore11), as two warpgroups splitting
-        # C_out on one tile (explore21, 20-25% slower everywhere; in git at 81c4d59) and as two on alternate
-        # tiles, each with its own windows (explore18, and on the present loops explore49: kb67 18-73% slower,
-        # kb76 27-50%; in git at 9364544)
+        # one warpgroup: what it waits on (the shared-memory queue, the SM's store path) is shared by
+        # every warp of the SM, so a second warpgroup, on half of C_out or on alternate tiles with
+        # windows of its own, only splits the windows in flight and is slower
         "num_warps": (4,),
         # tf32x3: strict fp32 from three TF32 products (point 7); fp32 inputs only. Its residual weights
-        # leave room for two 16-channel windows on kb76: 6.62 ms against 6.86 synchronous, 7.04 for
-        # four 8-channel windows (explore26)
+        # leave room for two 16-channel windows on kb76, which beat more, narrower ones
         "precision": ("tf32", "tf32x3"),
-        # yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory (point 8):
-        # kb76-bf16 2.464 ms against 2.520 (explore38); with fragment stores 3.7-5.0 (2-byte stores)
+        # yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory
+        # (point 8); with row or worker stores (2-byte fragment stores take back more than the planes save)
         "PLANES": ("no", "yes"),
     },
-    # Its fastest config on kb76: four windows of 16 channels in flight (4.43-4.45 ms, 76% of the
-    # copy floor, against 4.57-4.62 at 7 stages and 5.15 at 4, timed in one process:
-    # bench/results/stages-kb76.txt; depth is not monotone, 6 and 8 are slower again). With its stores in
-    # their own warps it is the known config `worker` (4.22-4.30 ms against 4.32-4.39, explore43-46; 6 deep 4.78).
+    # The fastest config on kb76 with fragment stores: 5 slots of 16 channels, four windows in flight
+    # ahead of the one in use (depth is not monotone: 4, 6, 7 and 8 slots are slower). With its stores
+    # in their own warps it is the known config `worker`, kb76's choice.
     # The defaults keep fragment stores: promoted configs recorded before a parameter existed take its default.
     defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
     # The fastest on the other problems, measured too when a rule switches to this family (those
-    # a problem cannot take are left out: config_limits): wide on mid (0.131 ms, 80%) and kb67
-    # (1.10-1.14), window on kb67 (1.19; explore12-*.txt), bf16 on kb76-bf16 (128 positions per tile, the
-    # windows in planes, point 8, 4 deep, its stores in their own warps, point 10: 2.202 ms against 2.384-2.392 with row
-    # stores, explore42; the planes: 2.464 ms against 2.520-2.528 reading the taps from the windows, explore38;
-    # those took 2.483-2.492 against 2.644 at 64 positions, where window_taps takes 3.013; explore32-33; 128
-    # positions are 30-45% slower on kb67 and 9% on fp32 kb76; windows re-laid with channel pairs side by side,
-    # so a 4-byte load fills an operand register: 2.655 ms against 2.478, explore34, in git at 8e46b1f), strict
-    # on kb76-strict (6.62-6.77 ms, 2.2x cuDNN without TF32, where row_gemm's tf32x3 takes 11.07; explore26).
+    # a problem cannot take are left out: config_limits): worker on kb76; wide on mid and kb67; window
+    # on kb67 (FILL=window: little shared memory left empty at stride 1); bf16 on kb76-bf16 (128
+    # positions per tile, which pays only where windows are 16-bit and half the bytes; the windows in
+    # planes, point 8; 4 deep; its stores in their own warps, point 10); strict on kb76-strict (point 7).
     known_configs={
         "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
         "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
