@@ -20,7 +20,9 @@ import itertools
 import sys
 from dataclasses import replace
 
-from workbench.collect import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+from workbench.collect import device
+
+device.prepare()   # before any kernel below is decorated: the interpreter where there is no GPU
 
 import torch
 import triton

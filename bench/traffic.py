@@ -12,7 +12,9 @@ grids are timed (workbench.timing: L2 flushed, median) and the fastest is the ce
 import argparse
 import sys
 
-from workbench.collect import device  # noqa: F401  (first: picks the interpreter when there is no GPU)
+from workbench.collect import device
+
+device.prepare()   # before any kernel below is decorated: the interpreter where there is no GPU
 
 import torch
 import triton

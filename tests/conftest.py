@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from workbench.collect import device  # noqa: F401  (selects Triton's interpreter when there is no GPU)
+from workbench.collect import device
+
+device.prepare()   # Triton's interpreter where there is no GPU, before any test imports a kernel
 
 
 @pytest.fixture

@@ -68,5 +68,5 @@ def test_the_rules_print_as_the_seed_prompt_words_them():
 
 def test_a_promoted_module_passes_the_checker():
     run = record.load("20261125-010926-profile-memory-kb76")
-    source = promote.render(run["problem"], run["variants"][run["best"]], run)
+    source = promote.render(run.problem, run.best_entry, run)
     assert candidate.check_source(source) == []

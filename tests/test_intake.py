@@ -1,5 +1,6 @@
 """`workbench import` without a GPU: candidates are checked statically, run in the interpreter
 in a worker process on a few edge problems, and registered only when all of that passes."""
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -107,12 +108,12 @@ def test_an_unwritten_last_column_fails(scratch):
 def test_promoting_a_candidate_writes_its_own_file_and_the_prompt_shows_it(scratch):
     intake.import_candidate(CANDIDATES / "seed.py", stage="memory", measure_it=False, log=lambda line: None)
     run = record.load(MID_RUN)
-    best = run["variants"][run["best"]]
-    faster = {**best["timing"], "median_ms": best["timing"]["median_ms"] * 0.9}
-    run["variants"]["cand_seed"] = {**best, "id": "cand_seed", "family": "cand_seed", "config": {}, "spec": "cand_seed",
-                                    "timing": faster}
-    run.update(run_id="import-run", kind="import", best="cand_seed")
-    record.write_json(paths.PROFILES_DIR / "import-run" / "run.json", {k: v for k, v in run.items() if k != "_dir"})
+    best = run.best_entry
+    faster = dataclasses.replace(best.timing, median_ms=best.median_ms * 0.9)
+    run.variants["cand_seed"] = dataclasses.replace(best, id="cand_seed", family="cand_seed", config={},
+                                                    spec="cand_seed", timing=faster)
+    run.run_id, run.kind, run.best = "import-run", "import", "cand_seed"
+    record.save(run, paths.PROFILES_DIR)
     module = promote.promote("import-run", log=lambda line: None)
     assert module.read_text() == (CANDIDATES / "seed.py").read_text()
     assert promote.promoted()["mid"]["variant"] == "cand_seed"

@@ -16,29 +16,29 @@ MEASURE_WITH_FAILURE = "20261125-005354-measure-mid"
 
 def variant_of(run_id, rank):
     rec = record.load(run_id)
-    ok = sorted((v["timing"]["median_ms"], k) for k, v in rec["variants"].items() if v["status"] == "ok")
+    ok = sorted((v.median_ms, k) for k, v in rec.variants.items() if v.ok)
     return ok[rank][1]
 
 
 def with_best(profiles, run_id, best, new_id):
     """A copy of a recorded run whose winner is `best` (to test refusals on real entries)."""
     rec = record.load(run_id)
-    rec.update(run_id=new_id, best=best)
-    record.write_json(profiles / new_id / "run.json", {k: v for k, v in rec.items() if k != "_dir"})
+    rec.run_id, rec.best = new_id, best
+    record.save(rec, profiles)
     return new_id
 
 
 def test_promote_writes_a_standalone_module_and_registry_entry(profiles):
     path = promote.promote(MID_ALL, log=lambda line: None)
     rec = record.load(MID_ALL)
-    winner = rec["variants"][rec["best"]]
+    winner = rec.best_entry
     entry = promote.promoted()["mid"]
-    assert entry["variant"] == rec["best"] and entry["config"] == winner["config"]
-    assert entry["time_ms"] == winner["timing"]["median_ms"] and entry["run"] == MID_ALL
-    assert entry["gpu"] == "NVIDIA H200" and entry["vs_seed"] == winner["ratios"]["vs_seed"] and not entry["forced"]
-    assert promote.promoted_variant("mid").id == rec["best"]       # where the next stage starts
+    assert entry["variant"] == rec.best and entry["config"] == winner.config
+    assert entry["time_ms"] == winner.median_ms and entry["run"] == MID_ALL
+    assert entry["gpu"] == "NVIDIA H200" and entry["vs_seed"] == winner.ratios["vs_seed"] and not entry["forced"]
+    assert promote.promoted_variant("mid").id == rec.best       # where the next stage starts
     source = path.read_text()
-    assert f"CONFIG = {winner['config']!r}" in source
+    assert f"CONFIG = {winner.config!r}" in source
 
 
 def test_promoted_module_follows_the_seed_output_format(profiles):
@@ -87,7 +87,7 @@ def test_a_slower_winner_is_refused_unless_forced(profiles):
 
 def test_failed_and_unmeasured_winners_are_refused(profiles):
     rec = record.load(MEASURE_WITH_FAILURE)
-    failed = next(k for k, v in rec["variants"].items() if v["status"] != "ok")
+    failed = next(k for k, v in rec.variants.items() if not v.ok)
     with pytest.raises(WorkbenchError, match="no winner"):
         promote.promote(MEASURE_WITH_FAILURE, log=lambda line: None)
     with pytest.raises(WorkbenchError, match="compile_error; nothing to promote"):
@@ -115,9 +115,10 @@ def test_promoting_the_promoted_variant_again_changes_nothing(profiles):
 def test_every_family_promotes_to_a_module_that_stands_alone(tmp_path, family):
     fam = registry.family(family)
     rec = record.load(MID_ALL)
-    entry = {"family": family, "config": fam.defaults, "timing": {"median_ms": 1.0}, "ratios": {}}
+    entry = record.Entry(id=family, family=family, config=fam.defaults, status="ok",
+                         timing=record.Timing(1.0, 1.0, 1.0, 1.0, 1, 0.0))
     path = tmp_path / f"{family}_promoted.py"
-    path.write_text(promote.render(rec["problem"], entry, rec))
+    path.write_text(promote.render(rec.problem, entry, rec))
     assert "from workbench" not in path.read_text()     # nothing of the engine comes along
     module = promote.load_module(path)
     if not fam.interpretable and not torch.cuda.is_available():

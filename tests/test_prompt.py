@@ -40,13 +40,13 @@ def test_the_prompt_is_written_under_reports_prompts(cli, reports):
 
 def test_the_metrics_are_the_records(cli, reports):
     rec = record.load(RUN)
-    best = rec["variants"][rec["best"]]
+    best = rec.best_entry
     text = prompt_text(cli)
     shown = json.loads(between(text, "[NCU PROFILING METRICS]\n", "\n\n"))
-    assert list(shown) == [best["kernel"]]
-    values = shown[best["kernel"]]
-    assert set(values) == set(best["metrics"])
-    for name, metric in best["metrics"].items():
+    assert list(shown) == [best.kernel]
+    values = shown[best.kernel]
+    assert set(values) == set(best.metrics)
+    for name, metric in best.metrics.items():
         assert values[name] == pytest.approx(metric["value"], rel=1e-3), name
 
 
@@ -64,13 +64,13 @@ def test_the_stage_block_is_stages_yaml(cli, reports):
 def test_code_target_history_and_output_rules(cli, reports):
     rec = record.load(RUN)
     text = prompt_text(cli)
-    assert promote.render(rec["problem"], rec["variants"][rec["best"]], rec) in text
-    assert f"{rec['device']['copy_gbps']:.0f} GB/s" in text
-    for entry in rec["variants"].values():
-        assert f"{entry['spec']}: {entry['timing']['median_ms']:.4g} ms" in text
-    for step in rec["iterations"]:
-        for p in step["proposals"]:
-            assert f"rule {p['rule']}" in text and p["reason"] in text
+    assert promote.render(rec.problem, rec.best_entry, rec) in text
+    assert f"{rec.device['copy_gbps']:.0f} GB/s" in text
+    for entry in rec.variants.values():
+        assert f"{entry.spec}: {entry.median_ms:.4g} ms" in text
+    for step in rec.iterations:
+        for p in step.proposals:
+            assert f"rule {p.rule}" in text and p.reason in text
     assert between(SEED_PROMPT, "**Task**", "```python\n# <optimized") in text
 
 
@@ -97,7 +97,7 @@ def test_the_default_run_is_the_newest_of_the_stage_and_problem(cli, reports, tm
 
 @pytest.mark.parametrize("args,says", [
     (["--stage", "nope"], "known: grid, tiling, memory, micro"),
-    (["--stage", "memory", "--target", "A100"], "known: 4090, H200"),
+    (["--stage", "memory", "--target", "A100"], "known: 4090, H200, H100"),
     (["--stage", "memory", "--run", "no-such-run"], "known runs:"),
     (["--stage", "memory", "-p", "no-such-problem"], "known: kb76"),
 ])

@@ -98,7 +98,7 @@ def synthetic_record(run_id: str = "20261125-101500-profile-memory-kb76", gpu: s
                       "l2_bytes": 52428800, "driver": "570.124.06", "cuda": "12.8", "cudnn": 91002}}
     settings = {"clock_control": "base", "cache_control": "all", "timeout_s": 600, "cudnn_tf32": True}
     rec = record.new("profile", problem, copy.deepcopy(STAGE), device, settings,
-                     "workbench profile --stage memory --problem kb76 --budget 6")
+                     "workbench profile --stage memory --problem kb76 --budget 6").to_dict()
     rec.update(run_id=run_id, created="2026-11-25T10:15:00+00:00", finished="2026-11-25T10:41:37+00:00")
     seed = _variant({}, 0, 8.44, dram_pct=32.7, l2_hit=63.9, stall_memory=31.3, read_gb=9.87, blocks=174758, smem=98304)
     stages3 = _variant({"num_stages": 3}, 1, 7.61, dram_pct=41.2, l2_hit=64.4, stall_memory=24.8, read_gb=9.85,
@@ -135,7 +135,7 @@ def synthetic_record(run_id: str = "20261125-101500-profile-memory-kb76", gpu: s
 
 def save_run(rec: dict, profiles: Path) -> Path:
     """The record as a run directory: run.json, profiles/latest, and the .ncu-rep files it names."""
-    path = record.save(rec, profiles)
+    path = record.save(record.Run.from_dict(rec), profiles)
     for v in rec["variants"].values():
         if v["ncu_rep"]:
             (path.parent / v["ncu_rep"]).parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def rendered(run_json, workspace, cli):
     result = cli("report", run_json, "--out", workspace / "reports")
     assert result.exit_code == 0, result.output
     path = Path(result.output.strip())
-    return record.load(run_json), path, Page(path.read_text())
+    return report._load(run_json), path, Page(path.read_text())
 
 
 def words(text: str) -> str:
@@ -273,7 +273,7 @@ def test_variant_table_lists_every_variant_with_verdicts(rendered):
         if v["status"] == "ok":
             assert report.fmt_ms(v["timing"]["median_ms"]) in table
     for m in (rec["stage"] or {}).get("metrics", []):   # a measure run may have no stage
-        for v in record.ok_variants(rec).values():
+        for v in report._ok_variants(rec).values():
             entry = v["metrics"].get(m["metric"])
             if entry:
                 # a threshold may name a device fact (grid: grid_size >= sm_count)

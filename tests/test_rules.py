@@ -27,7 +27,7 @@ def _propose(rule_id, inputs, current=CURRENT, tried=()):
     """Proposals of the stage holding `rule_id`; inputs mixes metrics and problem facts."""
     facts = {k: v for k, v in inputs.items() if k in PROBLEM_FACTS}
     measured = {k: v for k, v in inputs.items() if k not in facts}
-    return rules.propose(_stage_of(rule_id), current, measured, facts, set(tried))
+    return rules.propose(registry, _stage_of(rule_id), current, measured, facts, set(tried))
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_evidence_says_what_is_missing(rule_id):
 
 
 def test_anchor_measurement_proposals():
-    by_stage = {name: [(p.rule, p.changes) for p in rules.propose(stage, CURRENT, ANCHOR, {"out_channels": 128}, set())]
+    by_stage = {name: [(p.rule, p.changes) for p in rules.propose(registry, stage, CURRENT, ANCHOR, {"out_channels": 128}, set())]
                 for name, stage in STAGES.stages.items()}
     assert by_stage == {
         "grid": [("grid-fewer-programs", {"BLOCK_M": 128})],
@@ -110,7 +110,7 @@ def test_anchor_measurement_proposals():
 
 
 def test_anchor_proposal_record():
-    first = rules.propose(STAGES.get("memory"), CURRENT, ANCHOR, {}, set())[0]
+    first = rules.propose(registry, STAGES.get("memory"), CURRENT, ANCHOR, {}, set())[0]
     assert first.to_dict() == {
         "rule": "stages-up-on-memory-stalls",
         "variant": "implicit_gemm-BLOCK_M64-BLOCK_N128-BLOCK_K32-num_warps8-num_stages3-precisiontf32",
@@ -134,17 +134,17 @@ def test_targets_met_on_the_anchor():
     {"stall_memory": {"value": 31.3, "unit": "%"}},
 ])
 def test_metric_names_are_normalised(measured):
-    [proposal] = rules.propose(STAGES.get("memory"), CURRENT, measured, {}, set())
+    [proposal] = rules.propose(registry, STAGES.get("memory"), CURRENT, measured, {}, set())
     assert proposal.evidence[0]["value"] == 31.3
 
 
 def test_tried_and_current_variants_are_skipped():
     memory = STAGES.get("memory")
     inputs = {"stall_memory": 25, "dram_pct": 30}   # stages-up proposes 3; stages-if-unsure tries 1, 2, 3
-    proposed = [p.variant.id for p in rules.propose(memory, CURRENT, inputs, {}, set())
+    proposed = [p.variant.id for p in rules.propose(registry, memory, CURRENT, inputs, {}, set())
                 if p.variant.family == CURRENT.family]
     assert proposed == [CURRENT.with_changes({"num_stages": n}).id for n in (3, 1)]   # 2 is current, 3 once
-    assert [p.changes for p in rules.propose(memory, CURRENT, inputs, {}, {proposed[0]})
+    assert [p.changes for p in rules.propose(registry, memory, CURRENT, inputs, {}, {proposed[0]})
             if p.variant.family == CURRENT.family] == [{"num_stages": 1}]
 
 
@@ -157,7 +157,7 @@ def test_a_family_or_config_that_cannot_run_the_problem_is_not_proposed(monkeypa
     absent = dataclasses.replace(SEED, name="absent", stages=("memory",), known_configs={},
                                  supports=lambda problem: "not here")
     monkeypatch.setattr(registry, "families", lambda: {f.name: f for f in (SEED, picky, absent)})
-    switches = lambda problem: [p.variant for p in rules.propose(  # noqa: E731
+    switches = lambda problem: [p.variant for p in rules.propose(registry,   # noqa: E731
         STAGES.get("memory"), CURRENT, {"l2_hit": 40}, {}, set(), problem) if p.variant.family != SEED.name]
     narrow = SEED.defaults["BLOCK_N"]
     # no problem given: every family and config the switch names
@@ -171,7 +171,7 @@ def test_family_disallowed_values_are_skipped(monkeypatch):
     narrow = dataclasses.replace(SEED, params={**SEED.params, "num_stages": (1, 2)})
     monkeypatch.setattr(registry, "families", lambda: {narrow.name: narrow})
     inputs = {"stall_memory": 25, "dram_pct": 30}
-    changes = [p.changes for p in rules.propose(STAGES.get("memory"), CURRENT, inputs, {}, set())]
+    changes = [p.changes for p in rules.propose(registry, STAGES.get("memory"), CURRENT, inputs, {}, set())]
     assert changes == [{"num_stages": 1}]
 
 
@@ -190,7 +190,7 @@ def test_proposals_stay_in_the_space_and_never_repeat():
     for stage, start, combo in itertools.product(STAGES.stages.values(), starts, itertools.product(*grid.values())):
         inputs = dict(zip(grid, combo))
         facts = {"out_channels": inputs.pop("out_channels")}
-        proposals = rules.propose(stage, start, inputs, facts, set())
+        proposals = rules.propose(registry, stage, start, inputs, facts, set())
         ids = [p.variant.id for p in proposals]
         assert len(ids) == len(set(ids)) and start.id not in ids
         for p in proposals:
@@ -281,7 +281,7 @@ def test_a_family_switch_keeps_the_problems_precision(monkeypatch):
     suite = load_suite()
 
     def switches(problem, current):
-        proposals = rules.propose(STAGES.get("memory"), current, ANCHOR, rules.facts(problem), set(), problem)
+        proposals = rules.propose(registry, STAGES.get("memory"), current, ANCHOR, rules.facts(problem), set(), problem)
         return [p.variant.config for p in proposals if p.changes == {"family": "held_taps"}]
 
     shared = {**held.defaults, "BLOCK_M": 64, "num_stages": 2}      # the keys the seed's config shares

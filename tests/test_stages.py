@@ -130,4 +130,4 @@ def test_a_rule_naming_a_family_not_registered_for_its_stage_is_refused(tmp_path
     path.write_text(text)
     with pytest.raises(WorkbenchError, match=r"stages.memory.rules.1.propose.family.*family 'nope' is not "
                                              r"registered for stage 'memory'; allowed: other, held_taps, implicit_gemm"):
-        load_stages(path)
+        load_stages(path, registry.family_names)

@@ -6,10 +6,21 @@ from pathlib import Path
 
 import click
 
-from workbench.collect import device  # noqa: F401  (chooses Triton's interpreter before any kernel is imported)
 from workbench.errors import WorkbenchError
 from workbench.problems import Problem
-from workbench.search.stages import stages_option
+
+def stages_option(fn):
+    """`--stages FILE` for any command that reads stages; passes `stages_file` (None: stages.yaml)."""
+    return click.option("--stages", "stages_file", type=click.Path(dir_okay=False), default=None,
+                        help="stage definitions to use instead of stages.yaml")(fn)
+
+
+def load_stages(stages_file):
+    """The stages, with each rule's family checked against the registered kernels."""
+    from workbench import registry
+    from workbench.search.stages import load_stages as load
+    return load(stages_file, registry.family_names)
+
 
 PROBLEM_FIELDS = [("batch", int), ("in-channels", int), ("out-channels", int), ("kernel-size", int),
                   ("length", int), ("stride", int), ("dilation", int), ("padding", int),
@@ -123,8 +134,9 @@ def variants(stage, as_json):
               help="also write the results with the device's facts as JSON to this file")
 def check(problems, suite, variant_specs, everything, seed, as_json, save):
     """Compare variants with a float64 reference (exit 1 on any failure)."""
-    from workbench.collect import correctness
     from workbench import registry
+    from workbench.collect import correctness, device
+    device.prepare()
     if everything:
         problems = list(suite.problems.values())
     chosen = [registry.parse_variant(s) for s in variant_specs]
@@ -157,7 +169,6 @@ def metric_names(spec: str | None, stages_file) -> tuple:
     if not spec:
         return [], None
     if spec.startswith("stage:"):
-        from workbench.search.stages import load_stages
         stage = load_stages(stages_file).get(spec.split(":", 1)[1])
         return stage.metric_names, stage.to_dict()
     return [n.strip() for n in spec.split(",") if n.strip()], None
@@ -209,16 +220,18 @@ def measure(problem, suite, variant_specs, metrics_spec, no_ncu, timeout_s, cloc
     click.echo(f"recorded {session.dir / 'run.json'}")
 
 
-def describe_entry(entry: dict) -> str:
-    if entry["status"] != "ok":
-        return f"{entry['status']}: {(entry.get('error') or '').strip().splitlines()[-1:]}"
-    t, r = entry["timing"], entry.get("ratios") or {}
-    parts = [f"{t['median_ms']:.4g} ms (p10-p90 {t['p10_ms']:.4g}-{t['p90_ms']:.4g})"]
-    parts += [f"{k} x{v:.3g}" for k, v in r.items() if v]
-    if entry.get("roofline") and entry["roofline"].get("pct_of_copy"):
-        parts.append(f"{entry['roofline']['pct_of_copy']:.3g}% of copy bandwidth")
-    if entry.get("missing"):
-        parts.append(f"{len(entry['missing'])} metric(s) missing")
+def describe_entry(entry) -> str:
+    from workbench import roofline
+    if not entry.ok:
+        return f"{entry.status}: {entry.last_error_line()}"
+    t = entry.timing
+    parts = [f"{t.median_ms:.4g} ms (p10-p90 {t.p10_ms:.4g}-{t.p90_ms:.4g})"]
+    parts += [f"{k} x{v:.3g}" for k, v in (entry.ratios or {}).items() if v]
+    if entry.roofline and entry.roofline.get("pct_of_floor"):
+        parts.append(roofline.describe(entry.roofline))
+    parts.append("profiled" if entry.profiled else "timed only")
+    if entry.missing:
+        parts.append(f"{len(entry.missing)} metric(s) missing")
     return ", ".join(parts)
 
 
@@ -259,30 +272,30 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
     from workbench.search import runners
     from workbench.search.strategies import STRATEGIES
     from workbench.search.session import Session
-    from workbench.search.stages import load_stages
     stage_obj = load_stages(stages_file).get(stage)
     command = " ".join(["workbench", *sys.argv[1:]])
     if replay_run:
         recorded = runners.replay_source(replay_run)
-        problem = Problem.from_record(recorded["problem"])
-        runner = runners.ReplayRunner(recorded)
+        problem = Problem.from_record(recorded.problem)
+        runner = runners.ReplayRunner(recorded, registry)
     else:
         runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32)
     session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
-                      replay_of=replay_run and recorded["run_id"])
-    session.record.update(strategy=strategy, budget=budget)
+                      replay_of=replay_run and recorded.run_id)
+    session.record.strategy, session.record.budget = strategy, budget
     click.echo(f"run {session.run_id}: stage {stage} on {problem.name} ({problem.shape_str()})"
-               + (f", replaying {recorded['run_id']}" if replay_run else ""))
+               + (f", replaying {recorded.run_id}" if replay_run else ""))
     session.start()
     start = (session.seed_variant() if start_spec == "seed" else registry.parse_variant(start_spec) if start_spec
              else promote.promoted_variant(problem.name) or session.seed_variant())
     search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
     best = search.run(start)
     session.finish()
-    baseline = session.record["variants"][session.record["baseline"]]["timing"]["median_ms"]
-    best_ms = session.record["variants"][best]["timing"]["median_ms"]
+    baseline = session.record.variants[session.record.baseline].median_ms
+    best_ms = session.record.variants[best].median_ms
     click.echo(f"best {best} at {best_ms:.4g} ms ({baseline / best_ms:.3g}x the start); "
-               f"{search.measured} variant(s) measured")
+               f"{search.measured} variant(s) measured"
+               + (f", {search.asked - search.measured} not in the replayed run" if search.asked > search.measured else ""))
     click.echo(f"recorded {session.dir / 'run.json'}")
     if write_report:
         from workbench.present import report
@@ -329,14 +342,13 @@ def demo(run_id, stages_file):
     from workbench.present import report
     from workbench.search import runners
     from workbench.search.strategies import replay
-    from workbench.search.stages import load_stages
     recorded = runners.replay_source(run_id)
-    stage = load_stages(stages_file).get(recorded["stage"]["name"])
-    problem = Problem.from_record(recorded["problem"])
-    click.echo(f"replaying {recorded['run_id']}: stage {stage.name} on {problem.name}, measured on "
-               f"{(recorded['device'].get('gpu') or {}).get('name')}")
+    stage = load_stages(stages_file).get(recorded.stage["name"])
+    problem = Problem.from_record(recorded.problem)
+    click.echo(f"replaying {recorded.run_id}: stage {stage.name} on {problem.name}, measured on "
+               f"{recorded.gpu.get('name')}")
     with tempfile.TemporaryDirectory(prefix="wb-demo-") as scratch:
-        session = replay(recorded, stage, recorded.get("strategy", "rules"), recorded.get("budget"),
+        session = replay(recorded, stage, recorded.strategy or "rules", recorded.budget,
                          root=Path(scratch), observer=ConsoleProgress(), command=f"workbench demo --run {run_id}")
         path = report.write_report(session.dir, paths.REPORTS_DIR / "demo")
     click.echo(f"report {path}")
@@ -406,12 +418,11 @@ def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, ar
     """Evaluate a stage's rules on a metrics file (no GPU) and print what they propose."""
     from workbench import registry
     from workbench.search import rules as engine
-    from workbench.search.stages import load_stages
     stage = load_stages(stages_file).get(stage_name)
     measured = _read_metrics(metrics_file)
     current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
     facts = {**engine.facts(problem, arch=arch), **_parse_facts(fact_items)}
-    proposals = engine.propose(stage, current, measured, facts, set())
+    proposals = engine.propose(registry, stage, current, measured, facts, set())
     if as_json:
         return _print_json([p.to_dict() for p in proposals])
     says = {r.id: r.says for r in stage.rules}

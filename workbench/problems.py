@@ -8,13 +8,11 @@ else (output length, shapes, the bytes that must move and the FLOPs) is derived 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import torch
-
 from workbench import paths
 from workbench import yamlschema
 from workbench.errors import WorkbenchError
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}     # name -> bytes per element
 SIZE_FIELDS = ("batch", "in_channels", "out_channels", "kernel_size", "length", "stride", "dilation")
 DEFAULTS = {"stride": 1, "dilation": 1, "padding": 0, "bias": False, "dtype": "float32", "strict": False}
 # Triton's interpreter runs each program in numpy; beyond this many multiply-adds it takes minutes.
@@ -93,8 +91,9 @@ class Problem:
         return (self.length + 2 * self.padding - self.footprint) // self.stride + 1
 
     @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
+    def torch_dtype(self):
+        import torch   # only where tensors are made: reading a suite or a record needs no torch
+        return getattr(torch, self.dtype)
 
     @property
     def x_shape(self):
@@ -110,7 +109,7 @@ class Problem:
 
     @property
     def element_size(self) -> int:
-        return torch.empty((), dtype=self.torch_dtype).element_size()
+        return DTYPES[self.dtype]
 
     @property
     def min_bytes(self) -> int:

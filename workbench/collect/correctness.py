@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from workbench.collect import device
-from workbench.registry.family import Variant
+from workbench.variant import Variant
 from workbench.problems import Problem
 
 # Relative L2 error allowed per precision class. TF32 rounds both operands to a 10-bit

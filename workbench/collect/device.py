@@ -1,7 +1,9 @@
 """The machine we run on: is there a GPU, what is it, and which versions are installed.
 
-Import this before any kernel module: without a GPU it switches Triton to its CPU
-interpreter, which must be chosen before @triton.jit decorates a kernel.
+`prepare()` runs before any kernel file is imported (registry.family.import_file calls it):
+without a GPU it switches Triton to its CPU interpreter, which must be chosen before
+@triton.jit decorates a kernel, and mends two gaps of that interpreter. Importing this module
+changes nothing.
 """
 import os
 import platform
@@ -45,11 +47,20 @@ def _untimed_autotune():
     Autotuner.do_bench = property(lambda self: lambda kernel_call, quantiles: [0.0] * len(quantiles))
 
 
-if not has_gpu():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-if interpreted():
-    _fix_interpreter_bf16_dot()
-    _untimed_autotune()
+_prepared = False
+
+
+def prepare():
+    """Choose Triton's interpreter where there is no GPU, and mend it; once per process."""
+    global _prepared
+    if _prepared:
+        return
+    _prepared = True
+    if not has_gpu():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    if interpreted():
+        _fix_interpreter_bf16_dot()
+        _untimed_autotune()
 
 
 def require_gpu(what: str):

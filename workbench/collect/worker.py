@@ -13,7 +13,7 @@ import json
 import sys
 import traceback
 
-from workbench.collect import device  # noqa: F401  (first: chooses the interpreter before kernels load)
+from workbench.collect import device
 
 import torch
 
@@ -112,6 +112,7 @@ JOBS = {"measure": measure, "profile": profile, "references": references, "check
 
 
 def main(job_path, result_path):
+    device.prepare()
     job = json.loads(open(job_path).read())
     try:
         result = JOBS[job["type"]](job)

@@ -21,6 +21,7 @@ from workbench.collect import isolation
 from workbench import paths
 from workbench.present import promote
 from workbench import record
+from workbench.record import Outcome, Step
 from workbench import registry
 from workbench.collect.correctness import CheckResult
 from workbench.errors import WorkbenchError
@@ -123,17 +124,16 @@ def measure(family: str, problem, stage, against: list, log) -> tuple:
         entries[v.id] = session.measure(v, iteration=int(v is variant))
     base = entries[against[0].id]
     rec = session.record
-    rec["baseline"] = against[0].id
-    ok = {k: e for k, e in entries.items() if e["status"] == "ok"}
-    rec["best"] = min(ok, key=lambda k: ok[k]["timing"]["median_ms"]) if ok else None
-    if base["status"] == "ok":
-        outcome, reason = judge(base["timing"], entries[variant.id], stage.min_gain_pct if stage else 0,
-                                noise_pct(base["timing"], None))
-        rec["iterations"].append({"index": 1, "incumbent": base["id"], "incumbent_ms": base["timing"]["median_ms"],
-                                  "proposals": [{"rule": "import", "variant": variant.id, "spec": variant.spec,
-                                                 "changes": {"family": family}, "evidence": [],
-                                                 "outcome": outcome, "reason": reason}],
-                                  "stop": "imported candidate measured"})
+    rec.baseline = against[0].id
+    ok = {k: e for k, e in entries.items() if e.ok}
+    rec.best = min(ok, key=lambda k: ok[k].median_ms) if ok else None
+    if base.ok:
+        outcome, reason = judge(base.timing, entries[variant.id], stage.min_gain_pct if stage else 0,
+                                noise_pct(base.timing, None))
+        rec.iterations.append(Step(index=1, incumbent=base.id, incumbent_ms=base.median_ms,
+                                   proposals=[Outcome(rule="import", variant=variant.id, spec=variant.spec,
+                                                      changes={"family": family}, outcome=outcome, reason=reason)],
+                                   stop="imported candidate measured"))
     session.finish()
     return session.run_id, entries[variant.id]
 
@@ -156,8 +156,8 @@ def import_candidate(path, name: str | None = None, stage: str | None = None, pr
             f"workbench measure -p {problem.name} -v {family}")
         return Imported(name, family, target, checks)
     run_id, entry = measure(family, problem, stage_obj, list(against), log)
-    if entry["status"] != "ok":
+    if not entry.ok:
         unregister(name)
-        error = (Incorrect if entry["status"] == "incorrect" else WorkbenchError)
-        raise error(f"{path}: {entry['status']} when measured in run {run_id}; not imported:\n{entry.get('error')}")
+        error = (Incorrect if entry.status == "incorrect" else WorkbenchError)
+        raise error(f"{path}: {entry.status} when measured in run {run_id}; not imported:\n{entry.error}")
     return Imported(name, family, target, checks, run_id, entry)

@@ -12,36 +12,37 @@ from pathlib import Path
 from workbench.llm import candidate
 from workbench.collect import metrics
 from workbench import paths
-from workbench.present import promote
+from workbench.present import promote, templates
 from workbench import record
 from workbench import targets
 from workbench.errors import WorkbenchError
-from workbench.registry.family import Variant
+from workbench.variant import Variant
 from workbench.problems import Problem, load_suite
 from workbench.search.stages import load_stages
 
 DEFAULT_ARCH = "sm_90"   # whose ncu names to print when a run recorded no GPU
 
 
-def find_run(stage: str, problem: str | None, run: str | None) -> dict:
-    """`run`; else the newest run of that stage (and problem) with a measured best; else latest."""
+def find_run(stage: str, problem: str, run: str | None) -> record.Run:
+    """`run`; else the newest run of that stage and problem with a measured best (in profiles/,
+    then the curated examples)."""
     if run:
         return record.load(run)
-    for path in sorted(Path(paths.PROFILES_DIR).glob("*/run.json"), reverse=True):
+    for run_id in reversed(record.known_runs()):
         try:
-            rec = record.load(path)
+            rec = record.load(run_id)
         except WorkbenchError:   # an unreadable run is not the one we want
             continue
-        if ((rec.get("stage") or {}).get("name") == stage and rec.get("best")
-                and problem in (None, rec["problem"]["name"])):
+        if (rec.stage or {}).get("name") == stage and rec.best and rec.problem["name"] == problem:
             return rec
-    return record.load("latest")
+    raise WorkbenchError(f"no run of stage {stage!r} on {problem!r} with a measured best; run "
+                         f"`workbench profile --stage {stage} -p {problem}` first, or pass --run RUN")
 
 
-def best_entry(rec: dict) -> dict:
-    entry = rec["variants"].get(rec.get("best") or "")
-    if not entry or entry["status"] != "ok" or not entry.get("timing"):
-        raise WorkbenchError(f"run {rec['run_id']} has no measured best variant to write a prompt for")
+def best_entry(rec: record.Run) -> record.Entry:
+    entry = rec.best_entry
+    if not entry or not entry.ok:
+        raise WorkbenchError(f"run {rec.run_id} has no measured best variant to write a prompt for")
     return entry
 
 
@@ -60,52 +61,49 @@ def _value(v):
     return int(v) if isinstance(v, float) else v
 
 
-def ncu_json(entry: dict) -> str:
+def ncu_json(entry: record.Entry) -> str:
     """The seed's [NCU PROFILING METRICS]: {kernel: {metric: value}} from the record."""
-    values = {name: _value(m["value"]) for name, m in entry.get("metrics", {}).items()}
-    return json.dumps({entry.get("kernel") or entry["id"]: values}, indent=2)
+    values = {name: _value(m["value"]) for name, m in entry.metrics.items()}
+    return json.dumps({entry.kernel or entry.id: values}, indent=2)
 
 
 def _config_text(config: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in config.items())
 
 
-def history(rec: dict) -> list:
+def history(rec: record.Run) -> list:
     """Every variant the run measured, in order, with the proposal that led to it and its outcome."""
     why = {}
-    for step in rec.get("iterations", []):
-        for p in step["proposals"]:
-            why[p["variant"]] = (f"rule {p['rule']}: {_config_text(p.get('changes', {}))} from "
-                                 f"{step['incumbent_ms']:.4g} ms; {p['outcome']}, {p['reason']}")
+    for step in rec.iterations:
+        for p in step.proposals:
+            why[p.variant] = (f"rule {p.rule}: {_config_text(p.changes)} from "
+                              f"{step.incumbent_ms:.4g} ms; {p.outcome}, {p.reason}")
     rows = []
-    for vid, entry in rec["variants"].items():
-        if entry["status"] == "ok" and entry.get("timing"):
-            result = f"{entry['timing']['median_ms']:.4g} ms"
-        else:
-            result = f"{entry['status']}: {((entry.get('error') or '').strip().splitlines() or [''])[-1][:200]}"
-        notes = [note for note, holds in (("the start", vid == rec.get("baseline")),
-                                          ("best: the CURRENT CODE", vid == rec.get("best"))) if holds]
+    for vid, entry in rec.variants.items():
+        result = f"{entry.median_ms:.4g} ms" if entry.ok else f"{entry.status}: {entry.last_error_line()[:200]}"
+        notes = [note for note, holds in (("the start", vid == rec.baseline),
+                                          ("best: the CURRENT CODE", vid == rec.best)) if holds]
         notes += [f"its autotuner chose {kernel}: {_config_text(config)}"
-                  for kernel, config in entry.get("autotuned", {}).items()]
-        rows.append({"spec": Variant(entry["family"], entry["config"]).spec, "result": result,
+                  for kernel, config in (entry.autotuned or {}).items()]
+        rows.append({"spec": Variant(entry.family, entry.config).spec, "result": result,
                      "how": "; ".join(filter(None, [why.get(vid), *notes]))})
-    cudnn = ((rec.get("references") or {}).get("cudnn") or {})
+    cudnn = rec.references.get("cudnn") or {}
     if cudnn.get("timing"):
         rows.append({"spec": cudnn.get("label", "cuDNN"), "result": f"{cudnn['timing']['median_ms']:.4g} ms",
                      "how": "reference, not a variant"})
     return rows
 
 
-def render(rec: dict, stage, target: dict) -> str:
+def render(rec: record.Run, stage, target: dict) -> str:
     entry = best_entry(rec)
-    gpu = rec["device"].get("gpu") or {}
+    gpu = rec.gpu
     on_target = targets.matches(target, gpu.get("name"))
     arch = gpu.get("arch") or DEFAULT_ARCH
-    return promote.TEMPLATES.get_template("prompt.txt.j2").render(
-        target=target, copy_gbps=rec["device"].get("copy_gbps") if on_target else None, run_id=rec["run_id"],
+    return templates.render("prompt.txt.j2",
+        target=target, copy_gbps=rec.device.get("copy_gbps") if on_target else None, run_id=rec.run_id,
         stage=stage, stage_metrics=[{**t.to_dict(), "ncu": _ncu_name(t.metric, arch)} for t in stage.targets],
-        code=promote.render(rec["problem"], entry, rec), ncu_json=ncu_json(entry), missing=entry.get("missing") or {},
-        problem_shape=Problem.from_record(rec["problem"]).shape_str(), gpu=gpu.get("name", "no GPU"),
+        code=promote.render(rec.problem, entry, rec), ncu_json=ncu_json(entry), missing=entry.missing or {},
+        problem_shape=Problem.from_record(rec.problem).shape_str(), gpu=gpu.get("name", "no GPU"),
         history=history(rec), output_rules=candidate.output_rules_text())
 
 
@@ -113,11 +111,10 @@ def write_prompt(stage: str, run: str | None = None, problem: str | None = None,
                  stages_file=None) -> tuple:
     """(path, text): reports/prompts/<run-id>-<stage>.txt."""
     stage_obj = load_stages(stages_file).get(stage)
-    if problem:
-        load_suite().get(problem)   # an unknown name is an error naming the known ones
+    problem = load_suite().get(problem).name   # the suite's default; an unknown name is an error naming the known ones
     rec = find_run(stage, problem, run)
-    gpu_name = (rec["device"].get("gpu") or {}).get("name")
+    gpu_name = rec.gpu.get("name")
     text = render(rec, stage_obj, targets.pick(target, gpu_name))
-    path = Path(paths.REPORTS_DIR) / "prompts" / f"{rec['run_id']}-{stage}.txt"
+    path = Path(paths.REPORTS_DIR) / "prompts" / f"{rec.run_id}-{stage}.txt"
     record.write_text(path, text)
     return path, text

@@ -7,7 +7,6 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import jinja2
 import yaml
 
 from workbench.registry import candidates
@@ -17,11 +16,11 @@ from workbench import paths
 from workbench import record
 from workbench import registry
 from workbench.errors import WorkbenchError
-from workbench.registry.family import Variant, import_file
+from workbench.present import templates
+from workbench.registry.family import import_file
+from workbench.variant import Variant
 from workbench.problems import Problem, load_suite
 
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), trim_blocks=True,
-                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
 def registry_file(root: Path | None = None) -> Path:
@@ -60,18 +59,18 @@ def _family_source(family) -> tuple:
     return imports, re.sub(r"\n{4,}", "\n\n\n", body).strip() + "\n"
 
 
-def render(problem: dict, entry: dict, run: dict) -> str:
-    family = registry.family(entry["family"])
+def render(problem: dict, entry, run) -> str:
+    family = registry.family(entry.family)
     if candidates.is_candidate(family):   # an imported file is already in the seed's format
         return Path(family.module.__file__).read_text()
     imports, source = _family_source(family)
-    refs = entry.get("ratios") or {}
-    return TEMPLATES.get_template("promoted.py.j2").render(
-        problem=problem, problem_shape=_shape_text(problem), family=family.name, run_id=run["run_id"],
-        gpu=(run["device"].get("gpu") or {}).get("name", "unknown GPU"), time_ms=entry["timing"]["median_ms"],
+    refs = entry.ratios or {}
+    return templates.render("promoted.py.j2",
+        problem=problem, problem_shape=_shape_text(problem), family=family.name, run_id=run.run_id,
+        gpu=run.gpu.get("name", "unknown GPU"), time_ms=entry.median_ms,
         vs_seed=refs.get("vs_seed") or float("nan"),
         vs_cudnn_text=f"{refs['vs_cudnn']:.3g}x cuDNN" if refs.get("vs_cudnn") else "cuDNN not timed",
-        imports=imports, family_source=source, config=repr(dict(registry.variant_from_dict(entry).config)))
+        imports=imports, family_source=source, config=repr(dict(registry.variant_of_entry(entry).config)))
 
 
 def _shape_text(p: dict) -> str:
@@ -93,16 +92,16 @@ def recheck(variant: Variant, problem) -> list:
 
 def promote(run: str, force: bool = False, root: Path | None = None, log=print) -> Path:
     rec = record.load(run)
-    best = rec.get("best")
-    entry = rec["variants"].get(best) if best else None
+    best = rec.best
+    entry = rec.best_entry
     if entry is None:
-        raise WorkbenchError(f"run {rec['run_id']} has no winner to promote (no variant was measured)")
-    if entry["status"] != "ok" or not entry.get("timing"):
-        raise WorkbenchError(f"run {rec['run_id']}: winner {best} {entry['status']}; nothing to promote")
-    problem = Problem.from_record(rec["problem"])
-    variant = registry.variant_from_dict(entry)
+        raise WorkbenchError(f"run {rec.run_id} has no winner to promote (no variant was measured)")
+    if not entry.ok:
+        raise WorkbenchError(f"run {rec.run_id}: winner {best} {entry.status}; nothing to promote")
+    problem = Problem.from_record(rec.problem)
+    variant = registry.variant_of_entry(entry)
     current = promoted(root).get(problem.name)
-    time_ms = entry["timing"]["median_ms"]
+    time_ms = entry.median_ms
     forced = False
     if current and promoted_variant(problem.name, root) == variant and not force:
         log(f"{variant.id} is already the variant promoted for {problem.name} (run {current['run']}); nothing to do")
@@ -122,15 +121,15 @@ def promote(run: str, force: bool = False, root: Path | None = None, log=print) 
         raise WorkbenchError(f"{variant.id} failed its correctness re-check; not promoted")
     out_dir = Path(root or paths.PROMOTED_DIR)
     module_path = out_dir / f"{problem.name}.py"
-    record.write_text(module_path, render(rec["problem"], entry, rec))
+    record.write_text(module_path, render(rec.problem, entry, rec))
     load_module(module_path)   # it must import on its own
-    ratios = entry.get("ratios") or {}
+    ratios = entry.ratios or {}
     table = promoted(root)
     # earlier promotions stay listed under `history`, newest first: nothing recorded is dropped
     history = ([{k: v for k, v in current.items() if k != "history"}] + current.get("history", [])) if current else []
     table[problem.name] = {
         "variant": variant.id, "family": variant.family, "config": dict(variant.config), "spec": variant.spec,
-        "run": rec["run_id"], "gpu": (rec["device"].get("gpu") or {}).get("name"), "time_ms": time_ms,
+        "run": rec.run_id, "gpu": rec.gpu.get("name"), "time_ms": time_ms,
         "vs_seed": ratios.get("vs_seed"), "vs_cudnn": ratios.get("vs_cudnn"),
         "date": datetime.now(timezone.utc).date().isoformat(), "forced": forced, "module": module_path.name,
         "history": history,

@@ -12,15 +12,14 @@ from functools import wraps
 from pathlib import Path
 from urllib.parse import quote
 
-import jinja2
 
 from workbench import paths
 from workbench import record as records
-from workbench import registry
 from workbench.search import rules
-from workbench import targets
+from workbench import roofline
 from workbench.problems import Problem
 from workbench.errors import WorkbenchError
+from workbench.present.templates import render
 
 DASH = "—"
 ERROR_TAIL_LINES = 12
@@ -169,9 +168,18 @@ def verdict(met: bool | None) -> tuple:
     return {True: ("✓ met", "met"), False: ("✗ not met", "unmet"), None: ("— missing", "missing")}[met]
 
 
+def _ok_variants(record: dict) -> dict:
+    return {k: v for k, v in (record.get("variants") or {}).items() if v.get("status") == "ok" and v.get("timing")}
+
+
+def _load(run) -> dict:
+    run = records.load(run)
+    return {**run.to_dict(), "_dir": str(run.dir)}
+
+
 def best_id(record: dict) -> str | None:
     """The record's best variant, or the fastest timed one when it names none."""
-    timed = records.ok_variants(record)
+    timed = _ok_variants(record)
     if record.get("best") in timed:
         return record["best"]
     return min(timed, key=lambda k: median_ms(timed[k]["timing"]), default=None)
@@ -191,17 +199,9 @@ def copy_gbps(record: dict):
 
 
 def peak_tflops(record: dict):
-    """A measured peak where the record has one, else the datasheet's for the best variant's precision."""
-    measured = _get(record, "device", "gpu", "peak_tflops")
-    best = record["variants"].get(best_id(record) or "")
-    if measured or not best:
-        return measured
-    try:
-        variant = registry.variant_from_dict(best)     # the config as registered now: new keys at their defaults
-    except WorkbenchError:   # a candidate file that is not registered here
-        return None
-    precision = registry.family(variant.family).precision(Problem.from_record(record["problem"]), variant.config)
-    return targets.datasheet_peak_tflops(_get(record, "device", "gpu", "name"), precision)
+    """A measured peak where the record has one, else the datasheet's for the problem's precision."""
+    return _get(record, "device", "gpu", "peak_tflops") or roofline.peak_tflops(
+        record.get("problem") or {}, _get(record, "device", "gpu", "name"))
 
 
 def _ratio(numerator, denominator):
@@ -287,7 +287,7 @@ def _chart(x: Axis, y: Axis, labels: tuple, fmts: tuple, lines: list, points: li
 
 def roofline_chart(record: dict, roof: Roofline, seed_id: str | None, best: str | None) -> dict | None:
     measured = []
-    for vid, variant in records.ok_variants(record).items():
+    for vid, variant in _ok_variants(record).items():
         kind = "best" if vid == best else "seed" if vid == seed_id else "variant"
         measured.append((kind, vid, roof.intensity(variant), median_ms(variant["timing"])))
     if seed_id not in (record.get("variants") or {}):
@@ -622,7 +622,7 @@ INDEX_COLUMNS = [{"key": "date", "label": "date", "numeric": False}, {"key": "ru
 
 def _index_row(path: Path, out_dir: Path) -> dict:
     try:
-        record = records.load(path)
+        record = _load(path)
     except WorkbenchError as exc:
         return {"sort_date": "", "cells": [_cell(DASH), _cell(path.parent.name, path.parent.name),
                                            _cell(f"unreadable: {exc}", cls="unmet")] + [_cell(DASH)] * 5}
@@ -649,14 +649,6 @@ def index_rows(profiles_root: Path, out_dir: Path) -> list:
 
 # ---- writing ----
 
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-                          autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-
-def render(template: str, **context) -> str:
-    return _ENV.get_template(template).render(**context)
-
-
 def _write(path: Path, html: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -674,7 +666,7 @@ def write_index(out_dir: Path | None = None, profiles_root: Path | None = None) 
 def write_report(run, out_dir: Path | None = None) -> Path:
     """reports/<run-id>.html for RUN (id, 'latest', directory or run.json), and a fresh index."""
     out_dir = Path(out_dir or paths.REPORTS_DIR)
-    record = records.load(run)
+    record = _load(run)
     path = _write(out_dir / f"{record['run_id']}.html", render("report.html.j2", **report_context(record, out_dir)))
     write_index(out_dir)
     return path
@@ -682,6 +674,6 @@ def write_report(run, out_dir: Path | None = None) -> Path:
 
 def write_diff(run_a, run_b, variant_id: str | None = None, out_dir: Path | None = None) -> Path:
     out_dir = Path(out_dir or paths.REPORTS_DIR)
-    a, b = records.load(run_a), records.load(run_b)
+    a, b = _load(run_a), _load(run_b)
     return _write(out_dir / f"diff-{a['run_id']}-vs-{b['run_id']}.html",
                   render("diff.html.j2", **diff_context(a, b, variant_id)))

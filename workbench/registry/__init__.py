@@ -11,7 +11,8 @@ from pathlib import Path
 from workbench.registry import candidates
 from workbench import paths
 from workbench.errors import WorkbenchError
-from workbench.registry.family import Family, Variant, import_file
+from workbench.registry.family import Family, import_file
+from workbench.variant import Variant
 
 SEED_FAMILY = "implicit_gemm"   # the seed kernel's family: its known configs are the baseline
 
@@ -102,6 +103,11 @@ def variant_from_dict(data: dict) -> Variant:
     return family(data["family"]).variant(data["config"])
 
 
+def variant_of_entry(entry) -> Variant:
+    """The variant a record's Entry measured, as its family is registered now."""
+    return family(entry.family).variant(entry.config)
+
+
 def _seed(config: dict, problem) -> Variant:
     """The seed kernel at `config`; on a strict problem at tl.dot's strict-fp32 precision (three TF32 products)."""
     strict = {"precision": "tf32x3"} if problem is not None and problem.strict else {}
@@ -127,3 +133,8 @@ def every_known_variant(problem=None) -> list:
     known = [v for f in families().values() for v in [f.variant(c) for c in f.known_configs.values()] + [f.variant()]]
     strict = seed_variants(problem) if problem is not None and problem.strict else []
     return list({v.id: v for v in known + strict}.values())
+
+
+def family_names(stage: str) -> list:
+    """The families registered for `stage`: what stages.load_stages checks a rule's family against."""
+    return [f.name for f in for_stage(stage)]

@@ -16,9 +16,12 @@ import torch
 import triton
 
 from workbench.errors import WorkbenchError
+from workbench.variant import Variant
 
 def import_file(path: Path, module_name: str) -> ModuleType:
     """Import a Python file (a family, a candidate, a promoted module) as `module_name`; running it."""
+    from workbench.collect import device
+    device.prepare()   # its kernels are decorated as the file runs
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -131,31 +134,5 @@ class Family:
                                      f"allowed: {', '.join(map(str, self.params[key]))}")
         return {**self.defaults, **partial}
 
-    def variant(self, partial: dict | None = None) -> "Variant":
+    def variant(self, partial: dict | None = None) -> Variant:
         return Variant(self.name, self.config(partial or {}))
-
-
-@dataclass(frozen=True)
-class Variant:
-    family: str
-    config: dict
-
-    @property
-    def id(self) -> str:
-        """A file-name-safe identity: family-KEYvalue-... in the family's parameter order."""
-        return "-".join([self.family] + [f"{k}{v}" for k, v in self.config.items()])
-
-    @property
-    def spec(self) -> str:
-        """The command-line form, accepted back by registry.parse_variant (a candidate's: its family)."""
-        params = ",".join(f"{k}={v}" for k, v in self.config.items())
-        return f"{self.family}:{params}" if params else self.family
-
-    def with_changes(self, changes: dict) -> "Variant":
-        return Variant(self.family, {**self.config, **changes})
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "family": self.family, "config": dict(self.config)}
-
-    def __hash__(self):
-        return hash(self.id)

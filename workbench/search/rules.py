@@ -1,7 +1,8 @@
 """The rule engine: from one variant's metrics to the next variants worth measuring.
 
-`propose` is a pure function of a stage (stages.py), the current variant, its metrics and the
-problem/device facts. A rule fires when its condition holds; a comparison whose value is
+`propose` is a pure function of a stage (stages.py), the current variant, its metrics, the
+problem/device facts and a catalog of families (the registry, or anything with its
+`family(name)` and `for_stage(stage)`; this module imports no kernel). A rule fires when its condition holds; a comparison whose value is
 missing never holds, so a metric the device did not return cannot trigger a change.
 """
 import operator
@@ -9,9 +10,8 @@ from dataclasses import dataclass
 from numbers import Real
 
 from workbench.collect import metrics as metric_table
-from workbench import registry
 from workbench.errors import WorkbenchError
-from workbench.registry.family import Variant
+from workbench.variant import Variant
 from workbench.search.stages import DEVICE_FACTS, PROBLEM_FACTS, Stage
 
 DEFAULT_ARCH = "sm_90"
@@ -101,7 +101,7 @@ def _may_run(family, variant: Variant, shared: Variant, problem) -> bool:
     return problem.strict or family.precision(problem, variant.config) == family.precision(problem, shared.config)
 
 
-def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=None):
+def _candidates(catalog, stage: Stage, kind: str, argument, current: Variant, problem=None):
     """(variant, changes) for each variant an action names that the stage's space and the
     family's own parameters both allow. A family switch ("other" or a family's name) proposes the
     new family with the config keys it shares with the current variant, at its defaults, and at
@@ -110,7 +110,7 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=Non
     out for the problem (config_limits, or products too coarse for a strict problem), nor one
     whose products differ from the shared keys' where TF32 is allowed (a strict config there)."""
     if kind == "family":
-        for family in registry.for_stage(stage.name):
+        for family in catalog.for_stage(stage.name):
             if family.name != current.family and argument in ("other", family.name):
                 if problem is not None and family.unsupported(problem):
                     continue
@@ -124,7 +124,7 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=Non
         change_sets = [{param: v} for v in values]
     else:
         change_sets = [_stepped(stage.space, current.config, argument) if kind == "step" else argument]
-    family = registry.family(current.family)
+    family = catalog.family(current.family)
     for changes in change_sets:
         if changes is None or any(v not in stage.space.get(k, ()) for k, v in changes.items()):
             continue
@@ -135,7 +135,7 @@ def _candidates(stage: Stage, kind: str, argument, current: Variant, problem=Non
         yield variant, {k: v for k, v in changes.items() if current.config.get(k) != v}
 
 
-def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: set, problem=None) -> list:
+def propose(catalog, stage: Stage, current: Variant, metrics: dict, facts: dict, tried: set, problem=None) -> list:
     """The variants the stage's rules propose next, in rule order and then value order; never the
     current variant, one in `tried` (variant ids), or the same variant twice; with `problem`, no
     family or family config that cannot run it."""
@@ -146,7 +146,7 @@ def propose(stage: Stage, current: Variant, metrics: dict, facts: dict, tried: s
         holds, evidence = evaluate(rule.when, values)
         if not holds:
             continue
-        for variant, changes in _candidates(stage, *rule.action, current, problem):
+        for variant, changes in _candidates(catalog, stage, *rule.action, current, problem):
             if variant.id not in seen:
                 seen.add(variant.id)
                 proposals.append(Proposal(rule.id, variant, changes, evidence))

@@ -8,8 +8,6 @@ evaluates them. Everything is checked at load time and errors point at FILE:LINE
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-
 from workbench.collect import metrics
 from workbench import paths
 from workbench import yamlschema
@@ -167,12 +165,13 @@ def _check_names(comparison: dict, keys: list, space: dict, fail):
                  f"({', '.join(space)})")
 
 
-def _check_action(rule: dict, keys: list, space: dict, fail):
+def _check_action(rule: dict, keys: list, space: dict, fail, family_names=None):
     """An action may only change parameters of the stage's space, to values in it."""
     kind, argument = next(iter(rule["propose"].items()))
     if kind == "family":
-        from workbench import registry  # kernels load only when a rule names a family
-        names = [f.name for f in registry.for_stage(keys[1])]
+        if family_names is None:    # checked by the commands that load the kernels
+            return
+        names = family_names(keys[1])
         if argument != "other" and argument not in names:
             fail([*keys, "propose", kind], f"family {argument!r} is not registered for stage {keys[1]!r}; "
                  f"allowed: other, {', '.join(names)}")
@@ -199,8 +198,9 @@ class Stages:
         return self.stages[name]
 
 
-def load_stages(path: Path | str | None = None) -> Stages:
-    """The stages in `path` (default: the project's stages.yaml), checked."""
+def load_stages(path: Path | str | None = None, family_names=None) -> Stages:
+    """The stages in `path` (default: the project's stages.yaml), checked. With `family_names`
+    (stage -> the names of the families registered for it), a rule's family is checked too."""
     path = Path(path or paths.STAGES_FILE)
     data, node = yamlschema.load(path, SCHEMA)
 
@@ -220,7 +220,7 @@ def load_stages(path: Path | str | None = None) -> Stages:
             first_use[rule["id"]] = ".".join(map(str, rule_keys))
             for comparison, leaf_keys in comparisons(rule["when"], [*rule_keys, "when"]):
                 _check_names(comparison, leaf_keys, space, fail)
-            _check_action(rule, rule_keys, space, fail)
+            _check_action(rule, rule_keys, space, fail, family_names)
         read = [t["metric"] for t in spec["metrics"]] + [
             n for r in spec["rules"] for c, _ in comparisons(r["when"], []) for _, n in _names(c)]
         stages[name] = Stage(
@@ -230,9 +230,3 @@ def load_stages(path: Path | str | None = None) -> Stages:
             rules=tuple(Rule(r["id"], r["says"], r["when"], r["propose"]) for r in spec["rules"]),
             metric_names=tuple(dict.fromkeys(metrics.canonical(n) for n in read if _is_metric(n))))
     return Stages(stages, path)
-
-
-def stages_option(fn):
-    """`--stages FILE` for any command that reads stages; passes `stages_file` (None: stages.yaml)."""
-    return click.option("--stages", "stages_file", type=click.Path(dir_okay=False), default=None,
-                        help="stage definitions to use instead of stages.yaml")(fn)

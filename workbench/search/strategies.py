@@ -1,31 +1,32 @@
 """Search strategies over one stage: start from a variant, measure, and keep what is faster.
 
 RuleGuided is the workbench's loop: ask the stage's rules what to try next from the
-incumbent's counters, measure the proposals, keep the fastest only if it beats the incumbent
-by more than the stage's minimum gain and the measured noise (the incumbent is timed again in
-the same run), and repeat until no rule fires, the budget is spent or nothing wins.
+incumbent's counters, check and time the proposals (best-ranked first), keep the fastest only
+if it beats the incumbent by more than the stage's minimum gain and the measured noise (the
+incumbent is timed again in the same run), and repeat until no rule fires, the budget is spent
+or nothing wins. Time first, profile few: ncu runs only where the rules need counters, on the
+incumbent and on proposals that win or come within the noise bar of it.
 Exhaustive measures the whole stage space around the start (the yardstick for compare-search).
-Both talk to a Session (which talks to a runner: the GPU, or a recorded run) and report
-progress to an observer.
+Both talk to a Session (which talks to a runner: the GPU, or a recorded run), report progress
+to an observer, and read families through a catalog (the registry).
 """
 import itertools
 import time
 
-from workbench import registry
-from workbench.search import rules
 from workbench.errors import WorkbenchError
-from workbench.registry.family import Variant
 from workbench.problems import Problem
+from workbench.record import Entry, Outcome, Step, Timing
+from workbench.search import ranking, rules
+from workbench.variant import Variant
 
 
-def judge(incumbent: dict, candidate: dict | None, min_gain_pct: float, noise_pct: float) -> tuple:
+def judge(incumbent: Timing, candidate: Entry | None, min_gain_pct: float, noise_pct: float) -> tuple:
     """(outcome, reason) of a candidate entry against the incumbent's timing."""
     if candidate is None:
         return "not_measured", "the replayed run has no measurement of this variant"
-    if candidate["status"] != "ok":
-        last = (candidate.get("error") or "").strip().splitlines()[-1:] or [""]
-        return "failed", f"{candidate['status']}: {last[0]}"
-    old, new = incumbent["median_ms"], candidate["timing"]["median_ms"]
+    if not candidate.ok:
+        return "failed", f"{candidate.status}: {candidate.last_error_line()}"
+    old, new = incumbent.median_ms, candidate.timing.median_ms
     gain = 100.0 * (old - new) / old
     bar = max(min_gain_pct, noise_pct)
     if gain > bar:
@@ -35,12 +36,12 @@ def judge(incumbent: dict, candidate: dict | None, min_gain_pct: float, noise_pc
     return "slower", f"{-gain:.1f}% slower"
 
 
-def noise_pct(first: dict, again: dict | None) -> float:
+def noise_pct(first: Timing, again: Timing | None) -> float:
     """Run-to-run noise of the incumbent: its drift between two timings, or its p10-p90 spread."""
-    spread = first.get("spread_pct", 0.0) / 2
+    spread = first.spread_pct / 2
     if not again:
         return spread
-    return max(spread, 100.0 * abs(again["median_ms"] - first["median_ms"]) / first["median_ms"])
+    return max(spread, 100.0 * abs(again.median_ms - first.median_ms) / first.median_ms)
 
 
 class Observer:
@@ -51,40 +52,45 @@ class Observer:
 
 
 class Search:
-    def __init__(self, session, stage, budget: int, observer: Observer | None = None):
+    def __init__(self, session, stage, budget: int, observer: Observer | None = None, catalog=None):
+        from workbench import registry   # the kernels load when a search starts, not when this is imported
         self.session, self.stage, self.budget = session, stage, budget
         self.observer = observer or Observer()
-        self.measured = 0
+        self.catalog = catalog or registry
+        self.measured = 0       # measurements answered (a replay may not hold a proposal)
+        self.asked = 0          # measurements asked for, the budget's count
         self.started = time.monotonic()
-        self.problem = Problem.from_record(session.record["problem"])
-        self.facts = rules.facts(self.problem, session.record["device"].get("gpu") or {})
+        self.problem = Problem.from_record(session.record.problem)
+        self.facts = rules.facts(self.problem, session.record.gpu)
 
     @property
-    def record(self) -> dict:
+    def record(self):
         return self.session.record
 
     @property
     def spent(self) -> bool:
-        """The budget counts variants measured after the start."""
+        """The budget counts variants measured after the start (a replay's unanswered asks are free)."""
         return self.measured - 1 >= self.budget
 
-    def _measure(self, variant: Variant, iteration: int) -> dict | None:
-        self.measured += 1
-        best = self.record["best"] and self.record["variants"][self.record["best"]]["timing"]["median_ms"]
-        self.observer.event("measuring", variant=variant, n=self.measured, budget=self.budget,
-                            elapsed=time.monotonic() - self.started, best_ms=best)
-        entry = self.session.measure(variant, iteration)
+    def _measure(self, variant: Variant, iteration: int, profile: bool, source: str) -> Entry | None:
+        self.asked += 1
+        best = self.record.best_entry
+        self.observer.event("measuring", variant=variant, n=self.asked, budget=self.budget,
+                            elapsed=time.monotonic() - self.started, best_ms=best and best.median_ms)
+        entry = self.session.measure(variant, iteration, profile=profile, source=source)
+        self.measured += entry is not None
         self.observer.event("measured", variant=variant, entry=entry)
         return entry
 
-    def start(self, variant: Variant) -> dict:
-        entry = self._measure(variant, 0)
-        if entry is None or entry["status"] != "ok":
-            why = "it was never measured in the replayed run" if entry is None else \
-                f"{entry['status']}: {(entry.get('error') or '').strip()[-400:]}"
+    def start(self, variant: Variant) -> Entry:
+        entry = self._measure(variant, 0, profile=True, source="start")
+        if entry is None or not entry.ok:
+            why = ("it was never measured in the replayed run; start from one it holds "
+                   "(--start seed, or the replayed run's own start)") if entry is None else \
+                f"{entry.status}: {(entry.error or '').strip()[-400:]}"
             self.session.finish()
             raise WorkbenchError(f"the starting variant {variant.id} cannot be used: {why}")
-        self.record["baseline"] = self.record["best"] = variant.id
+        self.record.baseline = self.record.best = variant.id
         self.session.save()
         return entry
 
@@ -97,45 +103,53 @@ class RuleGuided(Search):
         incumbent, tried, index = start, {start.id}, 0
         while True:
             index += 1
-            proposals = rules.propose(self.stage, incumbent, entry["metrics"] or {}, self.facts, tried, self.problem)
-            step = {"index": index, "incumbent": incumbent.id, "incumbent_ms": entry["timing"]["median_ms"],
-                    "proposals": [], "stop": None}
-            self.record["iterations"].append(step)
+            proposals = rules.propose(self.catalog, self.stage, incumbent, entry.metrics or {}, self.facts, tried,
+                                      self.problem)
+            ranked = ranking.rank(proposals, self.problem, self.record, self.catalog)
+            step = Step(index=index, incumbent=incumbent.id, incumbent_ms=entry.timing.median_ms)
+            self.record.iterations.append(step)
             if not proposals:
-                step["stop"] = "no rule fired"
+                step.stop = "no rule fired"
                 break
             measured = {}
-            for p in proposals:
+            for p, _ in ranked:
                 if not self.spent:
                     tried.add(p.variant.id)
-                    measured[p.variant.id] = self._measure(p.variant, index)
+                    measured[p.variant.id] = self._measure(p.variant, index, profile=False, source=p.rule)
             again = self.session.retime(incumbent, index)
-            noise = noise_pct(entry["timing"], again)
-            step["incumbent_noise_pct"] = noise
+            noise = noise_pct(entry.timing, again)
+            step.incumbent_noise_pct = noise
             winner = None
-            for p in proposals:   # in rule order, each with what became of it
+            for rank, (p, estimate) in enumerate(ranked, 1):
+                shown = {**p.to_dict(), "rank": rank if len(ranked) > 1 else None, "estimate_ms": estimate}
                 if p.variant.id not in measured:
-                    step["proposals"].append({**p.to_dict(), "outcome": "not_measured", "reason": "budget spent"})
+                    step.proposals.append(Outcome(**shown, outcome="not_measured", reason="budget spent"))
                     continue
                 candidate = measured[p.variant.id]
-                outcome, reason = judge(entry["timing"], candidate, self.stage.min_gain_pct, noise)
-                step["proposals"].append({**p.to_dict(), "outcome": outcome, "reason": reason})
-                if outcome == "faster" and (winner is None or
-                                            candidate["timing"]["median_ms"] < winner[1]["timing"]["median_ms"]):
+                if candidate is None:
+                    step.proposals.append(Outcome(**shown, outcome="not_measured",
+                                                  reason="the replayed run has no measurement of this variant"))
+                    continue
+                outcome, reason = judge(entry.timing, candidate, self.stage.min_gain_pct, noise)
+                if outcome in ("faster", "within_noise"):   # the rules read these counters next
+                    candidate = self.session.profile(p.variant)
+                    if not candidate.ok:
+                        outcome, reason = judge(entry.timing, candidate, self.stage.min_gain_pct, noise)
+                step.proposals.append(Outcome(**shown, outcome=outcome, reason=reason))
+                if outcome == "faster" and (winner is None or candidate.median_ms < winner[1].median_ms):
                     winner = (p, candidate)
             self.session.save()
             if winner is None:
-                step["stop"] = "budget spent" if self.spent else \
-                    "plateau: no proposal beat the incumbent beyond the noise"
+                step.stop = "budget spent" if self.spent else "plateau: no proposal beat the incumbent beyond the noise"
                 break
             incumbent, entry = winner[0].variant, winner[1]
-            self.record["best"] = incumbent.id
+            self.record.best = incumbent.id
             self.observer.event("improved", variant=incumbent, entry=entry)
             if self.spent:
-                step["stop"] = "budget spent"
+                step.stop = "budget spent"
                 break
         self.session.save()
-        return self.record["best"]
+        return self.record.best
 
 
 class Exhaustive(Search):
@@ -143,7 +157,7 @@ class Exhaustive(Search):
     name = "exhaustive"
 
     def candidates(self, start: Variant) -> list:
-        family = registry.family(start.family)
+        family = self.catalog.family(start.family)
         keys = [k for k in self.stage.space if k in family.params]
         out = []
         for values in itertools.product(*(self.stage.space[k] for k in keys)):
@@ -154,37 +168,42 @@ class Exhaustive(Search):
 
     def run(self, start: Variant) -> str:
         entry = self.start(start)
-        step = {"index": 1, "incumbent": start.id, "incumbent_ms": entry["timing"]["median_ms"],
-                "proposals": [], "stop": None}
-        self.record["iterations"].append(step)
-        best_ms = entry["timing"]["median_ms"]
+        step = Step(index=1, incumbent=start.id, incumbent_ms=entry.timing.median_ms)
+        self.record.iterations.append(step)
+        best_ms = entry.timing.median_ms
         for v in self.candidates(start)[: self.budget]:
-            measured = self._measure(v, 1)
-            outcome, reason = judge(entry["timing"], measured, self.stage.min_gain_pct, noise_pct(entry["timing"], None))
-            step["proposals"].append({"rule": "exhaustive", "variant": v.id, "spec": v.spec,
-                                      "changes": {k: x for k, x in v.config.items() if start.config.get(k) != x},
-                                      "evidence": [], "outcome": outcome, "reason": reason})
-            if outcome == "faster" and measured["timing"]["median_ms"] < best_ms:
-                best_ms, self.record["best"] = measured["timing"]["median_ms"], v.id
-        step["stop"] = "space exhausted"
+            measured = self._measure(v, 1, profile=True, source="exhaustive")
+            outcome, reason = judge(entry.timing, measured, self.stage.min_gain_pct, noise_pct(entry.timing, None))
+            step.proposals.append(Outcome(rule="exhaustive", variant=v.id, spec=v.spec,
+                                          changes={k: x for k, x in v.config.items() if start.config.get(k) != x},
+                                          outcome=outcome, reason=reason))
+            if outcome == "faster" and measured.median_ms < best_ms:
+                best_ms, self.record.best = measured.median_ms, v.id
+        step.stop = "space exhausted"
         self.session.save()
-        return self.record["best"]
+        return self.record.best
 
 
 STRATEGIES = {"rules": RuleGuided, "exhaustive": Exhaustive}
 
 
-def replay(recorded: dict, stage, strategy: str = "rules", budget: int | None = None, root=None,
-           observer: Observer | None = None, command: str = ""):
+def replay(recorded, stage, strategy: str = "rules", budget: int | None = None, root=None,
+           observer: Observer | None = None, command: str = "", start: Variant | None = None):
     """Run a strategy against a recorded run's measurements (no GPU), from the run's starting
-    variant; returns the finished Session. Budget defaults to what the record could answer."""
+    variant unless `start` is given; returns the finished Session and its Search. Budget
+    defaults to what the record could answer."""
+    from workbench import registry
     from workbench.search.runners import ReplayRunner
     from workbench.search.session import Session
-    session = Session(ReplayRunner(recorded), Problem.from_record(recorded["problem"]), "profile",
-                      stage.to_dict(), command, root=root, replay_of=recorded["run_id"])
-    session.record.update(strategy=strategy)
+    session = Session(ReplayRunner(recorded, registry), Problem.from_record(recorded.problem), "profile",
+                      stage.to_dict(), command, root=root, replay_of=recorded.run_id)
+    session.record.strategy = strategy
+    session.record.recorded = recorded.recorded or recorded.created
     session.start()
-    start = registry.variant_from_dict(recorded["variants"][recorded["baseline"]])
-    STRATEGIES[strategy](session, stage, budget or len(recorded["variants"]), observer).run(start)
+    if start is None:
+        start = registry.variant_of_entry(recorded.variants[recorded.baseline])
+    session.record.start_from = f"the replayed run's start ({recorded.run_id})"
+    search = STRATEGIES[strategy](session, stage, budget or len(recorded.variants), observer)
+    search.run(start)
     session.finish()
     return session

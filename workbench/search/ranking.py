@@ -1,0 +1,79 @@
+"""A cost estimate for proposals before they are measured, so a stage measures the most
+promising first and a tight budget is not spent on configs that lose everywhere.
+
+The estimate of a variant on a problem is the problem's roofline floor divided by the share of
+its floor that the same family and config reached on recorded runs of similar problems (same
+precision class, same bound: memory or compute), else the best share that family reached
+there. A tweak of the incumbent's own family with no such record is estimated at the
+incumbent's time: its rule says why it may help, the record says nothing either way.
+Proposals without any estimate keep their rule order after those with one.
+"""
+from functools import lru_cache
+from pathlib import Path
+
+from workbench import paths, record, roofline
+from workbench.errors import WorkbenchError
+
+
+def _shape_class(problem: dict, copy_gbps, gpu_name) -> tuple:
+    bound = roofline.floor(problem, copy_gbps, roofline.peak_tflops(problem, gpu_name))["bound"]
+    return roofline.precision(problem), bound
+
+
+@lru_cache(maxsize=4)
+def _history(roots: tuple) -> tuple:
+    """(run id, shape class, family, config items, share of the floor) for every timed entry on record."""
+    rows = []
+    for root in roots:
+        for path in Path(root).glob("*/run.json"):
+            if path.parent.is_symlink():
+                continue
+            try:
+                run = record.load(path)
+            except WorkbenchError:
+                continue
+            if run.replay_of:
+                continue
+            copy_gbps, gpu_name = run.device.get("copy_gbps"), run.gpu.get("name")
+            shape = _shape_class(run.problem, copy_gbps, gpu_name)
+            for entry in run.ok_variants().values():
+                pos = roofline.position(run.problem, entry.median_ms, copy_gbps,
+                                        roofline.peak_tflops(run.problem, gpu_name))
+                if pos and pos["pct_of_floor"]:
+                    rows.append((run.run_id, shape, entry.family, tuple(sorted(entry.config.items())), pos["pct_of_floor"]))
+    return tuple(rows)
+
+
+def history(roots=None) -> tuple:
+    return _history(tuple(str(r) for r in (roots or (paths.PROFILES_DIR, paths.EXAMPLES_DIR))))
+
+
+def estimate_ms(variant, problem, run, rows) -> float | None:
+    """The variant's expected time on `problem` from the recorded share of the floor, or None."""
+    floor = roofline.floor(run.problem, run.device.get("copy_gbps"),
+                           roofline.peak_tflops(run.problem, run.gpu.get("name")))
+    if not floor["floor_ms"]:
+        return None
+    shape = _shape_class(run.problem, run.device.get("copy_gbps"), run.gpu.get("name"))
+    config = tuple(sorted(variant.config.items()))
+    # a replay is not told what the run it replays measured
+    rows = [r[1:] for r in rows if r[0] != run.replay_of]
+    same = [pct for s, fam, cfg, pct in rows if s == shape and fam == variant.family and cfg == config]
+    family = [pct for s, fam, _, pct in rows if s == shape and fam == variant.family]
+    share = max(same or family, default=None)
+    return floor["floor_ms"] * 100.0 / share if share else None
+
+
+def rank(proposals: list, problem, run, catalog=None, rows=None) -> list:
+    """[(proposal, estimate_ms or None)], best estimate first; rule order among equals and
+    for the proposals with no estimate."""
+    rows = history() if rows is None else rows
+    incumbent = run.best_entry
+    scored = []
+    for order, p in enumerate(proposals):
+        estimate = estimate_ms(p.variant, problem, run, rows)
+        if estimate is None and incumbent is not None and p.variant.family == incumbent.family:
+            estimate = incumbent.median_ms
+        scored.append((estimate is None, estimate or 0.0, order, p, estimate))
+    scored.sort(key=lambda s: s[:3])
+    return [(p, estimate) for *_, p, estimate in scored]
