@@ -10,9 +10,11 @@ RUN ?= latest
 ARGS ?=
 HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup test test-gpu check profile report promote demo help
+WORKERS ?=
+
+.PHONY: setup test test-gpu check profile optimize report promote demo help
 help:
-	@echo "make setup | test | test-gpu | check | profile STAGE=memory [PROBLEM=kb76] [BUDGET=n] | report [RUN=id] | promote [RUN=id] | demo"
+	@echo "make setup | test | test-gpu | check | profile STAGE=memory [PROBLEM=kb76] [BUDGET=n] | optimize [PROBLEM=kb76] [WORKERS=n] | report [RUN=id] | promote [RUN=id] | demo"
 
 # With a GPU the venv sees the machine's CUDA torch; without one it gets the CPU build.
 setup:
@@ -32,6 +34,9 @@ check:
 
 profile:
 	$(WB) profile --stage $(STAGE) $(if $(PROBLEM),--problem $(PROBLEM)) $(if $(BUDGET),--budget $(BUDGET)) $(ARGS)
+
+optimize:
+	$(WB) optimize $(if $(PROBLEM),--problem $(PROBLEM)) $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
 report:
 	$(WB) report $(RUN) $(ARGS)

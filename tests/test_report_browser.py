@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from test_report import RUN_SOURCES, Page, save_run, synthetic_record
 
-from workbench import record
 from workbench.present import report
 from workbench.cli import DEMO_RUN
 
@@ -40,7 +39,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(params=RUN_SOURCES, ids=lambda p: "synthetic" if p == "synthetic" else Path(p).parent.name)
 def report_file(request, tmp_path) -> tuple:
     source = save_run(synthetic_record(), tmp_path / "profiles") if request.param == "synthetic" else request.param
-    return record.load(source), report.write_report(source, tmp_path / "reports")
+    return report._load(source), report.write_report(source, tmp_path / "reports")
 
 
 def sorted_by(tmp_path: Path, path: Path, column: str) -> list:
@@ -54,8 +53,8 @@ def sorted_by(tmp_path: Path, path: Path, column: str) -> list:
 def test_clicking_the_time_header_sorts_numerically_untimed_last(report_file, tmp_path, descending):
     rec, path = report_file
     keys = sorted_by(tmp_path, path, "time:desc" if descending else "time")
-    timed = [float(k) for k in keys[:len(record.ok_variants(rec))]]
-    assert timed == sorted((v["timing"]["median_ms"] for v in record.ok_variants(rec).values()), reverse=descending)
+    timed = [float(k) for k in keys[:len(report._ok_variants(rec))]]
+    assert timed == sorted((v["timing"]["median_ms"] for v in report._ok_variants(rec).values()), reverse=descending)
     assert keys[len(timed):] == [""] * (len(rec["variants"]) - len(timed))
 
 

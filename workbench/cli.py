@@ -2,6 +2,7 @@
 import functools
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -188,10 +189,15 @@ def measure_options(fn):
     return stages_option(fn)
 
 
-def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32):
+def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32, executor=None):
     from workbench.search.runners import LocalRunner
     return LocalRunner(problem, names, use_ncu=not no_ncu, timeout_s=timeout_s,
-                       clock_control=clock_control, cudnn_tf32=cudnn_tf32)
+                       clock_control=clock_control, cudnn_tf32=cudnn_tf32, executor=executor)
+
+
+def _executor(workers, scheduler):
+    from workbench.search import executors
+    return executors.make(workers, scheduler)
 
 
 @main.command()
@@ -236,22 +242,58 @@ def describe_entry(entry) -> str:
 
 
 class ConsoleProgress:
-    """Prints the search's progress: variant n of the budget, elapsed time, best so far."""
+    """The search's progress on the terminal (rich): variant n of the budget, elapsed time, an
+    ETA from the time each measurement has taken so far, the best so far."""
+
+    def __init__(self, later_budget: int = 0):
+        from rich.console import Console
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.later_budget = later_budget    # measurements the stages after this one will make
+        self.started, self.done = time.monotonic(), 0
+
+    def eta(self, left: int) -> str:
+        if not self.done:
+            return "ETA -"
+        per = (time.monotonic() - self.started) / self.done
+        return f"ETA {per * (left + self.later_budget):.0f}s"
 
     def event(self, kind, **d):
-        if kind == "measuring":
+        say = self.console.print
+        if kind == "stage":
+            self.later_budget = d.get("later_budget", 0)
+            say(f"[bold]stage {d['index'] + 1}/{d['total']}: {d['stage']}[/bold] (run {d['run_id']}, budget "
+                f"{d['budget']}) from {d['start'].id}")
+        elif kind == "measuring":
+            elapsed = time.monotonic() - self.started
             best = f"{d['best_ms']:.4g} ms" if d["best_ms"] else "-"
-            click.echo(f"[{d['n'] - 1}/{d['budget']}] {d['elapsed']:5.0f}s  best so far {best}  "
-                       f"measuring {d['variant'].id}" if d["n"] > 1 else f"[start] measuring {d['variant'].id}")
+            if d["n"] > 1:
+                say(f"[{d['n'] - 1}/{d['budget']}] {elapsed:5.0f}s {self.eta(d['budget'] - d['n'] + 1)}  "
+                    f"best so far {best}  measuring {d['variant'].id}", markup=False)
+            else:
+                say(f"[start] measuring {d['variant'].id}", markup=False)
         elif kind == "measured":
-            click.echo("    " + (describe_entry(d["entry"]) if d["entry"] else "not in the replayed run"))
+            self.done += 1
+            say("    " + (describe_entry(d["entry"]) if d["entry"] else "not in the replayed run"), markup=False)
         elif kind == "improved":
-            click.echo(f"    -> new incumbent {d['variant'].id}")
+            say(f"    -> new incumbent {d['variant'].id}", markup=False)
+
+
+def interrupted(run_id: str, resume: str):
+    """What a Ctrl-C leaves: every finished measurement is recorded, and the run resumes."""
+    click.echo(f"\ninterrupted; {run_id} holds every measurement that finished. Resume with: {resume}", err=True)
+    sys.exit(130)
+
+
+def executor_options(fn):
+    fn = click.option("--scheduler", default=None, metavar="ADDRESS",
+                      help="a running Dask scheduler whose workers declare a GPU resource (one per GPU)")(fn)
+    return click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="measure on N local GPUs at once (a local Dask cluster, one worker per GPU)")(fn)
 
 
 @main.command()
 @problem_options()
-@click.option("--stage", required=True, help="stage from stages.yaml (grid, tiling, memory, micro, ...)")
+@click.option("--stage", default=None, help="stage from stages.yaml (grid, tiling, memory, micro, ...)")
 @click.option("--budget", type=click.IntRange(min=1), default=8, show_default=True,
               help="variants to measure after the starting one")
 @click.option("--strategy", type=click.Choice(["rules", "exhaustive"]), default="rules", show_default=True,
@@ -261,17 +303,29 @@ class ConsoleProgress:
                    "(default: the variant promoted for the problem, else the seed baseline)")
 @click.option("--replay", "replay_run", default=None,
               help="replay a recorded run's measurements instead of using the GPU")
+@click.option("--resume", "resume_run", default=None,
+              help="continue an interrupted run: what it measured is not measured again")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True,
               help="write the HTML report at the end")
+@executor_options
 @measure_options
-def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, write_report, no_ncu, timeout_s,
-            clock_control, cudnn_tf32, stages_file):
+def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, resume_run, write_report, workers,
+            scheduler, no_ncu, timeout_s, clock_control, cudnn_tf32, stages_file):
     """Run one optimization stage: measure, let the rules propose, keep what is faster."""
+    from workbench import record, registry
     from workbench.present import promote
-    from workbench import registry
     from workbench.search import runners
-    from workbench.search.strategies import STRATEGIES
     from workbench.search.session import Session
+    from workbench.search.strategies import STRATEGIES
+    resumed = record.load(resume_run) if resume_run else None
+    if resumed:
+        if resumed.kind != "profile" or not resumed.stage:
+            raise WorkbenchError(f"{resumed.run_id} is a {resumed.kind} run; --resume continues a stage run "
+                                 "(workbench optimize --resume continues a chain)")
+        stage, problem = resumed.stage["name"], Problem.from_record(resumed.problem)
+        strategy, budget = resumed.strategy or strategy, resumed.budget or budget
+    if not stage:
+        raise WorkbenchError("--stage is required (one of the stages in stages.yaml), unless --resume names a run")
     stage_obj = load_stages(stages_file).get(stage)
     command = " ".join(["workbench", *sys.argv[1:]])
     if replay_run:
@@ -279,28 +333,110 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
         problem = Problem.from_record(recorded.problem)
         runner = runners.ReplayRunner(recorded, registry)
     else:
-        runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32)
+        runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32,
+                         _executor(workers, scheduler))
     session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
-                      replay_of=replay_run and recorded.run_id)
+                      replay_of=replay_run and recorded.run_id, resume=resumed)
     session.record.strategy, session.record.budget = strategy, budget
     click.echo(f"run {session.run_id}: stage {stage} on {problem.name} ({problem.shape_str()})"
-               + (f", replaying {recorded.run_id}" if replay_run else ""))
-    session.start()
-    start = (session.seed_variant() if start_spec == "seed" else registry.parse_variant(start_spec) if start_spec
-             else promote.promoted_variant(problem.name) or session.seed_variant())
-    search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
-    best = search.run(start)
+               + (f", replaying {recorded.run_id}" if replay_run else "")
+               + (", resumed" if resumed else ""))
+    try:
+        session.start()
+        if resumed and resumed.baseline:
+            start = registry.variant_of_entry(resumed.variants[resumed.baseline])
+        elif start_spec == "seed":
+            start, session.record.start_from = session.seed_variant(), "the seed baseline"
+        elif start_spec:
+            start, session.record.start_from = registry.parse_variant(start_spec), f"--start {start_spec}"
+        else:
+            promoted = promote.promoted_variant(problem.name)
+            start = promoted or session.seed_variant()
+            session.record.start_from = ("the kernel promoted for " + problem.name) if promoted else "the seed baseline"
+        search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
+        best = search.run(start)
+    except KeyboardInterrupt:
+        interrupted(session.run_id, f"workbench profile --resume {session.run_id}")
     session.finish()
-    baseline = session.record.variants[session.record.baseline].median_ms
+    start_ms = session.record.variants[session.record.baseline].median_ms
     best_ms = session.record.variants[best].median_ms
-    click.echo(f"best {best} at {best_ms:.4g} ms ({baseline / best_ms:.3g}x the start); "
-               f"{search.measured} variant(s) measured"
+    profiled = sum(1 for e in session.record.variants.values() if e.profiled)
+    click.echo(f"best {best} at {best_ms:.4g} ms ({start_ms / best_ms:.3g}x the start); "
+               f"{search.measured} variant(s) measured, {profiled} profiled"
                + (f", {search.asked - search.measured} not in the replayed run" if search.asked > search.measured else ""))
     click.echo(f"recorded {session.dir / 'run.json'}")
     if write_report:
         from workbench.present import report
         click.echo(f"report {report.write_report(session.dir)}")
     click.echo(f"promote the winner with: make promote RUN={session.run_id}")
+
+
+@main.command()
+@problem_options()
+@click.option("--stage", "stage_list", multiple=True, default=("grid", "tiling", "memory", "micro"),
+              show_default=True, help="a stage to walk (repeatable, in order)")
+@click.option("--start", "start_spec", default="seed", show_default=True,
+              help="'seed' (the seed baseline), 'promoted' (the kernel promoted for the problem) or a variant spec")
+@click.option("--budget", "budget_items", multiple=True, metavar="STAGE=N",
+              help="measurements after a stage's start (default grid=4 tiling=4 memory=18 micro=4)")
+@click.option("--promote/--no-promote", "promote_each", default=True, show_default=True,
+              help="promote each stage's winner (re-checked) before the next stage starts from it")
+@click.option("--resume", "resume_chain", default=None, help="continue an interrupted chain")
+@click.option("--report/--no-report", "write_report", default=True, show_default=True)
+@executor_options
+@measure_options
+def optimize(problem, suite, stage_list, start_spec, budget_items, promote_each, resume_chain, write_report,
+             workers, scheduler, no_ncu, timeout_s, clock_control, cudnn_tf32, stages_file):
+    """Walk the stages in turn from the seed baseline (or the promoted kernel), promoting after
+    each stage that wins; one line per stage at the end and one report across the stages."""
+    from workbench import record
+    from workbench.search import chain as chains
+    stages = load_stages(stages_file)
+    budgets = {}
+    for item in budget_items:
+        name, _, n = item.partition("=")
+        if not n.isdigit() or int(n) < 1:
+            raise WorkbenchError(f"bad --budget {item!r}: expected STAGE=N with N >= 1, e.g. memory=18")
+        budgets[stages.get(name).name] = int(n)
+    if resume_chain:
+        chain = record.load_chain(resume_chain) or record.load_chain(record.resolve(resume_chain).parent)
+        if chain is None:
+            raise WorkbenchError(f"{resume_chain} is not a chain (profiles/<id>/chain.json); "
+                                 "a single stage's run resumes with workbench profile --resume")
+        problem = Problem.from_record(chain.problem)
+        stage_names = tuple(leg.stage for leg in chain.stages)
+    else:
+        stage_names = tuple(stages.get(s).name for s in stage_list)
+    plan = chains.Plan(problem, stages, stage_names, start_spec, budgets, promote_each,
+                       " ".join(["workbench", *sys.argv[1:]]))
+    executor = _executor(workers, scheduler)
+    chain = record.load_chain(resume_chain) if resume_chain else chains.new_chain(plan, executor.workers)
+    if resume_chain:
+        plan.start, plan.promote = chain.start_from, chain.promote
+    progress = ConsoleProgress()
+    later = {leg.stage: sum(chain.budgets[x.stage] for x in chain.stages[i + 1:]) for i, leg in enumerate(chain.stages)}
+
+    class Progress:
+        def event(self, kind, **d):
+            if kind == "stage":
+                d["later_budget"] = later[d["stage"]]
+            progress.event(kind, **d)
+
+    click.echo(f"chain {chain.chain_id}: {' -> '.join(stage_names)} on {problem.name} ({problem.shape_str()}), "
+               f"{executor.workers} GPU worker(s)")
+    runner_for = lambda stage: _runner(problem, list(stage.metric_names), no_ncu, timeout_s,  # noqa: E731
+                                       clock_control, cudnn_tf32, executor)
+    try:
+        chains.run(chain, plan, runner_for, Progress(), log=click.echo)
+    except KeyboardInterrupt:
+        interrupted(chain.chain_id, f"workbench optimize --resume {chain.chain_id}")
+    finally:
+        executor.close()
+    for line in chains.summary_lines(chain):
+        click.echo(line)
+    if write_report:
+        from workbench.present import chain_report
+        click.echo(f"report {chain_report.write(chain)}")
 
 
 @main.command(name="compare-search")

@@ -41,6 +41,7 @@ class Timing:
     min_ms: float
     n: int
     spread_pct: float
+    clock: str | None = None    # "wall" where no GPU timed it (the interpreter): no speed to read
 
     @classmethod
     def of(cls, data) -> "Timing | None":
@@ -72,6 +73,7 @@ class Entry:
     iteration: int | None = None
     autotuned: dict | None = None      # a candidate's @triton.autotune choice per kernel
     source: str | None = None          # where it came from: a rule, a model, the start
+    costs: dict = field(default_factory=dict)       # seconds: job (process and all), check, timing, ncu
 
     def __post_init__(self):
         self.timing = Timing.of(self.timing)
@@ -208,6 +210,68 @@ def migrate(data: dict) -> dict:
     if version != SCHEMA_VERSION:
         raise WorkbenchError(f"record schema {version!r}; this workbench reads schemas 1-{SCHEMA_VERSION}")
     return data
+
+
+@dataclass
+class Leg:
+    """One stage of a chain: its run, where it started, what it found, whether that was promoted."""
+    stage: str
+    run_id: str | None = None
+    start: str | None = None
+    start_ms: float | None = None
+    best: str | None = None
+    best_ms: float | None = None
+    measured: int = 0
+    profiled: int = 0
+    seconds: float | None = None
+    promoted: bool = False
+    status: str = "pending"     # pending | running | done | failed
+    error: str | None = None
+
+
+@dataclass
+class Chain:
+    """`workbench optimize`: the stages walked in turn, each a run of its own (profiles/<chain-id>/chain.json)."""
+    chain_id: str
+    problem: dict
+    stages: list                       # of Leg, in walking order
+    start_from: str = "seed"
+    budgets: dict = field(default_factory=dict)
+    promote: bool = True
+    workers: int = 1
+    command: str = ""
+    created: str = ""
+    finished: str | None = None
+    schema: int = SCHEMA_VERSION
+    dir: Path | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "dir"}
+        data["stages"] = [asdict(leg) for leg in self.stages]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Chain":
+        chain = cls(**{k: v for k, v in _known(cls, data).items() if k != "dir"})
+        chain.stages = [leg if isinstance(leg, Leg) else Leg(**_known(Leg, leg)) for leg in chain.stages]
+        return chain
+
+
+def save_chain(chain: Chain, root: Path | None = None) -> Path:
+    path = run_dir(chain.chain_id, root) / "chain.json"
+    write_json(path, chain.to_dict())
+    chain.dir = path.parent
+    return path
+
+
+def load_chain(chain_id: str | Path, root: Path | None = None) -> Chain | None:
+    """The chain of that id (or directory), or None where it is a plain run."""
+    for path in (Path(chain_id) / "chain.json", run_dir(str(chain_id), root) / "chain.json"):
+        if path.is_file():
+            chain = Chain.from_dict(json.loads(path.read_text()))
+            chain.dir = path.parent
+            return chain
+    return None
 
 
 # ---- files ----

@@ -52,6 +52,17 @@ def benchmark(run, n_sets: int = 1, l2_bytes: int = 64 << 20, target_ms: float =
     return summarize([s.elapsed_time(e) for s, e in zip(starts, ends)])
 
 
+def wall_clock(run, runs: int = 3) -> dict:
+    """summarize() of `runs` host-timed runs, marked clock: wall (no GPU to time with)."""
+    import time
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        run(i)
+        times.append((time.perf_counter() - start) * 1e3)
+    return {**summarize(times), "clock": "wall"}
+
+
 def copy_bandwidth_gbps() -> float:
     """Device-to-device copy bandwidth, bytes read plus written: the memory roof of every run."""
     src = torch.empty(COPY_BYTES // 2, dtype=torch.uint8, device="cuda")

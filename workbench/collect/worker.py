@@ -1,7 +1,9 @@
-"""The child process that touches the GPU: `python -m workbench.worker JOB.json RESULT.json`.
+"""The child process that touches the GPU: `python -m workbench.collect.worker JOB.json RESULT.json`
+for one job, or `... --serve` to run jobs one after another (paths on stdin, "done" on stdout).
 
-One job per process, so a crash, an illegal address (sticky for its CUDA context) or a hang
-costs only this job; the parent (isolation.py) enforces the timeout and reads RESULT.json.
+A crash, an illegal address (sticky for its CUDA context) or a hang costs only its job: the
+parent (isolation.py) enforces the timeout, reads RESULT.json, and replaces a serving process
+after any job that failed.
 Jobs:
   measure     correctness check on fresh inputs, then timing (timing.benchmark)
   profile     compile and warm up, then exactly one launch between cudaProfilerStart/Stop,
@@ -11,6 +13,7 @@ Jobs:
 """
 import json
 import sys
+import time
 import traceback
 
 from workbench.collect import device
@@ -30,14 +33,19 @@ def status_of(error_type: str | None) -> str:
     return "compile_error" if error_type and error_type.startswith(COMPILE_ERRORS) else "crash"
 
 
-def _inputs(problem, n_sets, seed):
-    sets = [correctness.make_inputs(problem, seed + i, "cuda") for i in range(n_sets)]
-    outs = [correctness.poisoned_output(problem, "cuda") for _ in range(n_sets)]
+def _inputs(problem, n_sets, seed, where="cuda"):
+    sets = [correctness.make_inputs(problem, seed + i, where) for i in range(n_sets)]
+    outs = [correctness.poisoned_output(problem, where) for _ in range(n_sets)]
     return sets, outs
 
 
 def time_launch(problem, launch, seed) -> dict:
-    """timing.benchmark of launch(x, w, b, out) over enough seeded input sets to rotate past L2."""
+    """timing.benchmark of launch(x, w, b, out) over enough seeded input sets to rotate past L2.
+    Without a GPU (Triton's interpreter: tests, a dry run of a cluster) the wall clock times a
+    few runs, marked as such: it says nothing about a kernel's speed."""
+    if not torch.cuda.is_available():
+        (args,), (out,) = _inputs(problem, 1, seed, "cpu")
+        return timing.wall_clock(lambda i: launch(*args, out))
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     n_sets = timing.rotation_count(problem.min_bytes, l2)
     sets, outs = _inputs(problem, n_sets, seed)
@@ -52,8 +60,9 @@ def _variant_job(job):
 
 def measure(job):
     problem, variant, family = _variant_job(job)
-    check = correctness.check(variant, family, problem, job.get("seed"))
-    result = {"check": check.to_dict()}
+    started = time.perf_counter()
+    check = correctness.check(variant, family, problem, job.get("seed"))    # the first launch compiles
+    result = {"check": check.to_dict(), "costs": {"check_s": time.perf_counter() - started}}
     if check.skipped:
         return {**result, "status": "unsupported", "error": check.skipped}
     if check.error:
@@ -62,7 +71,9 @@ def measure(job):
         return {**result, "status": "incorrect", "error": check.line()}
     torch.cuda.empty_cache()
     launch = lambda x, w, b, out: family.launch(x, w, b, out, problem, variant.config)  # noqa: E731
+    started = time.perf_counter()
     result.update(status="ok", timing=time_launch(problem, launch, check.seed + 1))
+    result["costs"]["timing_s"] = time.perf_counter() - started
     tuned = candidates.autotuned(family.module) if family.module else {}
     return {**result, "autotuned": tuned} if tuned else result
 
@@ -85,7 +96,7 @@ def references(job):
     tf32 = job.get("cudnn_tf32", True)
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True     # cuDNN at its best algorithm, as a user would tune it
-    result = {"copy_gbps": timing.copy_bandwidth_gbps()}
+    result = {"copy_gbps": timing.copy_bandwidth_gbps() if torch.cuda.is_available() else None}
     conv = lambda x, w, b, out: correctness.torch_conv(problem, x, w, b)  # noqa: E731
     result["cudnn"] = {"label": f"torch.nn.functional.conv1d (cuDNN, benchmark mode, TF32 {'on' if tf32 else 'off'})",
                        "tf32": tf32, "timing": time_launch(problem, conv, 1)}
@@ -111,8 +122,7 @@ def check_file(job):
 JOBS = {"measure": measure, "profile": profile, "references": references, "check_file": check_file}
 
 
-def main(job_path, result_path):
-    device.prepare()
+def run(job_path, result_path):
     job = json.loads(open(job_path).read())
     try:
         result = JOBS[job["type"]](job)
@@ -123,5 +133,17 @@ def main(job_path, result_path):
         json.dump(result, f, default=str)
 
 
+def serve():
+    """Jobs one after another; the kernels and CUDA's context stay loaded between them."""
+    answers = sys.stdout
+    sys.stdout = sys.stderr     # a kernel's prints must not reach the answer channel
+    for line in sys.stdin:
+        job_path, result_path = line.rstrip("\n").split("\t")
+        run(job_path, result_path)
+        answers.write("done\n")
+        answers.flush()
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    device.prepare()
+    serve() if sys.argv[1:] == ["--serve"] else run(*sys.argv[1:3])

@@ -56,8 +56,8 @@ def estimate_ms(variant, problem, run, rows) -> float | None:
         return None
     shape = _shape_class(run.problem, run.device.get("copy_gbps"), run.gpu.get("name"))
     config = tuple(sorted(variant.config.items()))
-    # a replay is not told what the run it replays measured
-    rows = [r[1:] for r in rows if r[0] != run.replay_of]
+    # a replay is not told what the run it replays measured, nor a run what it measured itself
+    rows = [r[1:] for r in rows if r[0] not in (run.replay_of, run.run_id)]
     same = [pct for s, fam, cfg, pct in rows if s == shape and fam == variant.family and cfg == config]
     family = [pct for s, fam, _, pct in rows if s == shape and fam == variant.family]
     share = max(same or family, default=None)

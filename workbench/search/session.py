@@ -21,13 +21,18 @@ class Session:
         self.runner, self.root, self.problem = runner, root, problem
         self.record = resume or record.new(kind, problem, stage, runner.facts, runner.settings, command, replay_of)
         self.dir = record.run_dir(self.record.run_id, root)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # A resumed run walks its search again from the start: what it measured answers from the
+        # record, re-timings too, in the order they were taken; only the rest reaches the GPU.
+        self._recorded_retimes = list(resume.retimes) if resume else []
+        if resume:
+            self.record.iterations, self.record.finished = [], None
 
     @property
     def run_id(self) -> str:
         return self.record.run_id
 
     def save(self):
+        self.dir.mkdir(parents=True, exist_ok=True)   # made at the first save: a run refused early leaves nothing
         record.save(self.record, self.root)
 
     @property
@@ -66,19 +71,30 @@ class Session:
 
     def measure(self, variant: Variant, iteration: int | None = None, profile: bool = True,
                 source: str | None = None) -> Entry | None:
-        entry = self.measured(variant)
-        if entry is not None and (entry.profiled or not profile or not entry.ok):
-            return entry
-        entry = self.runner.measure(variant, self.dir, profile=profile)
-        if entry is None:
-            return None
-        entry.roofline = self.position(entry.timing)
-        entry.ratios = ratios(entry.timing, self.record.references)
-        entry.iteration = iteration
-        entry.source = source
-        self.record.variants[variant.id] = entry
+        return self.measure_many([variant], iteration, profile, [source])[0]
+
+    def measure_many(self, variants: list, iteration: int | None = None, profile: bool = True,
+                     sources: list | None = None) -> list:
+        """An entry for each variant (None: a replay that has none): what this run already holds,
+        else measured by the runner, side by side where it has several GPUs."""
+        sources = sources or [None] * len(variants)
+        entries = [self.measured(v) for v in variants]
+        for v, e in zip(variants, entries):
+            if e is not None and profile and e.ok and not e.profiled:
+                self.runner.profile(v, e, self.dir)
+        todo = [i for i, e in enumerate(entries) if e is None]
+        if todo:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fresh = self.runner.measure_many([variants[i] for i in todo], self.dir, profile=profile)
+            for i, entry in zip(todo, fresh):
+                if entry is None:
+                    continue
+                entry.roofline = self.position(entry.timing)
+                entry.ratios = ratios(entry.timing, self.record.references)
+                entry.iteration, entry.source = iteration, sources[i]
+                self.record.variants[variants[i].id] = entries[i] = entry
         self.save()
-        return entry
+        return entries
 
     def profile(self, variant: Variant) -> Entry:
         """Add ncu's counters to a variant that was only timed."""
@@ -90,6 +106,9 @@ class Session:
 
     def retime(self, variant: Variant, iteration: int) -> Timing | None:
         """Time a measured variant again (the noise between two timings of one kernel)."""
+        for i, r in enumerate(self._recorded_retimes):
+            if r["variant"] == variant.id:
+                return Timing.of(self._recorded_retimes.pop(i)["timing"])
         timing = self.runner.retime(variant)
         if timing:
             self.record.retimes.append({"variant": variant.id, "iteration": iteration, "timing": timing})

@@ -73,14 +73,25 @@ class Search:
         return self.measured - 1 >= self.budget
 
     def _measure(self, variant: Variant, iteration: int, profile: bool, source: str) -> Entry | None:
-        self.asked += 1
+        return self._measure_batch([variant], iteration, profile, [source])[0]
+
+    def _measure_batch(self, variants: list, iteration: int, profile: bool, sources: list) -> list:
         best = self.record.best_entry
-        self.observer.event("measuring", variant=variant, n=self.asked, budget=self.budget,
-                            elapsed=time.monotonic() - self.started, best_ms=best and best.median_ms)
-        entry = self.session.measure(variant, iteration, profile=profile, source=source)
-        self.measured += entry is not None
-        self.observer.event("measured", variant=variant, entry=entry)
-        return entry
+        for v in variants:
+            self.asked += 1
+            self.observer.event("measuring", variant=v, n=self.asked, budget=self.budget,
+                                elapsed=time.monotonic() - self.started, best_ms=best and best.median_ms)
+        entries = self.session.measure_many(variants, iteration, profile=profile, sources=sources)
+        for v, entry in zip(variants, entries):
+            self.measured += entry is not None
+            self.observer.event("measured", variant=v, entry=entry)
+        return entries
+
+    @property
+    def width(self) -> int:
+        """How many measurements go out together: one per GPU the runner has."""
+        executor = getattr(self.session.runner, "executor", None)
+        return executor.workers if executor else 1
 
     def start(self, variant: Variant) -> Entry:
         entry = self._measure(variant, 0, profile=True, source="start")
@@ -111,11 +122,13 @@ class RuleGuided(Search):
             if not proposals:
                 step.stop = "no rule fired"
                 break
-            measured = {}
-            for p, _ in ranked:
-                if not self.spent:
-                    tried.add(p.variant.id)
-                    measured[p.variant.id] = self._measure(p.variant, index, profile=False, source=p.rule)
+            measured, queue = {}, [p for p, _ in ranked]
+            while queue and not self.spent:   # best-ranked first, one per GPU at a time
+                room = self.budget - (self.measured - 1)
+                batch, queue = queue[:min(self.width, room)], queue[min(self.width, room):]
+                tried.update(p.variant.id for p in batch)
+                entries = self._measure_batch([p.variant for p in batch], index, False, [p.rule for p in batch])
+                measured.update((p.variant.id, e) for p, e in zip(batch, entries))
             again = self.session.retime(incumbent, index)
             noise = noise_pct(entry.timing, again)
             step.incumbent_noise_pct = noise
