@@ -6,7 +6,7 @@ profiles/<run-id>/run.json, rewritten atomically after every variant (temp file 
 an interrupted run leaves each finished variant readable and resumable. profiles/latest points
 at the newest measured run (a replay never moves it).
 
-This module is the schema's one description (docs/record.md shows it as JSON). Older files
+This module is the schema's one description: the dataclasses below are the fields. Older files
 load through `migrate`, one step per schema version.
 
 Ratios are reference time over variant time (> 1: the variant is faster). A timing is
