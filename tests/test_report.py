@@ -348,11 +348,7 @@ def test_synthetic_search_facts(workspace):
 def test_the_start_origin_is_shown_in_the_report_words(workspace, recorded, shown):
     run = synthetic_record()
     run.start_from = recorded
-    assert page_start_from(render(run, workspace)).startswith(shown)
-
-
-def page_start_from(page: Page) -> str:
-    return page.text("start-from")
+    assert render(run, workspace).text("start-from").startswith(shown)
 
 
 def test_answer_states_best_time_and_speedups(rendered):

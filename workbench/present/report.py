@@ -651,10 +651,10 @@ def _answer_rows(run: Run, f: Figures) -> list:
     """One row per kernel: cuDNN, the seed, the start, the best. A variant that holds several of
     these roles (the seed's config as the start, a start that stayed the best) is one row."""
     tf32 = cudnn_tf32(run)
-    held = {}   # kernel (a variant id, or cudnn) -> its roles
+    held = {}   # kernel (a variant id; "cudnn"; "" for a seed recorded without one) -> its roles
     for role, key in ((f"cuDNN{'' if tf32 is None else ' (TF32 on)' if tf32 else ' (TF32 off)'}", "cudnn"),
-                      ("seed", f.seed or ("seed" if f.seed_ms else None)), ("start", f.start), ("best", f.best)):
-        if key:
+                      ("seed", f.seed or ("" if f.seed_ms else None)), ("start", f.start), ("best", f.best)):
+        if key is not None:
             held.setdefault(key, []).append(role)
     rows = []
     for key, roles in held.items():
