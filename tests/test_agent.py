@@ -91,11 +91,12 @@ def agent_run(*args):
 
 @pytest.fixture(scope="module")
 def command_run(workspace):
-    """Three rounds of two answers from the command model, measurements from MID_ALL."""
+    """Four rounds of two answers from the command model (the fourth repeats the first two),
+    measurements from MID_ALL."""
     answers, prompts = workspace / "answers", workspace / "prompts"
     model = f"{sys.executable} {AGENT / 'replay_model.py'} {answers} --prompts {prompts}"
     return agent_run("--stage", "memory", "--from-run", MID_ALL, "--start", SEED1.spec, "--model", model,
-                     "--rounds", 3, "--candidates", 2, "--rule-budget", 12)
+                     "--rounds", 4, "--candidates", 2, "--rule-budget", 12)
 
 
 # ---- answers to candidates ----
@@ -115,8 +116,11 @@ def test_each_answer_gets_its_verdict(command_run):
     assert agent.verdicts(rec) == [
         (1, 1, name_of("1_correct.py"), "not_timed"), (1, 2, name_of("2_wrong.py"), "incorrect"),
         (2, 1, name_of("3_rule.py"), "refused"), (2, 2, name_of("4_compile.py"), "crash"),
-        (3, 1, name_of("5_syntax.py"), "refused"), (3, 2, None, "no_code")]
-    reasons = {c["name"]: c["reason"] for r in rec["agent"]["rounds"] for c in r["candidates"]}
+        (3, 1, name_of("5_syntax.py"), "refused"), (3, 2, None, "no_code"),
+        (4, 1, name_of("1_correct.py"), "duplicate"), (4, 2, name_of("2_wrong.py"), "duplicate")]
+    reasons = {c["name"]: c["reason"] for r in rec["agent"]["rounds"][:3] for c in r["candidates"]}
+    assert [c["reason"] for c in rec["agent"]["rounds"][3]["candidates"]] == [
+        f"the same code as round 1, answer {n} ({name_of(f)})" for n, f in ((1, "1_correct.py"), (2, "2_wrong.py"))]
     assert reasons[name_of("1_correct.py")].startswith(f"correct against float64 on {', '.join(SMALL)}")
     assert "not timed: the measurements here come from a recorded run" in reasons[name_of("1_correct.py")]
     wrong = reasons[name_of("2_wrong.py")]   # the dilation is ignored: wrong where it is not 1
@@ -170,9 +174,9 @@ def test_the_rules_run_in_the_same_rounds(command_run):
     assert rec["agent"]["rounds"][1]["incumbent"] == FASTER_SEED1.id == rec["best"]
     code = [turn["prompt"].split("[CURRENT CODE]")[1].split("[NCU PROFILING METRICS]")[0]
             for turn in rec["agent"]["rounds"]]   # the code the prompt shows is the incumbent's
-    assert [f"'num_stages': {n}," in c for c, n in zip(code, (2, 1, 1))] == [True, True, True]
-    assert [s["incumbent"] for s in rec["iterations"]] == [SEED1.id, FASTER_SEED1.id, FASTER_SEED1.id]
-    assert rec["iterations"][-1]["stop"] == "3 round(s) done" and rec["kind"] == "agent"
+    assert [f"'num_stages': {n}," in c for c, n in zip(code, (2, 1, 1, 1))] == [True] * 4
+    assert [s["incumbent"] for s in rec["iterations"]] == [SEED1.id] + [FASTER_SEED1.id] * 3
+    assert rec["iterations"][-1]["stop"] == "4 round(s) done" and rec["kind"] == "agent"
     assert rec["agent"]["summary"]["rule_wins"] == [FASTER_SEED1.id] and rec["agent"]["summary"]["model_wins"] == []
     assert f"best {FASTER_SEED1.id}" in output
 
@@ -182,11 +186,12 @@ def test_the_transcript_is_in_the_record(command_run):
     transcript = rec["agent"]
     assert transcript["model"]["kind"] == "command" and "replay_model.py" in transcript["model"]["command"]
     answers = [a for r in transcript["rounds"] for a in r["answers"]]
-    assert [a["call"] for a in answers] == list(range(6))
+    assert [a["call"] for a in answers] == list(range(8))
     assert answers[0]["text"].startswith("Here is the kernel (1_correct.py)")
     assert answers[5]["text"] == PROSE
     assert all(a["elapsed_s"] > 0 and a["error"] is None and a["prompt_tokens"] is None for a in answers)
-    assert transcript["summary"]["verdicts"] == {"not_timed": 1, "incorrect": 1, "refused": 2, "crash": 1, "no_code": 1}
+    assert transcript["summary"]["verdicts"] == {"not_timed": 1, "incorrect": 1, "refused": 2, "crash": 1, "no_code": 1,
+                                                 "duplicate": 2}
     assert transcript["check_problems"] == list(SMALL)
     checked = [c for r in transcript["rounds"] for c in r["candidates"] if c.get("checks")]
     assert checked and all(c["check_s"] > 0 for c in checked)
@@ -235,7 +240,7 @@ def test_a_replay_reproduces_the_verdicts_without_the_model(command_run, workspa
     prompts_before = sorted((workspace / "prompts").iterdir())
     out = invoke("agent", "--replay", recorded["run_id"], "--no-report")
     assert out.exit_code == 0, out.output
-    assert "replay: 6 of 6 verdicts as recorded" in out.output
+    assert "replay: 8 of 8 verdicts as recorded" in out.output
     assert sorted((workspace / "prompts").iterdir()) == prompts_before   # the model was not run
     run_id = next(line.split()[1].rstrip(":") for line in out.output.splitlines() if line.startswith("run "))
     replayed = record.load(run_id)
@@ -244,6 +249,16 @@ def test_a_replay_reproduces_the_verdicts_without_the_model(command_run, workspa
     assert [s["proposals"] for s in replayed["iterations"]] == [s["proposals"] for s in recorded["iterations"]]
     for a, b in zip(recorded["agent"]["rounds"], replayed["agent"]["rounds"]):
         assert b["prompt"].replace(replayed["run_id"], recorded["run_id"]) == a["prompt"]
+
+
+def test_the_gpu_scripts_answers(workspace, tmp_path):
+    """bench/agent_gpu.sh's recorded model: its fast candidate passes the checks, its cuDNN one is refused."""
+    from workbench.problems import load_suite
+    problems = list(load_suite().problems.values())
+    fast, _ = agent.examine((AGENT / "gpu" / "1_row_gemm_const.py").read_text(), tmp_path / "fast.py", problems)
+    assert fast["verdict"] == "checked" and [c["passed"] for c in fast["checks"]] == [True] * len(SMALL)
+    cudnn, _ = agent.examine((AGENT / "gpu" / "2_cudnn_in_disguise.py").read_text(), tmp_path / "cudnn.py", problems)
+    assert cudnn["verdict"] == "refused" and "rule 1.1: 'import math'" in cudnn["reason"] and "rule 1.2" in cudnn["reason"]
 
 
 # ---- a loopback chat-completions server ----

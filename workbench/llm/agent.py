@@ -177,8 +177,9 @@ class Agent:
         self.dir = session.dir / "agent"
         self.seen = {}       # candidate name -> where it was first seen
         # replaying a run: each candidate's check repeats on the inputs it was checked on then
-        self.seeds = {c["name"]: {k["problem"]: k.get("seed") for k in c.get("checks") or []}
-                      for r in (replaying or {}).get("agent", {}).get("rounds", []) for c in r["candidates"]}
+        self.seeds = {c["name"]: {k["problem"]: k.get("seed") for k in c["checks"]}
+                      for r in (replaying or {}).get("agent", {}).get("rounds", []) for c in r["candidates"]
+                      if c.get("checks")}   # a duplicate has none: its first sight has them
         self.calls = 0
         rec["strategy"] = KIND
         rec["agent"] = {"model": model.describe(), "rounds_asked": rounds, "candidates_per_round": per_round,
