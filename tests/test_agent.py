@@ -229,6 +229,17 @@ def test_a_timed_candidate_that_beats_the_incumbent_becomes_it(workspace):
     assert all(p["outcome"] == "not_measured" for p in rec["iterations"][1]["proposals"] if p["rule"] != "model")
 
 
+def test_stages_run_in_order_each_from_the_previous_best(workspace):
+    prose = f"{sys.executable} -c \"print('Lower BLOCK_M; no code this time.')\""
+    out = invoke("agent", "--no-report", "--stages", "memory,grid", "--from-run", MID_ALL, "--start", SEED1.spec,
+                 "--model", prose, "--rounds", 1, "--candidates", 1, "--rule-budget", 12)
+    assert out.exit_code == 0, out.output
+    runs = [record.load(line.split()[1].rstrip(":")) for line in out.output.splitlines() if line.startswith("run ")]
+    assert [r["stage"]["name"] for r in runs] == ["memory", "grid"]
+    assert runs[0]["best"] == FASTER_SEED1.id == runs[1]["baseline"]
+    assert [agent.verdicts(r) for r in runs] == [[(1, 1, None, "no_code")]] * 2
+
+
 def test_the_report_shows_model_and_rules(command_run, workspace):
     _, rec = command_run
     html = Path(report.write_report(rec["_dir"], workspace / "reports")).read_text()
