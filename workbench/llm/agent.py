@@ -440,10 +440,10 @@ def run(stage_names: list, problem, model=None, rounds: int = 3, per_round: int 
     measured = None
     if replay:
         measured = replay_source(replay)
-        agent = measured["agent"]
+        asked = measured["agent"]
         stage_names, model = [measured["stage"]["name"]], ReplayModel(measured)
-        rounds, per_round = agent["rounds_asked"], agent["candidates_per_round"]
-        rule_budget, check, target = agent["rule_budget"], agent["check"], target or agent.get("target")
+        rounds, per_round = asked["rounds_asked"], asked["candidates_per_round"]
+        rule_budget, check, target = asked["rule_budget"], asked["check"], target or asked.get("target")
     elif from_run or not device.has_gpu():
         measured = measurements_source(from_run, stage_names[0], problem)
     if model is None:

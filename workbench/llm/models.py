@@ -74,7 +74,10 @@ class CommandModel:
         try:
             out, err = proc.communicate(prompt, timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)   # the command and anything it started
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)   # the command and anything it started
+            except ProcessLookupError:
+                pass
             proc.communicate()
             return Answer(None, f"timeout: no answer after {self.timeout_s:g} s", time.monotonic() - start)
         elapsed = time.monotonic() - start
