@@ -28,7 +28,8 @@ if [ "${NO_NCU:-0}" = 1 ] || ! { command -v ncu >/dev/null || ls /usr/local/cuda
 fi
 nvidia-smi -L > "$OUT/gpu.txt" 2>&1
 
-MODEL="$PY tests/fixtures/agent/replay_model.py tests/fixtures/agent/gpu tests/fixtures/candidates/direct.py --prompts $OUT/prompts"
+ANSWERS="tests/fixtures/agent/gpu tests/fixtures/candidates/direct.py"   # in the order the model gives them
+MODEL="$PY tests/fixtures/agent/replay_model.py $ANSWERS --prompts $OUT/prompts"
 timeout 480 "$PY" -m workbench agent --stage memory -p "$PROBLEM" --start seed --model "$MODEL" \
   --rounds 2 --candidates 2 --rule-budget "$RULE_BUDGET" --check small --no-report $NCU_FLAG \
   ${FROM_RUN:+--from-run "$FROM_RUN"} 2>&1 | tee "$OUT/agent.txt"
@@ -65,7 +66,8 @@ for turn, step in zip(rec["agent"]["rounds"], rec["iterations"]):
     for p in step["proposals"]:
         t = ms(p["variant"])
         who = f"model {p['candidate']}" if p["rule"] == "model" else f"rule {p['rule']}"
-        print(f"  {who:<44} {p['variant'] or '-':<72} {f'{t:.4g} ms' if t else '-':>11}  {p['outcome']}: {p['reason'][:160]}")
+        time_text = f"{t:.4g} ms" if t else "-"
+        print(f"  {who:<44} {p['variant'] or '-':<72} {time_text:>11}  {p['outcome']}: {p['reason'][:160]}")
         rows.append({"round": turn["index"], "source": p["source"], "rule": p["rule"], "variant": p["variant"],
                      "candidate": p.get("candidate"), "median_ms": t, "outcome": p["outcome"], "reason": p["reason"]})
     print(f"  -> {step.get('result')}")

@@ -32,7 +32,7 @@ EDITS = {
     "3_rule.py": ("return conv1d_direct(x, c.weight, c.bias, c.stride[0], c.padding[0], c.dilation[0])\n",
                   "return conv1d_direct(x, c.weight, c.bias, c.stride[0], c.padding[0], c.dilation[0])\n\n\n"
                   "if __name__ == '__main__':\n    print(ModelNew(4, 16, 3)(torch.randn(2, 4, 40)).shape)\n"),
-    "4_compile.py": ("triton.cdiv(l_out, 32)", "triton.cdiv(l_out, 33)", "BLOCK_L=32)", "BLOCK_L=33)"),   # tl.arange(0, 33)
+    "4_compile.py": ("triton.cdiv(l_out, 32)", "triton.cdiv(l_out, 33)", "BLOCK_L=32)", "BLOCK_L=33)"),   # arange 33
     "5_syntax.py": ("class ModelNew(nn.Module):", "class ModelNew(nn.Module)"),
 }
 PROSE = "I would raise num_stages to 3; the memory stalls say the loads are not hidden. (No code this time.)\n"
@@ -215,7 +215,8 @@ def test_a_timed_candidate_that_beats_the_incumbent_becomes_it(workspace):
     _, rec = agent_run("--stage", "memory", "--from-run", recorded["run_id"], "--start", SEED1.spec,
                        "--model", f"{sys.executable} {AGENT / 'replay_model.py'} {answers}",
                        "--rounds", 2, "--candidates", 1)
-    assert agent.verdicts(rec) == [(1, 1, name_of("1_correct.py"), "faster"), (2, 1, name_of("2_wrong.py"), "incorrect")]
+    assert agent.verdicts(rec) == [(1, 1, name_of("1_correct.py"), "faster"),
+                                   (2, 1, name_of("2_wrong.py"), "incorrect")]
     first, second = rec["agent"]["rounds"]
     assert first["winner"] == {"variant": winner, "source": "model", "rule": "model",
                                "candidate": name_of("1_correct.py"), "median_ms": best["timing"]["median_ms"] * 0.6}
@@ -269,7 +270,8 @@ def test_the_gpu_scripts_answers(workspace, tmp_path):
     fast, _ = agent.examine((AGENT / "gpu" / "1_row_gemm_const.py").read_text(), tmp_path / "fast.py", problems)
     assert fast["verdict"] == "checked" and [c["passed"] for c in fast["checks"]] == [True] * len(SMALL)
     cudnn, _ = agent.examine((AGENT / "gpu" / "2_cudnn_in_disguise.py").read_text(), tmp_path / "cudnn.py", problems)
-    assert cudnn["verdict"] == "refused" and "rule 1.1: 'import math'" in cudnn["reason"] and "rule 1.2" in cudnn["reason"]
+    assert cudnn["verdict"] == "refused" and "rule 1.2" in cudnn["reason"]
+    assert "rule 1.1: 'import math' is not allowed" in cudnn["reason"]
 
 
 # ---- a loopback chat-completions server ----
@@ -310,8 +312,9 @@ class ChatServer:
                 if kind == "status":
                     return self._send(value, {"error": {"message": f"scripted {value}"}})
                 prompt = body["messages"][0]["content"]
+                usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(value.split())}
                 self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": value}}],
-                                 "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(value.split())}})
+                                 "usage": usage})
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -365,7 +368,8 @@ def test_a_client_error_is_not_retried_and_nothing_listens_is_reported():
 
 def test_the_http_model_in_the_loop(workspace, monkeypatch):
     monkeypatch.setenv("WB_TEST_KEY", "sk-test-123")
-    replies = [("status", 500), ("answer", fenced("3_rule.py")), ("answer", fenced("2_wrong.py")), ("sleep", 2.0), ("sleep", 2.0)]
+    replies = [("status", 500), ("answer", fenced("3_rule.py")), ("answer", fenced("2_wrong.py")),
+               ("sleep", 2.0), ("sleep", 2.0)]   # the third answer times out, and so does its retry
     with ChatServer(replies) as server:
         output, rec = agent_run("--stage", "memory", "--from-run", MID_ALL, "--model", server.url,
                                 "--api-key-env", "WB_TEST_KEY", "--rounds", 1, "--candidates", 3, "--rule-budget", 0,
@@ -394,7 +398,8 @@ def test_command_models(tmp_path):
     assert isinstance(models.make_model("http://localhost:8000/v1"), models.ChatModel)
     assert models.make_model("cmd:python3 -c pass").argv == ["python3", "-c", "pass"]
     assert models.make_model("python3 my_model.py --x 'a b'").argv == ["python3", "my_model.py", "--x", "a b"]
-    echo = models.CommandModel(f"{sys.executable} -c \"import os,sys; print(os.environ['WORKBENCH_AGENT_CALL'], sys.stdin.read())\"")
+    echo = models.CommandModel(f"{sys.executable} -c \"import os, sys; "
+                               f"print(os.environ['WORKBENCH_AGENT_CALL'], sys.stdin.read())\"")
     assert echo.ask("the prompt", 2, 7).text == "7 the prompt\n"
     failing = models.CommandModel(f"{sys.executable} -c \"import sys; sys.exit('out of ideas')\"").ask("p", 1, 0)
     assert failing.text is None and failing.error == "exit code 1: out of ideas"

@@ -127,7 +127,8 @@ def classify(checks: list) -> dict:
         return {"verdict": verdict, "reason": f"{verdict} on {', '.join(c.problem for c in crashed)}: "
                                               f"{_last_line(crashed[0].error)}", "detail": _detail(crashed[0].error)}
     if wrong:
-        return {"verdict": "incorrect", "reason": "wrong result against float64 on " + "; ".join(map(_wrong_text, wrong))}
+        return {"verdict": "incorrect",
+                "reason": "wrong result against float64 on " + "; ".join(map(_wrong_text, wrong))}
     if not passed:
         return {"verdict": "unsupported", "reason": "runs none of the problems it was checked on: " +
                                                     "; ".join(f"{c.problem}: {c.skipped}" for c in checks)}
@@ -310,8 +311,10 @@ class Agent:
             outcome, reason = judge(self.entry["timing"], entry, self.stage.min_gain_pct, noise)
             cand.update(verdict=outcome, reason=f"{entry['timing']['median_ms']:.4g} ms, {reason}",
                         median_ms=entry["timing"]["median_ms"])
-        return {"rule": MODEL_RULE, "source": "model", "variant": cand["variant"], "spec": cand["variant"] and cand["family"],
-                "changes": {"family": cand["family"]} if cand["variant"] else {}, "evidence": [],
+        registered = cand["variant"] is not None
+        return {"rule": MODEL_RULE, "source": "model", "variant": cand["variant"],
+                "spec": cand["family"] if registered else None,
+                "changes": {"family": cand["family"]} if registered else {}, "evidence": [],
                 "candidate": cand["name"], "answer": cand["answer"],
                 "outcome": OUTCOME.get(cand["verdict"], "failed"),
                 "reason": cand["reason"] if cand["verdict"] in OUTCOME else f"{cand['verdict']}: {cand['reason']}"}
@@ -382,7 +385,8 @@ def summary(rec: dict) -> dict:
 
 def verdicts(rec: dict) -> list:
     """(round, answer, candidate, verdict) of every candidate, in order: what a replay must reproduce."""
-    return [(r["index"], c["answer"], c.get("name"), c["verdict"]) for r in rec["agent"]["rounds"] for c in r["candidates"]]
+    return [(r["index"], c["answer"], c.get("name"), c["verdict"])
+            for r in rec["agent"]["rounds"] for c in r["candidates"]]
 
 
 # ---- a whole command: stages, runners, replays ----

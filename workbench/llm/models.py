@@ -115,7 +115,8 @@ class ChatModel:
 
     def _request(self, url: str, body: dict | None) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, headers=self._headers(), method="GET" if data is None else "POST")
+        request = urllib.request.Request(url, data=data, headers=self._headers(),
+                                         method="GET" if data is None else "POST")
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             return json.loads(response.read().decode("utf-8", "replace"))
 
@@ -133,7 +134,8 @@ class ChatModel:
         rate_in, rate_out = self.cost_per_1k
         if rate_in is None or prompt_tokens is None:
             return None
-        return (prompt_tokens * rate_in + (completion_tokens or 0) * (rate_out if rate_out is not None else rate_in)) / 1000
+        rate_out = rate_in if rate_out is None else rate_out
+        return (prompt_tokens * rate_in + (completion_tokens or 0) * rate_out) / 1000
 
     def _try(self, body: dict) -> tuple:
         """(answer dict, None) or (None, (error, retryable, retry_after_s))."""
@@ -156,7 +158,8 @@ class ChatModel:
 
     def ask(self, prompt: str, round_index: int, call: int) -> Answer:
         body = {"model": self._name(), "messages": [{"role": "user", "content": prompt}]}
-        body.update({k: v for k, v in (("temperature", self.temperature), ("max_tokens", self.max_tokens)) if v is not None})
+        options = (("temperature", self.temperature), ("max_tokens", self.max_tokens))
+        body.update({k: v for k, v in options if v is not None})
         start, attempts = time.monotonic(), []
         for attempt in range(1, self.retries + 2):
             began = time.monotonic()
