@@ -10,7 +10,8 @@
 # Then the run is replayed from its record (no model; checks rerun, timings from the record), its
 # report is written, and a summary says whether the loop promoted the model's candidate.
 #   bash bench/agent_gpu.sh              (OUT=dir for the results; default bench/results/agent-gpu)
-# Env: PROBLEM (mid), RULE_BUDGET (2), NO_NCU=1 to time without ncu. About 5-7 minutes on an H200.
+# Env: PROBLEM (mid), RULE_BUDGET (2), NO_NCU=1 to time without ncu. About 5-7 minutes on an H200; the
+# agent run is cut at 400 s and the replay at 150 s, so one device call of 10 minutes holds it all.
 # FROM_RUN=RUN takes the measurements from a recorded run instead (a dry run of this script on a
 # machine without a GPU: the candidates are then checked, not timed, so nothing is promoted).
 set -uo pipefail
@@ -30,7 +31,7 @@ nvidia-smi -L > "$OUT/gpu.txt" 2>&1
 
 ANSWERS="tests/fixtures/agent/gpu tests/fixtures/candidates/direct.py"   # in the order the model gives them
 MODEL="$PY tests/fixtures/agent/replay_model.py $ANSWERS --prompts $OUT/prompts"
-timeout 480 "$PY" -m workbench agent --stage memory -p "$PROBLEM" --start seed --model "$MODEL" \
+timeout 400 "$PY" -m workbench agent --stage memory -p "$PROBLEM" --start seed --model "$MODEL" \
   --rounds 2 --candidates 2 --rule-budget "$RULE_BUDGET" --check small --no-report $NCU_FLAG \
   ${FROM_RUN:+--from-run "$FROM_RUN"} 2>&1 | tee "$OUT/agent.txt"
 RUN=$(sed -n 's/^run \([^:]*\): agent.*/\1/p' "$OUT/agent.txt" | head -1)
@@ -41,7 +42,7 @@ fi
 mkdir -p "$OUT/run"
 cp -r "profiles/$RUN/." "$OUT/run/"
 
-timeout 240 "$PY" -m workbench agent --replay "$RUN" --no-report 2>&1 | tee "$OUT/replay.txt"
+timeout 150 "$PY" -m workbench agent --replay "$RUN" --no-report 2>&1 | tee "$OUT/replay.txt"
 "$PY" -m workbench report "$RUN" --out "$OUT/report" 2>&1 | tail -1
 
 "$PY" - "$RUN" "$OUT" <<'EOF'
