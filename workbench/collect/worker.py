@@ -115,7 +115,8 @@ def references(job):
 def check_file(job):
     """A candidate not yet registered: importing it here keeps its crashes out of the caller."""
     family = candidates.load(job["path"], job["name"])
-    checks = [correctness.check(family.variant(), family, Problem(**p)) for p in job["problems"]]
+    seeds = job.get("seeds") or {}   # problem -> input seed: a replay checks on the inputs it recorded
+    checks = [correctness.check(family.variant(), family, Problem(**p), seeds.get(p["name"])) for p in job["problems"]]
     return {"status": "ok", "checks": [c.to_dict() for c in checks]}
 
 

@@ -1,0 +1,486 @@
+"""`workbench agent`: a model writes code, the workbench judges it, next to the stage's rules.
+
+Each round renders the stage prompt (prompt.render) from the current best variant, with a
+section on what earlier candidates were and why they failed, and asks the model for K answers.
+Each ```python block holding `class ModelNew` is a candidate, named by its content
+(cand_agent_<sha256[:10]>), and goes through what `workbench import` does: the output rules
+(candidate.py), then a float64 check in a worker process (intake.check_problems, or with
+check="small" the interpreter-sized suite problems plus the run's problem). A candidate that
+passes is registered (with no stage, so the stage rules never switch to it) and measured like
+any variant through the Session: on a GPU its LocalRunner checks, times and profiles it; from a
+recorded run (ReplayRunner: --from-run without a GPU, --replay) it has the timing that run
+recorded, else it is recorded as checked but not timed. The rules' proposals for the same
+incumbent are measured in the same round (rules.propose), everything is judged against the
+incumbent, timed again for the noise (strategies.judge, noise_pct), and the fastest beyond the
+bar becomes the incumbent. A candidate that is refused or fails costs only itself.
+
+The run record (kind "agent") holds the model's and the rules' proposals side by side in
+`iterations` (a model's has rule "model"), and the transcript under record["agent"]: the model,
+each round's prompt, answers (text, error, tokens, cost, seconds, HTTP attempts) and candidates
+(verdict, reason, checks, seconds). `--replay RUN` answers from that transcript (ReplayModel)
+and takes the measurements from it (ReplayRunner), so a run replays without model or GPU.
+"""
+import hashlib
+import re
+import sys
+import time
+from pathlib import Path
+
+from workbench import record
+from workbench import registry
+from workbench import targets
+from workbench.collect import device
+from workbench.collect import isolation
+from workbench.collect.correctness import CheckResult
+from workbench.collect.worker import status_of
+from workbench.errors import WorkbenchError
+from workbench.llm import candidate
+from workbench.llm import intake
+from workbench.llm import prompt as prompts
+from workbench.llm.models import ReplayModel
+from workbench.problems import Problem
+from workbench.registry import candidates
+from workbench.search import rules
+from workbench.search.stages import load_stages
+from workbench.search.strategies import judge, noise_pct
+
+KIND = "agent"
+NAME_PREFIX = "agent_"
+MODEL_RULE = "model"             # the `rule` of a model's proposal in the record's iterations
+TRIED_HEADING = "[WHAT WAS TRIED AND WHY IT FAILED]"
+TASK_MARKER = "**Task**"         # the tried section goes just before the prompt's task
+DETAIL_LINES = 8                 # of an error's traceback, in the record and the next prompt
+CHECK_SCOPES = ("suite", "small")
+# What became of a candidate (record["agent"]["rounds"][i]["candidates"][j]["verdict"]):
+VERDICTS = {
+    "no_code": "the answer holds no ```python block with class ModelNew",
+    "duplicate": "the same code as an earlier candidate",
+    "refused": "breaks the seed's output rules (or does not parse)",
+    "compile_error": "Triton could not compile it",
+    "crash": "raised while importing or running it",
+    "timeout": "the check ran out of time",
+    "incorrect": "wrong result against the float64 reference",
+    "unsupported": "runs none of the problems it was checked on",
+    "not_timed": "correct, but nothing here times it (no GPU, and no recorded timing)",
+    "faster": "correct and faster than the incumbent beyond the noise",
+    "within_noise": "correct, faster but not beyond the noise",
+    "slower": "correct and slower",
+}
+# A verdict as an outcome in the record's iterations (strategies.judge's words where they fit).
+OUTCOME = {"faster": "faster", "within_noise": "within_noise", "slower": "slower", "not_timed": "not_timed",
+           "refused": "refused"}
+
+FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
+HOLDS_MODEL = re.compile(r"^class[ \t]+ModelNew\b", re.M)
+PYTHON_TAGS = ("", "python", "py", "python3")
+
+
+def extract(text: str | None) -> list:
+    """The ```python blocks of an answer that hold `class ModelNew`, in order. An answer with
+    no fence at all that holds it is taken whole (a command that prints the file)."""
+    text = text or ""
+    blocks = [body for tag, body in FENCE.findall(text) if tag.lower() in PYTHON_TAGS and HOLDS_MODEL.search(body)]
+    if not blocks and "```" not in text and HOLDS_MODEL.search(text):
+        blocks = [text]
+    return [b if b.endswith("\n") else b + "\n" for b in blocks]
+
+
+def candidate_name(source: str) -> str:
+    """Named by content: the same code is the same candidate in every run and in a replay."""
+    return NAME_PREFIX + hashlib.sha256(source.encode()).hexdigest()[:10]
+
+
+def check_problems(problem, scope: str) -> list:
+    """suite: what `workbench import` checks on (the suite and the problem, interpreter-sized
+    ones only without a GPU); small: of those, the interpreter-sized ones and the problem."""
+    found = intake.check_problems(problem)
+    return found if scope == "suite" else [p for p in found if p.fits_interpreter or p == problem]
+
+
+def _last_line(text: str | None) -> str:
+    return ((text or "").strip().splitlines() or [""])[-1]
+
+
+def _detail(text: str | None) -> str:
+    return "\n".join((text or "").strip().splitlines()[-DETAIL_LINES:])
+
+
+def _check_dict(c: CheckResult) -> dict:
+    return {"problem": c.problem, "seed": c.seed, "passed": c.passed, "skipped": c.skipped, "rel_l2": c.rel_l2,
+            "tolerance": c.tolerance, "max_abs": c.max_abs, "unwritten": c.unwritten,
+            "error": _last_line(c.error) or None}
+
+
+def _wrong_text(c: CheckResult) -> str:
+    if c.unwritten:
+        return f"{c.problem} ({c.unwritten} element(s) unwritten or NaN)"
+    return f"{c.problem} (rel_l2 {c.rel_l2:.2e} > tolerance {c.tolerance:.0e}, max_abs {c.max_abs:.2e})"
+
+
+def classify(checks: list) -> dict:
+    """A verdict from the float64 checks of one candidate (CheckResults from a check_file job)."""
+    crashed = [c for c in checks if c.error]
+    wrong = [c for c in checks if not c.passed and not c.skipped and not c.error]
+    passed = [c for c in checks if c.passed]
+    if crashed:
+        verdict = status_of(crashed[0].error_type)
+        return {"verdict": verdict, "reason": f"{verdict} on {', '.join(c.problem for c in crashed)}: "
+                                              f"{_last_line(crashed[0].error)}", "detail": _detail(crashed[0].error)}
+    if wrong:
+        return {"verdict": "incorrect",
+                "reason": "wrong result against float64 on " + "; ".join(map(_wrong_text, wrong))}
+    if not passed:
+        return {"verdict": "unsupported", "reason": "runs none of the problems it was checked on: " +
+                                                    "; ".join(f"{c.problem}: {c.skipped}" for c in checks)}
+    worst = max(c.rel_l2 for c in passed)
+    return {"verdict": "checked", "reason": f"correct against float64 on {', '.join(c.problem for c in passed)} "
+                                            f"(rel_l2 up to {worst:.1e})"}
+
+
+def examine(source: str, path: Path, problems: list, timeout_s: float = intake.CHECK_TIMEOUT_S,
+            seeds: dict | None = None) -> tuple:
+    """(verdict dict, CheckResults) of a candidate before any timing: refused by the output
+    rules, or checked in a worker process (compile_error, crash, timeout, incorrect,
+    unsupported, checked). `path` is where the source is written for the worker to import;
+    `seeds` (problem -> input seed) repeats a recorded check on the same inputs."""
+    record.write_text(path, source)
+    violations = candidate.check_source(source)
+    if violations:
+        return {"verdict": "refused", "reason": "; ".join(v.text(path.name) for v in violations)}, []
+    start = time.monotonic()
+    out = isolation.run_job({"type": "check_file", "path": str(path.resolve()), "name": path.stem,
+                             "problems": [p.to_dict() for p in problems], "seeds": seeds or {}}, timeout_s)
+    seconds = round(time.monotonic() - start, 2)
+    if out.status != "ok":
+        return {"verdict": out.status, "reason": f"{out.status} while importing or running it: {_last_line(out.error)}",
+                "detail": _detail(out.error), "check_s": seconds}, []
+    checks = [CheckResult(**c) for c in out.result["checks"]]
+    return {**classify(checks), "checks": [_check_dict(c) for c in checks], "check_s": seconds}, checks
+
+
+class Agent:
+    """One stage's rounds on one Session; run(start) returns the best variant's id."""
+
+    def __init__(self, session, stage, model, rounds: int, per_round: int, rule_budget: int = 8,
+                 check: str = "suite", target: str | None = None, check_timeout_s: float = intake.CHECK_TIMEOUT_S,
+                 replaying: dict | None = None, log=print):
+        if check not in CHECK_SCOPES:
+            raise WorkbenchError(f"unknown check scope {check!r}; known: {', '.join(CHECK_SCOPES)}")
+        self.session, self.stage, self.model, self.log = session, stage, model, log
+        self.rounds, self.per_round, self.rule_budget = rounds, per_round, rule_budget
+        self.check_timeout_s = check_timeout_s
+        rec = session.record
+        self.problem = Problem.from_record(rec["problem"])
+        gpu = rec["device"].get("gpu") or {}
+        self.facts = rules.facts(self.problem, gpu)
+        self.target = targets.pick(target, gpu.get("name"))
+        self.problems = check_problems(self.problem, check)
+        self.dir = session.dir / "agent"
+        self.seen = {}       # candidate name -> where it was first seen
+        # replaying a run: each candidate's check repeats on the inputs it was checked on then
+        self.seeds = {c["name"]: {k["problem"]: k.get("seed") for k in c["checks"]}
+                      for r in (replaying or {}).get("agent", {}).get("rounds", []) for c in r["candidates"]
+                      if c.get("checks")}   # a duplicate has none: its first sight has them
+        self.calls = 0
+        rec["strategy"] = KIND
+        rec["agent"] = {"model": model.describe(), "rounds_asked": rounds, "candidates_per_round": per_round,
+                        "rule_budget": rule_budget, "check": check, "check_problems": [p.name for p in self.problems],
+                        "target": target, "target_name": self.target.get("name"), "rounds": [], "summary": None}
+
+    @property
+    def record(self) -> dict:
+        return self.session.record
+
+    @property
+    def transcript(self) -> dict:
+        return self.record["agent"]
+
+    # ---- the loop ----
+
+    def run(self, start) -> str:
+        self.log(f"[start] measuring {start.id}")
+        entry = self.session.measure(start, 0)
+        if entry is None or entry["status"] != "ok" or not entry.get("timing"):
+            why = "the run it replays never measured it" if entry is None else \
+                f"{entry['status']}: {_last_line(entry.get('error'))}"
+            self.session.finish()
+            raise WorkbenchError(f"the starting variant {start.id} cannot be used: {why}")
+        self.record["baseline"] = self.record["best"] = start.id
+        self.incumbent, self.entry, self.tried = start, entry, {start.id}
+        self.log(f"    {entry['timing']['median_ms']:.4g} ms")
+        for index in range(1, self.rounds + 1):
+            self.round(index)
+        self.record["iterations"][-1]["stop"] = f"{self.rounds} round(s) done"
+        self.transcript["summary"] = summary(self.record)
+        self.session.save()
+        return self.record["best"]
+
+    def round(self, index: int):
+        incumbent_ms = self.entry["timing"]["median_ms"]
+        self.log(f"round {index}: incumbent {self.incumbent.id} at {incumbent_ms:.4g} ms")
+        turn = {"index": index, "incumbent": self.incumbent.id, "incumbent_ms": incumbent_ms,
+                "prompt": self.prompt(), "answers": [], "candidates": [], "winner": None}
+        self.transcript["rounds"].append(turn)
+        started = time.monotonic()
+        checked = self.ask(turn)
+        proposals = rules.propose(self.stage, self.incumbent, self.entry["metrics"] or {}, self.facts, self.tried,
+                                  self.problem)
+        measured = {}
+        for p in proposals[:self.rule_budget]:
+            self.tried.add(p.variant.id)
+            self.log(f"  rule {p.rule}: measuring {p.variant.id}")
+            measured[p.variant.id] = self.session.measure(p.variant, index)
+        for cand, variant in checked:
+            self.log(f"  model {cand['name']}: measuring {variant.id}")
+            measured[variant.id] = self.session.measure(variant, index)
+        timed = [e for e in measured.values() if e and e["status"] == "ok"]
+        again = self.session.retime(self.incumbent, index) if timed else None
+        noise = noise_pct(self.entry["timing"], again)
+        step = {"index": index, "incumbent": self.incumbent.id, "incumbent_ms": incumbent_ms,
+                "incumbent_noise_pct": noise, "proposals": [], "stop": None}
+        for i, p in enumerate(proposals):
+            if i >= self.rule_budget:
+                outcome, reason = "not_measured", "rule budget spent"
+            else:
+                outcome, reason = judge(self.entry["timing"], measured[p.variant.id], self.stage.min_gain_pct, noise)
+            step["proposals"].append({**p.to_dict(), "source": "rules", "outcome": outcome, "reason": reason})
+        for cand in turn["candidates"]:
+            if cand["verdict"] not in ("no_code", "duplicate"):
+                step["proposals"].append(self.settle(cand, measured.get(cand.get("variant")), noise))
+        self.record["iterations"].append(step)
+        self.promote_winner(step, turn)
+        turn["elapsed_s"] = round(time.monotonic() - started, 2)
+        self.session.save()
+
+    def ask(self, turn: dict) -> list:
+        """The model's K answers and their candidates; (candidate, variant) for those to time."""
+        checked = []
+        for n in range(1, self.per_round + 1):
+            answer = self.model.ask(turn["prompt"], turn["index"], self.calls)
+            entry = {"answer": n, "call": self.calls, **answer.to_dict()}
+            self.calls += 1
+            turn["answers"].append(entry)
+            tokens = f", {answer.prompt_tokens}+{answer.completion_tokens} tokens" if answer.prompt_tokens else ""
+            head = f"  answer {n} ({answer.elapsed_s:.1f} s{tokens})"
+            if answer.text is None:
+                self.log(f"{head}: no answer: {answer.error}")
+                continue
+            blocks = extract(answer.text)
+            if not blocks:
+                turn["candidates"].append({"answer": n, "call": entry["call"], "name": None, "verdict": "no_code",
+                                           "reason": VERDICTS["no_code"]})
+                self.log(f"{head}: {VERDICTS['no_code']}")
+            for block in blocks:
+                cand, variant = self.candidate(block, turn["index"], n, entry["call"])
+                turn["candidates"].append(cand)
+                self.log(f"{head}: {cand['name']}: {cand['verdict']}: {cand['reason']}")
+                if variant is not None:
+                    checked.append((cand, variant))
+            self.session.save()
+        return checked
+
+    def candidate(self, source: str, index: int, n: int, call: int) -> tuple:
+        """(candidate dict, its variant when it passed the checks) for one block of code."""
+        name = candidate_name(source)
+        family = candidates.family_name(name)
+        cand = {"answer": n, "call": call, "name": name, "family": family, "variant": None,
+                "file": f"agent/{name}.py"}
+        if name in self.seen:
+            return {**cand, "verdict": "duplicate", "reason": f"the same code as {self.seen[name]}"}, None
+        self.seen[name] = f"round {index}, answer {n} ({name})"
+        verdict, checks = examine(source, self.dir / f"{name}.py", self.problems, self.check_timeout_s,
+                                  self.seeds.get(name))
+        cand.update(verdict)
+        if cand["verdict"] != "checked":
+            return cand, None
+        intake.register(source, name, (), self.dir / f"{name}.py", checks)
+        variant = registry.family(family).variant()
+        cand["variant"] = variant.id
+        return cand, variant
+
+    def settle(self, cand: dict, entry: dict | None, noise: float) -> dict:
+        """The candidate's verdict once timed (or not), and its proposal in the iteration."""
+        if cand["verdict"] == "checked" and entry is None:
+            cand.update(verdict="not_timed", reason=f"{cand['reason']}; not timed: the measurements here come "
+                                                    "from a recorded run, which has no timing of it")
+        elif cand["verdict"] == "checked" and entry["status"] != "ok":
+            cand.update(verdict=entry["status"], detail=_detail(entry.get("error")),
+                        reason=f"when timed on {self.problem.name}: {_last_line(entry.get('error'))}")
+            intake.unregister(cand["name"])   # as `workbench import` does with a candidate that fails its timing
+        elif cand["verdict"] == "checked":
+            outcome, reason = judge(self.entry["timing"], entry, self.stage.min_gain_pct, noise)
+            cand.update(verdict=outcome, reason=f"{entry['timing']['median_ms']:.4g} ms, {reason}",
+                        median_ms=entry["timing"]["median_ms"])
+        registered = cand["variant"] is not None
+        return {"rule": MODEL_RULE, "source": "model", "variant": cand["variant"],
+                "spec": cand["family"] if registered else None,
+                "changes": {"family": cand["family"]} if registered else {}, "evidence": [],
+                "candidate": cand["name"], "answer": cand["answer"],
+                "outcome": OUTCOME.get(cand["verdict"], "failed"),
+                "reason": cand["reason"] if cand["verdict"] in OUTCOME else f"{cand['verdict']}: {cand['reason']}"}
+
+    def promote_winner(self, step: dict, turn: dict):
+        """The fastest proposal beyond the bar, the model's or the rules', becomes the incumbent."""
+        faster = [p for p in step["proposals"] if p["outcome"] == "faster"]
+        if not faster:
+            step["result"] = "no proposal beat the incumbent beyond the noise"
+            self.log(f"  {step['result']}")
+            return
+        ms = lambda p: self.record["variants"][p["variant"]]["timing"]["median_ms"]   # noqa: E731
+        best = min(faster, key=ms)
+        self.entry = self.record["variants"][best["variant"]]
+        self.incumbent = registry.variant_from_dict(self.entry)
+        self.record["best"] = best["variant"]
+        turn["winner"] = {"variant": best["variant"], "source": best["source"], "rule": best["rule"],
+                          "candidate": best.get("candidate"), "median_ms": ms(best)}
+        step["result"] = f"new incumbent {best['variant']} ({best['source']}), {ms(best):.4g} ms"
+        self.log(f"  -> {step['result']}")
+
+    # ---- the prompt ----
+
+    def prompt(self) -> str:
+        text = prompts.render(self.record, self.stage, self.target)
+        section = tried_section(self.transcript["rounds"], self.transcript["check_problems"])
+        if not section:
+            return text
+        at = text.find(TASK_MARKER)
+        return text + "\n" + section if at < 0 else text[:at] + section + "\n\n" + text[at:]
+
+
+def tried_section(rounds: list, problems: list) -> str:
+    """Every earlier candidate that did not become the current code, with what became of it."""
+    lines = []
+    for turn in rounds:
+        won = (turn.get("winner") or {}).get("candidate")
+        for c in turn["candidates"]:
+            if c.get("name") and c["name"] == won:
+                continue
+            who = f"round {turn['index']}, answer {c['answer']}" + (f" ({c['name']})" if c.get("name") else "")
+            lines.append(f"- {who}: {c['verdict']}: {c['reason']}")
+            lines += [f"    {line}" for line in (c.get("detail") or "").splitlines()]
+    if not lines:
+        return ""
+    return "\n".join([TRIED_HEADING, "Earlier candidates that did not become the CURRENT CODE (each is checked "
+                      f"against a float64 reference on {', '.join(problems)} before it is timed):", *lines])
+
+
+def summary(rec: dict) -> dict:
+    """Counts over the transcript: verdicts, tokens, cost, and what the model's candidates won."""
+    rounds = rec["agent"]["rounds"]
+    answers = [a for r in rounds for a in r["answers"]]
+    verdicts = {}
+    for r in rounds:
+        for c in r["candidates"]:
+            verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
+
+    def total(key):
+        values = [a[key] for a in answers if a.get(key) is not None]
+        return sum(values) if values else None
+    return {"answers": len(answers), "no_answer": sum(a["text"] is None for a in answers), "verdicts": verdicts,
+            "prompt_tokens": total("prompt_tokens"), "completion_tokens": total("completion_tokens"),
+            "cost": total("cost"), "model_seconds": round(sum(a["elapsed_s"] for a in answers), 2),
+            "model_wins": [r["winner"]["variant"] for r in rounds if (r.get("winner") or {}).get("source") == "model"],
+            "rule_wins": [r["winner"]["variant"] for r in rounds if (r.get("winner") or {}).get("source") == "rules"]}
+
+
+def verdicts(rec: dict) -> list:
+    """(round, answer, candidate, verdict) of every candidate, in order: what a replay must reproduce."""
+    return [(r["index"], c["answer"], c.get("name"), c["verdict"])
+            for r in rec["agent"]["rounds"] for c in r["candidates"]]
+
+
+# ---- a whole command: stages, runners, replays ----
+
+def _fresh_session(runner, problem, stage, command: str, replay_of: str | None):
+    """A Session whose run id is not taken yet (ids have one-second resolution)."""
+    from workbench.search.session import Session
+    while record.run_dir(record.new_run_id(KIND, problem.name, stage.name)).exists():
+        time.sleep(0.2)
+    return Session(runner, problem, KIND, stage.to_dict(), command, replay_of=replay_of)
+
+
+def measurements_source(from_run: str | None, stage: str, problem) -> dict:
+    """The recorded run whose measurements stand in for a GPU: --from-run, else the newest run of
+    the stage on the problem (as `workbench prompt` picks one)."""
+    rec = record.load(from_run) if from_run else prompts.find_run(stage, problem.name, None)
+    if not from_run and rec["problem"]["name"] != problem.name:
+        raise WorkbenchError(f"no GPU here and no recorded run of stage {stage} on {problem.name} to take "
+                             "measurements from; pass --from-run RUN (a run recorded on a GPU)")
+    if not rec["variants"]:
+        raise WorkbenchError(f"run {rec['run_id']} has no measured variants")
+    return rec
+
+
+def replay_source(run: str) -> dict:
+    rec = record.load(run)
+    if not (rec.get("agent") or {}).get("rounds"):
+        raise WorkbenchError(f"run {rec['run_id']} is not an agent run (it has no transcript to replay)")
+    return rec
+
+
+def _start_variant(spec: str | None, session, previous, measured: dict | None, replaying: bool):
+    """--start; else the previous stage's best; else: replaying, the recorded start; from a
+    recorded run, its best; on a GPU, the promoted variant, else the seed baseline."""
+    from workbench.present import promote
+    if spec == "seed":
+        return session.seed_variant()
+    if spec:
+        return registry.parse_variant(spec)
+    if previous is not None:
+        return previous
+    if measured is not None:
+        return registry.variant_from_dict(measured["variants"][measured["baseline" if replaying else "best"]])
+    return promote.promoted_variant(session.problem.name) or session.seed_variant()
+
+
+def run(stage_names: list, problem, model=None, rounds: int = 3, per_round: int = 2, rule_budget: int = 8,
+        check: str = "suite", start: str | None = None, from_run: str | None = None, replay: str | None = None,
+        target: str | None = None, stages_file=None, runner_options: dict | None = None, command: str = "",
+        log=print) -> list:
+    """Run the agent over one or more stages, each from the previous one's best; the finished
+    Sessions. Measurements: a GPU (LocalRunner), else --from-run / the newest recorded run of the
+    stage; --replay takes answers and measurements from an agent run."""
+    from workbench.search.runners import LocalRunner, ReplayRunner
+    measured = None
+    if replay:
+        measured = replay_source(replay)
+        asked = measured["agent"]
+        stage_names, model = [measured["stage"]["name"]], ReplayModel(measured)
+        rounds, per_round = asked["rounds_asked"], asked["candidates_per_round"]
+        rule_budget, check, target = asked["rule_budget"], asked["check"], target or asked.get("target")
+    elif from_run or not device.has_gpu():
+        measured = measurements_source(from_run, stage_names[0], problem)
+    if model is None:
+        raise WorkbenchError("--model is required (a command, cmd:COMMAND, or an http(s)://.../v1 endpoint), "
+                             "unless --replay RUN answers from a recorded run")
+    if measured is not None:
+        problem = Problem.from_record(measured["problem"])
+    stages = load_stages(stages_file)
+    sessions, previous = [], None
+    for name in stage_names:
+        stage = stages.get(name)
+        runner = ReplayRunner(measured) if measured is not None else \
+            LocalRunner(problem, list(stage.metric_names), **(runner_options or {}))
+        session = _fresh_session(runner, problem, stage, command, measured and measured["run_id"])
+        where = (f"answers and measurements from {replay}" if replay else
+                 f"measurements from {measured['run_id']}" if measured else "measured on this GPU")
+        log(f"run {session.run_id}: agent, stage {name} on {problem.name} ({problem.shape_str()}); {where}")
+        session.start()
+        agent = Agent(session, stage, model, rounds, per_round, rule_budget, check, target,
+                      replaying=measured if replay else None, log=log)
+        first = _start_variant(start if previous is None else None, session, previous, measured, bool(replay))
+        agent.run(first)
+        previous = agent.incumbent
+        session.finish()
+        sessions.append(session)
+    return sessions
+
+
+def replay_differences(recorded: dict, replayed: dict) -> list:
+    """The candidates whose verdict the replay did not reproduce: (recorded, replayed) pairs."""
+    a, b = verdicts(recorded), verdicts(replayed)
+    return [(x, y) for x, y in zip(a, b) if x != y] + [(x, None) for x in a[len(b):]] + [(None, y) for y in b[len(a):]]
+
+
+def command_line() -> str:
+    return " ".join(["workbench", *sys.argv[1:]])
