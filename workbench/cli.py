@@ -351,13 +351,13 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, res
         if resumed and resumed.baseline:
             start = registry.variant_of_entry(resumed.variants[resumed.baseline])
         elif start_spec == "seed":
-            start, session.record.start_from = session.seed_variant(), "the seed baseline"
+            start, session.record.start_from = session.seed_variant(), "the seed"
         elif start_spec:
             start, session.record.start_from = registry.parse_variant(start_spec), f"--start {start_spec}"
         else:
             promoted = promote.promoted_variant(problem.name)
             start = promoted or session.seed_variant()
-            session.record.start_from = ("the kernel promoted for " + problem.name) if promoted else "the seed baseline"
+            session.record.start_from = ("the kernel promoted for " + problem.name) if promoted else "the seed"
         search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
         best = search.run(start)
     except KeyboardInterrupt:

@@ -36,11 +36,11 @@ def start_variant(session: Session, start: str, problem_name: str):
     """(variant, where it came from) for a chain's first stage."""
     from workbench.present import promote
     if start == "seed":
-        return session.seed_variant(), "the seed baseline"
+        return session.seed_variant(), "the seed"
     if start == "promoted":
         promoted = promote.promoted_variant(problem_name)
         if promoted is None:
-            return session.seed_variant(), f"the seed baseline (nothing promoted for {problem_name} yet)"
+            return session.seed_variant(), f"the seed (nothing promoted for {problem_name} yet)"
         return promoted, f"the kernel promoted for {problem_name}"
     return registry.parse_variant(start), f"--start {start}"
 

@@ -210,7 +210,7 @@ def replay(recorded, stage, strategy: str = "rules", budget: int | None = None, 
     from workbench.search.session import Session
     session = Session(ReplayRunner(recorded, registry), Problem.from_record(recorded.problem), "profile",
                       stage.to_dict(), command, root=root, replay_of=recorded.run_id)
-    session.record.strategy = strategy
+    session.record.strategy, session.record.budget = strategy, budget or len(recorded.variants)
     session.record.recorded = recorded.recorded or recorded.created
     session.start()
     if start is None:
