@@ -13,7 +13,7 @@ from workbench.search.stages import stages_option
 
 PROBLEM_FIELDS = [("batch", int), ("in-channels", int), ("out-channels", int), ("kernel-size", int),
                   ("length", int), ("stride", int), ("dilation", int), ("padding", int),
-                  ("dtype", str)]
+                  ("groups", int), ("dtype", str)]
 
 
 class Group(click.Group):
