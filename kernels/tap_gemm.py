@@ -192,7 +192,7 @@ FAMILY = Family(
         # reduction, so one or two 32-deep steps cover C_in*K; the cost is writing y, so a
         # 64-channel tile over 128 positions keeps stores whole rows and programs plentiful.
         # 8 warps: the folded gather computes an address per element, and at 4 warps (32
-        # elements a thread) it took 255 registers and spilled on codec-conv (bench/sm90.py).
+        # elements a thread) it needs 255 registers and spills on codec-conv (bench/sm90.py).
         "small_cin": _config(64, 128, 32, "yes", 8, 2),
         # Pointwise (K = 1, a plain GEMM per batch row, e.g. 384 -> 1536): a wide 256-position
         # tile reuses each weight tile over more of x's contiguous rows; 4 shallow (32) stages
