@@ -24,7 +24,7 @@ this family loads them once per program and keeps them in shared memory, and str
 import triton
 import triton.language as tl
 
-from workbench.registry.family import Family, dot_precision, padded, sm_count
+from workbench.registry.family import Family, dot_precision, padded, sm_count, ungrouped
 
 MAX_TAPS = 4
 
@@ -124,6 +124,8 @@ MAX_WEIGHT_BYTES = 128 * 1024
 
 
 def supports(problem):
+    if problem.groups > 1:
+        return ungrouped(problem)
     if problem.kernel_size > MAX_TAPS:
         return f"kernel_size {problem.kernel_size} > {MAX_TAPS}: this family holds each tap's weights separately"
     held = problem.kernel_size * padded(problem.in_channels) * padded(problem.out_channels) * problem.element_size

@@ -17,7 +17,7 @@ workbench's family form, extended to padding and to float16/bfloat16 inputs.
 import triton
 import triton.language as tl
 
-from workbench.registry.family import GEMM_TILE_PARAMS, Family, dot_precision
+from workbench.registry.family import GEMM_TILE_PARAMS, Family, dot_precision, ungrouped
 
 
 @triton.jit
@@ -113,5 +113,6 @@ FAMILY = Family(
         "seed4": _seed(128, 64, 64, 8, 3),
     },
     stages=("grid", "tiling", "memory", "micro"),
+    supports=ungrouped,
     precision=dot_precision,
 )

@@ -24,7 +24,7 @@ orientation. "CL" is acc[C_out, positions] = w @ x_tile, whose rows are y's cont
 import triton
 import triton.language as tl
 
-from workbench.registry.family import Family, dot_precision, padded, sm_count
+from workbench.registry.family import Family, dot_precision, padded, sm_count, ungrouped
 
 
 @triton.jit
@@ -131,6 +131,8 @@ MAX_WEIGHT_ELEMENTS = 4 * 64 * 128
 
 
 def supports(problem):
+    if problem.groups > 1:
+        return ungrouped(problem)
     held = triton.next_power_of_2(problem.kernel_size) * padded(problem.in_channels) * padded(problem.out_channels)
     if held > MAX_WEIGHT_ELEMENTS:
         return f"the padded weights ({held} elements) exceed the {MAX_WEIGHT_ELEMENTS} a program holds"

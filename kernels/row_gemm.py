@@ -25,7 +25,7 @@ steps) and changes how the operands are addressed:
 import triton
 import triton.language as tl
 
-from workbench.registry.family import GEMM_TILE_PARAMS, DirectLaunch, Family, dot_precision
+from workbench.registry.family import GEMM_TILE_PARAMS, DirectLaunch, Family, dot_precision, ungrouped
 
 
 @triton.jit
@@ -112,5 +112,6 @@ FAMILY = Family(
         "wide": {"BLOCK_M": 256, "BLOCK_N": 128, "BLOCK_K": 32, "num_warps": 8, "num_stages": 3, "precision": "tf32"},
     },
     stages=("grid", "tiling", "memory", "micro"),
+    supports=ungrouped,
     precision=dot_precision,
 )

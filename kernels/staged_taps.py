@@ -75,7 +75,7 @@ from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 from triton.runtime.jit import constexpr_function
 
 from workbench.errors import WorkbenchError
-from workbench.registry.family import Family, sm_count
+from workbench.registry.family import Family, sm_count, ungrouped
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
@@ -662,6 +662,8 @@ def launch(x, w, bias, out, problem, config):
 
 
 def supports(problem):
+    if problem.groups > 1:
+        return ungrouped(problem)
     if problem.stride > 3:
         # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
         # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.

@@ -35,7 +35,7 @@ overlaps and the weights would come from L2 again, and every window goes through
 import triton
 import triton.language as tl
 
-from workbench.registry.family import Family, dot_precision, padded
+from workbench.registry.family import Family, dot_precision, padded, ungrouped
 
 MAX_OUT_CHANNELS = 256   # one tile holds all of C_out
 
@@ -155,6 +155,8 @@ def launch(x, w, bias, out, problem, config):
 
 
 def supports(problem):
+    if problem.groups > 1:
+        return ungrouped(problem)
     if problem.out_channels > MAX_OUT_CHANNELS:
         return f"out_channels {problem.out_channels} > {MAX_OUT_CHANNELS}: this family holds all of C_out in one tile"
     return None

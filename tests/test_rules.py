@@ -37,7 +37,8 @@ def second_family(monkeypatch):
                                 params={**SEED.params, "BLOCK_K": (16, 64)}, known_configs={})
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
     fams = {f.name: f for f in (SEED, other, micro_only,
-                                *(registry.family(name) for name in ("row_gemm", "held_taps", "window_taps", "staged_taps")))}
+                                *(registry.family(name) for name in ("row_gemm", "held_taps", "window_taps", "staged_taps",
+                                                                     "tap_gemm")))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
@@ -61,9 +62,20 @@ AT_THRESHOLD = {
     "warps-down-when-plenty": ({"occupancy": 75, "stall_memory": 19.9}, ("stall_memory", 20)),
     "stages-deeper": ({"stall_memory": 20.1}, ("stall_memory", 20.0)),
     "stages-shallower": ({"stall_memory": 9.9}, ("stall_memory", 10)),
+    "grid-more-programs-along-l": ({"sm_pct": 59.9, "waves": 1.9}, ("waves", 2)),
+    "grid-fewer-programs-along-l": ({"sm_pct": 59.9, "waves": 16.1}, ("waves", 16)),
+    "tile-co-oversized": ({"out_channels": 63}, ("out_channels", 64)),
+    "tile-co-register-bound": ({"occupancy": 49.9, "occupancy_limit_registers": 2}, ("occupancy_limit_registers", 3)),
+    "tile-ci-smem-bound": ({"occupancy": 49.9, "occupancy_limit_shared_mem": 2}, ("occupancy", 50)),
+    "block-ci-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
+    "gathers-any-shape": ({"sectors_per_request": 4.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
+    "grouped-below-the-roof": ({"groups": 2, "dram_pct": 59.9}, ("dram_pct", 60)),
 }
-# Configs from which the rule's step stays inside the stage's space.
-START = {"stages-shallower": SEED.variant({"num_stages": 3})}
+# Configs from which the rule's step stays inside the stage's space (tap_gemm's rules step its own parameters).
+TAP = registry.family("tap_gemm").variant()
+START = {"stages-shallower": SEED.variant({"num_stages": 3}),
+         **dict.fromkeys(["grid-more-programs-along-l", "grid-fewer-programs-along-l", "tile-co-oversized",
+                          "tile-co-register-bound", "tile-ci-smem-bound", "block-ci-reuse"], TAP)}
 
 
 def test_every_rule_is_tested_at_its_threshold():
@@ -206,7 +218,7 @@ def test_proposals_stay_in_the_space_and_never_repeat():
 def test_family_action_proposes_each_other_family_of_the_stage(second_family):
     proposals = _propose("access-pattern-on-evidence", {"l2_hit": 40})
     assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps", "window_taps",
-                                                     "staged_taps"}   # never micro_only
+                                                     "staged_taps", "tap_gemm"}   # never micro_only
     # Shared keys keep the current values; one the new family does not allow falls back to its
     # default. Here that is the family's defaults too, proposed once.
     [proposal] = [p for p in proposals if p.variant.family == "other_pattern"]
@@ -221,8 +233,11 @@ def test_family_action_proposes_each_other_family_of_the_stage(second_family):
 def test_a_named_family_switch_proposes_only_that_family():
     proposals = _propose("gathers-hidden-from-the-compiler", {"sectors_per_request": 6.8, "dram_pct": 40})
     row = registry.family("row_gemm")
-    assert [p.variant for p in proposals] == [row.variant({k: v for k, v in CURRENT.config.items()}), row.variant(),
-                                              *[row.variant(c) for c in row.known_configs.values()]]
+    assert [p.variant for p in proposals if p.rule == "gathers-hidden-from-the-compiler"] == [
+        row.variant({k: v for k, v in CURRENT.config.items()}), row.variant(),
+        *[row.variant(c) for c in row.known_configs.values()]]
+    # gathers-any-shape fires on the same evidence, and proposes tap_gemm only
+    assert {p.variant.family for p in proposals if p.rule == "gathers-any-shape"} == {"tap_gemm"}
     assert _propose("gathers-hidden-from-the-compiler", {"sectors_per_request": 6.8, "dram_pct": 55}) == []
 
 

@@ -25,7 +25,7 @@ def load_stages(stages_file):
 
 PROBLEM_FIELDS = [("batch", int), ("in-channels", int), ("out-channels", int), ("kernel-size", int),
                   ("length", int), ("stride", int), ("dilation", int), ("padding", int),
-                  ("dtype", str)]
+                  ("groups", int), ("dtype", str)]
 
 
 class Group(click.Group):
@@ -82,20 +82,21 @@ def _print_json(data):
 @main.command()
 @click.option("--problems-file", type=click.Path(dir_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def problems(problems_file, as_json):
+@click.option("--tag", "tags", multiple=True, help="only problems with this tag (e.g. models)")
+def problems(problems_file, as_json, tags):
     """List the problem suite."""
     from workbench.problems import load_suite
     suite = load_suite(problems_file)
-    rows = [{**p.to_dict(), "l_out": p.l_out, "min_bytes": p.min_bytes, "flops": p.flops,
-             "default": p.name == suite.default, "fits_interpreter": p.fits_interpreter}
-            for p in suite.problems.values()]
+    rows = [{**p.to_dict(), "groups": p.groups, "tags": list(p.tags), "l_out": p.l_out, "min_bytes": p.min_bytes,
+             "flops": p.flops, "default": p.name == suite.default, "fits_interpreter": p.fits_interpreter}
+            for p in suite.problems.values() if set(tags) <= set(p.tags)]
     if as_json:
         return _print_json(rows)
     for r in rows:
         p = suite.problems[r["name"]]
         mark = "*" if r["default"] else " "
         click.echo(f"{mark} {p.name:<24} {p.shape_str()}  {p.min_bytes / 1e6:,.1f} MB  "
-                   f"{p.flops / 1e9:,.3g} GFLOP  {p.about}")
+                   f"{p.flops / 1e9:,.3g} GFLOP  {p.about}{'  [' + ', '.join(p.tags) + ']' if p.tags else ''}")
     click.echo(f"(* default; from {suite.path})")
 
 

@@ -1,9 +1,13 @@
 """conv1d problems: the named suite in problems.yaml, plus problems given as flags.
 
 A problem is (batch, in_channels, out_channels, kernel_size, length, stride, dilation,
-padding, bias, dtype), zero padding, groups=1; `strict` asks fp32 inputs to be multiplied as
-fp32 (no TF32 products: a variant of precision class "fp32", rel. L2 error <= 1e-5). Everything
-else (output length, shapes, the bytes that must move and the FLOPs) is derived here, in one place.
+padding, groups, bias, dtype), zero padding; `strict` asks fp32 inputs to be multiplied as
+fp32 (no TF32 products: a variant of precision class "fp32", rel. L2 error <= 1e-5). With
+`groups` g, the channels split into g independent convolutions of in_channels/g inputs and
+out_channels/g outputs each (torch's conv1d groups): w is (out_channels, in_channels/g,
+kernel_size); g = in_channels is a depthwise conv. `tags` name sets of problems (e.g. models).
+Everything else (output length, shapes, the bytes that must move and the FLOPs) is derived
+here, in one place.
 """
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -13,8 +17,12 @@ from workbench import yamlschema
 from workbench.errors import WorkbenchError
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}     # name -> bytes per element
-SIZE_FIELDS = ("batch", "in_channels", "out_channels", "kernel_size", "length", "stride", "dilation")
-DEFAULTS = {"stride": 1, "dilation": 1, "padding": 0, "bias": False, "dtype": "float32", "strict": False}
+SIZE_FIELDS = ("batch", "in_channels", "out_channels", "kernel_size", "length", "stride", "dilation", "groups")
+DEFAULTS = {"stride": 1, "dilation": 1, "padding": 0, "groups": 1, "bias": False, "dtype": "float32",
+            "strict": False}
+# Fields to_dict leaves out at these values, so a record of an ungrouped, untagged problem reads
+# as it did before the fields existed (and compares equal to older records of the same problem).
+OMITTED_AT = {"groups": 1, "tags": ()}
 # Triton's interpreter runs each program in numpy; beyond this many multiply-adds it takes minutes.
 INTERPRETER_MAX_MACS = 5_000_000
 
@@ -25,6 +33,7 @@ _FIELD_SCHEMA = {
     "dtype": {"enum": list(DTYPES)},
     "strict": {"type": "boolean"},
     "about": {"type": "string"},
+    "tags": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"}, "uniqueItems": True},
 }
 SCHEMA = {
     "type": "object",
@@ -58,18 +67,27 @@ class Problem:
     stride: int = 1
     dilation: int = 1
     padding: int = 0
+    groups: int = 1
     bias: bool = False
     dtype: str = "float32"
     strict: bool = False
     about: str = ""
+    tags: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "tags", tuple(self.tags))     # a record's JSON list back to a (hashable) tuple
         for f in SIZE_FIELDS:
             value = getattr(self, f)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise WorkbenchError(f"problem {self.name!r}: {f} must be a positive integer, got {value!r}")
         if not isinstance(self.padding, int) or self.padding < 0:
             raise WorkbenchError(f"problem {self.name!r}: padding must be an integer >= 0, got {self.padding!r}")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            allowed = [g for g in range(1, self.in_channels + 1)
+                       if self.in_channels % g == 0 and self.out_channels % g == 0]
+            raise WorkbenchError(
+                f"problem {self.name!r}: groups {self.groups} must divide in_channels ({self.in_channels}) and "
+                f"out_channels ({self.out_channels}); allowed: {', '.join(map(str, allowed))}")
         if self.dtype not in DTYPES:
             raise WorkbenchError(
                 f"problem {self.name!r}: dtype {self.dtype!r} is unknown; allowed: {', '.join(DTYPES)}")
@@ -100,8 +118,18 @@ class Problem:
         return (self.batch, self.in_channels, self.length)
 
     @property
+    def group_in(self) -> int:
+        """Input channels per group: the reduction's channels for one output channel."""
+        return self.in_channels // self.groups
+
+    @property
+    def group_out(self) -> int:
+        """Output channels per group."""
+        return self.out_channels // self.groups
+
+    @property
     def w_shape(self):
-        return (self.out_channels, self.in_channels, self.kernel_size)
+        return (self.out_channels, self.group_in, self.kernel_size)
 
     @property
     def y_shape(self):
@@ -114,13 +142,13 @@ class Problem:
     @property
     def min_bytes(self) -> int:
         """Bytes that must cross DRAM at least once: x, w, bias read; y written."""
-        n = (self.batch * self.in_channels * self.length + self.out_channels * self.in_channels * self.kernel_size
+        n = (self.batch * self.in_channels * self.length + self.out_channels * self.group_in * self.kernel_size
              + self.batch * self.out_channels * self.l_out + (self.out_channels if self.bias else 0))
         return n * self.element_size
 
     @property
     def macs(self) -> int:
-        return self.batch * self.out_channels * self.l_out * self.in_channels * self.kernel_size
+        return self.batch * self.out_channels * self.l_out * self.group_in * self.kernel_size
 
     @property
     def flops(self) -> int:
@@ -131,13 +159,14 @@ class Problem:
         return self.macs <= INTERPRETER_MAX_MACS
 
     def shape_str(self) -> str:
+        groups = f"groups={self.groups} " if self.groups > 1 else ""
         return (f"B={self.batch} Cin={self.in_channels} Cout={self.out_channels} K={self.kernel_size} "
-                f"L={self.length} stride={self.stride} dil={self.dilation} pad={self.padding} "
+                f"L={self.length} stride={self.stride} dil={self.dilation} pad={self.padding} {groups}"
                 f"bias={'yes' if self.bias else 'no'} {self.dtype}{' strict' if self.strict else ''} "
                 f"-> L_out={self.l_out}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k not in OMITTED_AT or v != OMITTED_AT[k]}
 
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> "Problem":

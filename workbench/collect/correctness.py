@@ -52,12 +52,12 @@ class CheckResult:
 
 
 def make_inputs(problem: Problem, seed: int, dev: str):
-    """x ~ N(0,1); w scaled by 1/sqrt(Cin*K) so outputs are O(1) at every size."""
+    """x ~ N(0,1); w scaled by 1/sqrt(Cin/groups * K), its fan-in, so outputs are O(1) at every size."""
     gen = torch.Generator(device=dev).manual_seed(seed)
     dtype = problem.torch_dtype
     x = torch.randn(problem.x_shape, generator=gen, device=dev, dtype=torch.float32).to(dtype)
     w = torch.randn(problem.w_shape, generator=gen, device=dev, dtype=torch.float32)
-    w = (w / (problem.in_channels * problem.kernel_size) ** 0.5).to(dtype)
+    w = (w / (problem.group_in * problem.kernel_size) ** 0.5).to(dtype)
     b = torch.randn(problem.out_channels, generator=gen, device=dev).to(dtype) if problem.bias else None
     return x, w, b
 
@@ -65,7 +65,7 @@ def make_inputs(problem: Problem, seed: int, dev: str):
 def torch_conv(problem: Problem, x, w, b) -> torch.Tensor:
     """PyTorch's conv1d of the problem (cuDNN on a GPU): the reference and the library to beat."""
     return torch.nn.functional.conv1d(x, w, b, stride=problem.stride, padding=problem.padding,
-                                      dilation=problem.dilation)
+                                      dilation=problem.dilation, groups=problem.groups)
 
 
 def reference(problem: Problem, x, w, b) -> torch.Tensor:

@@ -15,6 +15,9 @@ from workbench.registry.family import Family, import_file
 from workbench.variant import Variant
 
 SEED_FAMILY = "implicit_gemm"   # the seed kernel's family: its known configs are the baseline
+# The seed kernel run per group (a grid axis over groups), the baseline of a grouped problem:
+# the seed family takes groups = 1 only (kernels/implicit_gemm_groups.py says why this one).
+GROUPED_SEED_FAMILY = "implicit_gemm_groups"
 
 
 @lru_cache(maxsize=None)
@@ -108,19 +111,24 @@ def variant_of_entry(entry) -> Variant:
     return family(entry.family).variant(entry.config)
 
 
+def seed_family(problem=None) -> Family:
+    """The seed kernel's family for `problem`: per group on a grouped problem."""
+    return family(GROUPED_SEED_FAMILY if problem is not None and problem.groups > 1 else SEED_FAMILY)
+
+
 def _seed(config: dict, problem) -> Variant:
     """The seed kernel at `config`; on a strict problem at tl.dot's strict-fp32 precision (three TF32 products)."""
     strict = {"precision": "tf32x3"} if problem is not None and problem.strict else {}
-    return family(SEED_FAMILY).variant({**config, **strict})
+    return seed_family(problem).variant({**config, **strict})
 
 
 def seed_variants(problem=None) -> list:
     """The seed kernel's configs; the fastest of them on a problem is that problem's baseline."""
-    return [_seed(c, problem) for c in family(SEED_FAMILY).known_configs.values()]
+    return [_seed(c, problem) for c in seed_family(problem).known_configs.values()]
 
 
 def seed_default(problem=None) -> Variant:
-    return _seed(family(SEED_FAMILY).defaults, problem)
+    return _seed(seed_family(problem).defaults, problem)
 
 
 def for_stage(stage: str | None) -> list:

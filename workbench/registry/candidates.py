@@ -2,8 +2,9 @@
 
 The file pins its own config, so the family has no parameters and one variant, `cand_<name>`.
 Its launch builds ModelNew with the problem's arguments (the seed's signature: in_channels,
-out_channels, kernel_size, stride, dilation, bias; padding only if __init__ takes it), points
-the first submodule's `weight`/`bias` at the harness's tensors and returns what forward returns.
+out_channels, kernel_size, stride, dilation, bias; padding, and groups > 1, only if __init__
+takes them), points the first submodule's `weight`/`bias` at the harness's tensors and returns
+what forward returns.
 Imported candidates live in kernels/candidates/<name>.py, with their stages in registry.yaml there.
 """
 import inspect
@@ -51,6 +52,8 @@ def _supports(model_cls):
     def supports(problem):
         if problem.padding and not _takes(model_cls, "padding"):
             return f"its ModelNew.__init__ takes no padding and the problem pads by {problem.padding}"
+        if problem.groups > 1 and not _takes(model_cls, "groups"):
+            return f"its ModelNew.__init__ takes no groups (it takes groups = 1 only); the problem has {problem.groups}"
         return None
     return supports
 
@@ -66,6 +69,8 @@ def build(model_cls, problem, device: str):
     kwargs = {"stride": problem.stride, "dilation": problem.dilation, "bias": problem.bias}
     if _takes(model_cls, "padding"):
         kwargs["padding"] = problem.padding
+    if problem.groups > 1:
+        kwargs["groups"] = problem.groups     # supports() let it through: __init__ takes groups
     model = model_cls(problem.in_channels, problem.out_channels, problem.kernel_size, **kwargs)
     model = model.to(device=device, dtype=problem.torch_dtype).eval()
     conv = next((m for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)), None)

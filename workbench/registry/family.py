@@ -39,6 +39,11 @@ def sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
+def ungrouped(problem) -> str | None:
+    """supports() of a family written for groups = 1: why it refuses a grouped problem, or None."""
+    return f"groups = {problem.groups}: this family takes groups = 1 only" if problem.groups > 1 else None
+
+
 # Precision classes; correctness.TOLERANCES holds the error each may show.
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 

@@ -1,0 +1,125 @@
+"""tap_gemm and depthwise on shapes the fast families refuse: small versions of every problem
+tagged `models` in problems.yaml, plus odd shapes, against the float64 reference in Triton's CPU
+interpreter (on a GPU, the same checks run on the device). And the rules reach both families."""
+import dataclasses
+
+import pytest
+
+from workbench import registry
+from workbench.collect import correctness
+from workbench.problems import Problem, load_suite
+from workbench.search import rules
+from workbench.search.stages import load_stages
+
+SUITE = load_suite()
+MODELS = [p for p in SUITE.problems.values() if "models" in p.tags]
+TAP = registry.family("tap_gemm")
+DEPTHWISE = registry.family("depthwise")
+
+
+def small(p: Problem) -> Problem:
+    """p at interpreter size: 61 output positions, batch 2 (1 for K > 5), channels cut by one
+    factor to at most 32 (4 for a depthwise conv, which tap_gemm runs as one tiny GEMM per group)
+    keeping the groups' divisibility; K, stride, dilation, padding, dtype, bias and the kind of
+    grouping unchanged. The interpreter's time goes with programs x reduction steps x tile size."""
+    cap = 4 if p.groups == p.in_channels > 1 else 32
+    scale = max(1, max(p.in_channels, p.out_channels) // cap)
+    cin, cout = max(1, p.in_channels // scale), max(1, p.out_channels // scale)
+    groups = cin if p.groups == p.in_channels else min(p.groups, cin)
+    return dataclasses.replace(p, name=f"{p.name}-small", batch=min(p.batch, 2 if p.kernel_size <= 5 else 1),
+                               in_channels=cin, out_channels=cout,
+                               groups=groups, length=p.stride * 60 + p.footprint - 2 * p.padding)   # 61 outputs
+
+
+ODD = [Problem.from_dict(name, spec) for name, spec in {
+    "cout19": dict(batch=2, in_channels=12, out_channels=19, kernel_size=5, length=77, padding=2, bias=True),
+    "cout300": dict(batch=1, in_channels=4, out_channels=300, kernel_size=3, length=21),
+    "k7-stride4": dict(batch=1, in_channels=6, out_channels=16, kernel_size=7, length=90, stride=4),
+    "k5-stride5-dil2": dict(batch=2, in_channels=3, out_channels=20, kernel_size=5, length=101, stride=5, dilation=2),
+    "lout1": dict(batch=2, in_channels=5, out_channels=8, kernel_size=7, length=7),
+    "pad-gt-k": dict(batch=1, in_channels=4, out_channels=12, kernel_size=3, length=30, padding=5, bias=True),
+    "fp16-odd-rows": dict(batch=2, in_channels=10, out_channels=24, kernel_size=3, length=61, dtype="float16"),
+    "bf16-odd-rows": dict(batch=2, in_channels=16, out_channels=16, kernel_size=4, length=67, padding=3,
+                          bias=True, dtype="bfloat16"),
+    "groups3-stride4": dict(batch=2, in_channels=6, out_channels=12, kernel_size=7, length=5, padding=9, stride=4,
+                            groups=3),
+    "depthwise-x3-fp16": dict(batch=2, in_channels=5, out_channels=15, kernel_size=5, length=101, stride=5,
+                              dilation=3, groups=5, bias=True, dtype="float16"),
+}.items()]
+SHAPES = [small(p) for p in MODELS] + ODD
+TAP_VARIANTS = [TAP.variant(c) for c in TAP.known_configs.values()] + [TAP.variant()]
+DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()]
+
+
+def _passes(variant, problem):
+    family = registry.family(variant.family)
+    assert family.unsupported(problem, variant.config) is None
+    result = correctness.check(variant, family, problem)
+    assert result.error is None and result.skipped is None, result.error or result.skipped
+    assert result.passed, result.line()
+
+
+def test_the_small_shapes_keep_what_matters():
+    assert len(MODELS) == 11 and {p.groups > 1 for p in MODELS} == {True, False}
+    for p in MODELS:
+        s = small(p)
+        assert (s.kernel_size, s.stride, s.dilation, s.padding, s.dtype, s.bias) == \
+               (p.kernel_size, p.stride, p.dilation, p.padding, p.dtype, p.bias)
+        assert (s.groups == s.in_channels) == (p.groups == p.in_channels) and (s.groups > 1) == (p.groups > 1)
+        assert s.l_out == 61 and s.batch <= 2 and s.fits_interpreter and s.out_channels <= 32
+
+
+@pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])
+@pytest.mark.parametrize("variant", TAP_VARIANTS, ids=[v.id for v in TAP_VARIANTS])
+def test_tap_gemm_runs_every_shape(variant, problem):
+    _passes(variant, problem)
+
+
+@pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])
+def test_depthwise_runs_every_depthwise_shape_and_refuses_the_rest(problem):
+    if problem.groups != problem.in_channels:
+        assert DEPTHWISE.supports(problem) == (f"groups = {problem.groups}, in_channels = {problem.in_channels}: "
+                                               f"this family takes depthwise convs only (groups = in_channels)")
+        return
+    for variant in DEPTHWISE_VARIANTS:
+        _passes(variant, problem)
+
+
+STRICT = [Problem.from_dict("strict-cout19", dict(batch=1, in_channels=12, out_channels=19, kernel_size=5, length=40,
+                                                  padding=2, bias=True, strict=True)),
+          Problem.from_dict("strict-depthwise", dict(batch=1, in_channels=6, out_channels=6, kernel_size=31, length=50,
+                                                     padding=15, groups=6, strict=True))]
+
+
+@pytest.mark.parametrize("problem", STRICT, ids=[p.name for p in STRICT])
+@pytest.mark.parametrize("spec", ["tap_gemm:precision=tf32x3", "tap_gemm:precision=ieee",
+                                  "tap_gemm:FOLD=yes,precision=tf32x3", "depthwise"])
+def test_strict_fp32_products(spec, problem):
+    """On a strict problem tap_gemm's TF32 configs are refused, its tf32x3 and ieee ones pass
+    the fp32 tolerance (1e-5), and depthwise's fp32 FMAs do."""
+    variant = registry.parse_variant(spec)
+    assert TAP.unsupported(problem, TAP.defaults) == f"tf32 products; {problem.name} is strict (fp32 products only)"
+    if registry.family(variant.family).supports(problem) is None:
+        _passes(variant, problem)
+
+
+def test_config_limits_refuse_spilling_and_oversized_tiles():
+    fp32 = SUITE.get("large-kernel")
+    assert "would spill" in TAP.config_limits(fp32, TAP.config({"BLOCK_CO": 256, "BLOCK_L": 256, "num_warps": 4}))
+    assert "shared memory" in TAP.config_limits(fp32, TAP.config({"BLOCK_CI": 128, "BLOCK_L": 256, "BLOCK_CO": 128,
+                                                                  "num_warps": 8, "num_stages": 4}))
+    for p in MODELS:    # every known config runs every model shape at full size
+        assert [TAP.unsupported(p, TAP.config(c)) for c in [TAP.defaults, *TAP.known_configs.values()]] == \
+               [None] * (1 + len(TAP.known_configs))
+
+
+def test_the_rules_reach_tap_gemm_from_the_seed():
+    """The seed's gathers spread over lines while DRAM idles: the memory stage proposes tap_gemm
+    (its defaults and every known config) on each model shape, and row_gemm only where groups = 1."""
+    memory = load_stages().get("memory")
+    for p in MODELS:
+        seed = registry.seed_default(p)
+        proposals = rules.propose(memory, seed, {"sectors_per_request": 8, "dram_pct": 30}, rules.facts(p), set(), p)
+        tap = {q.variant.id for q in proposals if q.variant.family == "tap_gemm"}
+        assert {TAP.variant(c).id for c in TAP.known_configs.values()} <= tap
+        assert ("row_gemm" in {q.variant.family for q in proposals}) == (p.groups == 1)
