@@ -119,7 +119,7 @@ def test_the_rules_reach_tap_gemm_from_the_seed():
     memory = load_stages().get("memory")
     for p in MODELS:
         seed = registry.seed_default(p)
-        proposals = rules.propose(memory, seed, {"sectors_per_request": 8, "dram_pct": 30}, rules.facts(p), set(), p)
+        proposals = rules.propose(registry, memory, seed, {"sectors_per_request": 8, "dram_pct": 30}, rules.facts(p), set(), p)
         tap = {q.variant.id for q in proposals if q.variant.family == "tap_gemm"}
         assert {TAP.variant(c).id for c in TAP.known_configs.values()} <= tap
         assert ("row_gemm" in {q.variant.family for q in proposals}) == (p.groups == 1)

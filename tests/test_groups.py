@@ -153,7 +153,7 @@ def test_the_rules_take_a_grouped_run_to_the_families_that_take_groups(name, exp
     family that runs the problem, and none written for groups = 1."""
     p = SUITE.get(name)
     memory = load_stages().get("memory")
-    proposals = rules.propose(memory, registry.seed_default(p), {"dram_pct": 35}, rules.facts(p), set(), p)
+    proposals = rules.propose(registry, memory, registry.seed_default(p), {"dram_pct": 35}, rules.facts(p), set(), p)
     assert {q.variant.family for q in proposals if q.rule == "grouped-below-the-roof"} == expected
     assert all(registry.family(q.variant.family).unsupported(p, q.variant.config) is None for q in proposals)
-    assert not rules.propose(memory, registry.seed_default(p), {"dram_pct": 65}, rules.facts(p), set(), p)
+    assert not rules.propose(registry, memory, registry.seed_default(p), {"dram_pct": 65}, rules.facts(p), set(), p)

@@ -141,6 +141,8 @@ def serve():
     for line in sys.stdin:
         job_path, result_path = line.rstrip("\n").split("\t")
         run(job_path, result_path)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()    # the next job's problem may need all of the memory this one held
         answers.write("done\n")
         answers.flush()
 
