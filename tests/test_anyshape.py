@@ -4,6 +4,7 @@ interpreter (on a GPU, the same checks run on the device). And the rules reach b
 import dataclasses
 
 import pytest
+import torch
 
 from workbench import registry
 from workbench.collect import correctness
@@ -123,3 +124,21 @@ def test_the_rules_reach_tap_gemm_from_the_seed():
         tap = {q.variant.id for q in proposals if q.variant.family == "tap_gemm"}
         assert {TAP.variant(c).id for c in TAP.known_configs.values()} <= tap
         assert ("row_gemm" in {q.variant.family for q in proposals}) == (p.groups == 1)
+
+
+NEW_FAMILIES = [registry.family(name) for name in ("tap_gemm", "depthwise", "implicit_gemm_groups")]
+FULL_SIZE = [(f.variant(c), p) for f in NEW_FAMILIES for c in [f.defaults, *f.known_configs.values()]
+             for p in MODELS if not f.unsupported(p, f.config(c)) or not p.fits_interpreter]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("variant,problem", FULL_SIZE, ids=[f"{p.name}-{v.id}" for v, p in FULL_SIZE])
+def test_the_any_shape_families_at_full_size_on_the_gpu(variant, problem):
+    """Every model-suite shape at its real size, each config the family takes, against float64."""
+    family = registry.family(variant.family)
+    why = family.unsupported(problem, variant.config)
+    if why:
+        pytest.skip(why)
+    result = correctness.check(variant, family, problem)
+    assert result.passed, result.line()
