@@ -84,7 +84,7 @@ class DirectLaunch:
                                         for a in args))
         compiled = self._compiled.get(key)
         if compiled is not None:
-            compiled[grid](*args)
+            compiled[(*grid, 1, 1)[:3]](*args)    # a compiled kernel's launcher takes all three grid axes
             return
         compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
         if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel

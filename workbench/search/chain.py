@@ -58,10 +58,13 @@ def run(chain: record.Chain, plan: Plan, make_runner, observer=None, log=print) 
     from workbench.present import promote
     record.save_chain(chain)
     carried = None      # the winner a finished stage hands to the next
+    references = None   # the copy roof, cuDNN and the seed, from the chain's first stage
     for index, leg in enumerate(chain.stages):
         stage = plan.stages.get(leg.stage)
         if leg.status == "done":
-            carried = registry.variant_of_entry(record.load(leg.run_id).best_entry) if leg.best else carried
+            done = record.load(leg.run_id)
+            carried = registry.variant_of_entry(done.best_entry) if leg.best else carried
+            references = {"references": done.references, "copy_gbps": done.device.get("copy_gbps")}
             continue
         started = time.monotonic()
         runner = make_runner(stage)
@@ -69,7 +72,11 @@ def run(chain: record.Chain, plan: Plan, make_runner, observer=None, log=print) 
         session = Session(runner, plan.problem, "profile", stage.to_dict(), plan.command, resume=resumed)
         session.record.strategy, session.record.budget = "rules", chain.budgets[leg.stage]
         session.record.extra["chain"] = chain.chain_id
+        if references and not session.record.references:    # timed once per chain, not once per stage
+            session.record.references = references["references"]
+            session.record.device["copy_gbps"] = references["copy_gbps"]
         session.start()
+        references = {"references": session.record.references, "copy_gbps": session.record.device.get("copy_gbps")}
         if carried is not None:
             start, origin = carried, f"the winner of stage {chain.stages[index - 1].stage} ({chain.chain_id})"
         else:

@@ -4,8 +4,8 @@ RuleGuided is the workbench's loop: ask the stage's rules what to try next from 
 incumbent's counters, check and time the proposals (best-ranked first), keep the fastest only
 if it beats the incumbent by more than the stage's minimum gain and the measured noise (the
 incumbent is timed again in the same run), and repeat until no rule fires, the budget is spent
-or nothing wins. Time first, profile few: ncu runs only where the rules need counters, on the
-incumbent and on proposals that win or come within the noise bar of it.
+or nothing wins. Time first, profile few: the rules read only the incumbent's counters, so ncu
+runs on the start and on each iteration's winner, not on the proposals that lost.
 Exhaustive measures the whole stage space around the start (the yardstick for compare-search).
 Both talk to a Session (which talks to a runner: the GPU, or a recorded run), report progress
 to an observer, and read families through a catalog (the registry).
@@ -144,13 +144,19 @@ class RuleGuided(Search):
                                                   reason="the replayed run has no measurement of this variant"))
                     continue
                 outcome, reason = judge(entry.timing, candidate, self.stage.min_gain_pct, noise)
-                if outcome in ("faster", "within_noise"):   # the rules read these counters next
-                    candidate = self.session.profile(p.variant)
-                    if not candidate.ok:
-                        outcome, reason = judge(entry.timing, candidate, self.stage.min_gain_pct, noise)
                 step.proposals.append(Outcome(**shown, outcome=outcome, reason=reason))
                 if outcome == "faster" and (winner is None or candidate.median_ms < winner[1].median_ms):
                     winner = (p, candidate)
+            # Only the new incumbent's counters are read next: it alone goes under ncu. A winner
+            # that then fails its profile (ncu could not run it) is not taken.
+            while winner is not None and not self.session.profile(winner[0].variant).ok:
+                failed = next(o for o in step.proposals if o.variant == winner[0].variant.id)
+                failed.outcome, failed.reason = judge(entry.timing, self.record.variants[failed.variant],
+                                                      self.stage.min_gain_pct, noise)
+                rest = [(p, measured[p.variant.id]) for p, _ in ranked if p.variant.id in measured
+                        and measured[p.variant.id] is not None and measured[p.variant.id].ok
+                        and next(o for o in step.proposals if o.variant == p.variant.id).outcome == "faster"]
+                winner = min(rest, key=lambda pc: pc[1].median_ms, default=None)
             self.session.save()
             if winner is None:
                 step.stop = "budget spent" if self.spent else "plateau: no proposal beat the incumbent beyond the noise"
