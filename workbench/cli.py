@@ -321,9 +321,16 @@ def compare_search(run, stage, budget, stages_file):
 @main.command(name="promote")
 @click.argument("run", default="latest")
 @click.option("--force", is_flag=True, help="promote even when not faster than the promoted variant (recorded)")
-def promote_cmd(run, force):
-    """Re-check a run's winner and write kernels/promoted/<problem>.py and registry.yaml."""
+@click.option("--rerender", is_flag=True,
+              help="rewrite every kernels/promoted/*.py from registry.yaml with the current template and "
+                   "family files (no run records needed; RUN is ignored)")
+def promote_cmd(run, force, rerender):
+    """Re-check a run's winner and write kernels/promoted/<problem>.py (a drop-in nn.Conv1d) and
+    registry.yaml."""
     from workbench.present import promote
+    if rerender:
+        promote.rerender_all(log=click.echo)
+        return
     path = promote.promote(run, force=force, log=click.echo)
     click.echo(f"promoted: {path} (registry: {promote.registry_file()})")
 
