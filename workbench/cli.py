@@ -1,6 +1,7 @@
 """The `workbench` command line. Each command is a thin shell over one module."""
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,14 @@ class Group(click.Group):
         except WorkbenchError as exc:
             click.echo(f"workbench: {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:
+            # The reader stopped reading (`workbench prompt --stdout | head`): not a failure. Point
+            # stdout at /dev/null, so that Python's flush at exit does not fail on the pipe again.
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(0)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
