@@ -407,43 +407,112 @@ def _parse_facts(items) -> dict:
     return facts
 
 
-def _read_metrics(path) -> dict:
+def _read_json(path):
     try:
         with open(path) as f:
-            measured = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as exc:
         raise WorkbenchError(f"cannot read metrics from {path}: {exc}") from exc
-    if not isinstance(measured, dict):
-        raise WorkbenchError(f"{path}: expected a JSON object of metric name -> number or {{\"value\": number}}")
-    return measured
+
+
+def _kernel_metrics(path, kernels: list, name: str | None) -> dict:
+    """One kernel of what `workbench metrics REPORT --json` writes: `name` (exact, else the one
+    whose name contains it), else the last (a report of one launch ends with the kernel profiled)."""
+    if not kernels or not all(isinstance(k, dict) and isinstance(k.get("metrics"), dict) for k in kernels):
+        raise WorkbenchError(f"{path}: expected `workbench metrics REPORT --json` output (a list of "
+                             "{kernel, metrics}) or a JSON object of metric name -> number")
+    if name is None:
+        return kernels[-1]
+    found = [k for k in kernels if k.get("kernel") == name] or [k for k in kernels if name in str(k.get("kernel"))]
+    if len(found) != 1:
+        names = ", ".join(str(k.get("kernel")) for k in kernels)
+        raise WorkbenchError(f"{path}: {'no' if not found else 'more than one'} kernel matches {name!r}; "
+                             f"its kernels: {names}")
+    return found[0]
+
+
+def _run_metrics(run_id: str, variant_id: str | None):
+    """(counters, the variant, the run) of a variant a run profiled (default: the run's best)."""
+    from workbench import record, registry
+    rec = record.load(run_id)
+    variant_id = variant_id or rec.best
+    profiled = [k for k, e in rec.variants.items() if e.metrics]
+    if variant_id not in rec.variants:
+        raise WorkbenchError(f"run {rec.run_id} has no variant {variant_id!r}; its profiled variants: "
+                             f"{', '.join(profiled) or 'none'}")
+    entry = rec.variants[variant_id]
+    if not entry.metrics:
+        raise WorkbenchError(f"variant {variant_id} of run {rec.run_id} has no counters (it was "
+                             f"{'timed only' if entry.ok else entry.status}); profiled: {', '.join(profiled) or 'none'}")
+    return entry.metrics, registry.variant_of_entry(entry), rec
+
+
+def read_metrics(source: str | None, kernel: str | None, run_id: str | None, variant: str | None):
+    """What `workbench rules` evaluates: (counters, current variant or None, run or None, arch or
+    None, where they came from). `source`: a JSON file (metric name -> number or {"value": ...},
+    or `workbench metrics --json` output) or RUN:VARIANT_ID; `run_id`: a run, its `variant` id."""
+    if source and not Path(source).exists() and ":" in source and not run_id:
+        run_id, variant = source.split(":", 1)
+    if run_id:
+        measured, current, rec = _run_metrics(run_id, variant)
+        return measured, current, rec, rec.gpu.get("arch"), f"run {rec.run_id}, variant {current.id}"
+    if not source:
+        raise WorkbenchError("give the counters: --metrics FILE.json, --metrics RUN:VARIANT_ID or --run RUN")
+    data = _read_json(source)
+    if isinstance(data, list):
+        from workbench.collect import ncu
+        chosen = _kernel_metrics(source, data, kernel)
+        return chosen["metrics"], None, None, ncu.arch_of(chosen), f"{source}, kernel {chosen.get('kernel')}"
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"{source}: expected a JSON object of metric name -> number or {{\"value\": number}}, "
+                             "or `workbench metrics REPORT --json` output")
+    return data, None, None, None, source
 
 
 @main.command()
 @click.option("--stage", "stage_name", required=True, help="the stage whose rules to evaluate")
-@click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False),
-              help="JSON object: metric name (ncu or logical) -> number or {\"value\": number, ...}")
+@click.option("--metrics", "metrics_source", default=None, metavar="FILE.json|RUN:VARIANT_ID",
+              help="the counters: what `workbench metrics REPORT.ncu-rep --json > FILE.json` writes (the last "
+                   "kernel, or --kernel NAME), a JSON object of metric name (ncu or logical) -> number or "
+                   "{\"value\": number}, or RUN:VARIANT_ID, a variant a recorded run profiled")
+@click.option("--kernel", default=None, help="with `workbench metrics --json` output: the kernel to read (default: the last)")
+@click.option("--run", "run_id", default=None,
+              help="read the counters a recorded run holds for --variant ID (default: its best); the run's "
+                   "problem and GPU give the facts")
 @click.option("--variant", "-v", "variant_spec", default=None,
-              help="the current variant, FAMILY:key=value,... (default: the seed family's defaults)")
+              help="the current variant, FAMILY:key=value,... (default: the run's variant, else the seed family's "
+                   "defaults); with --run, the id of a variant in that run")
 @problem_options()
 @click.option("--fact", "fact_items", multiple=True, metavar="NAME=NUMBER",
               help="a device fact the conditions may name, e.g. sm_count=132 (repeatable)")
-@click.option("--arch", default="sm_90", show_default=True, help="architecture whose ncu names the metrics use")
+@click.option("--arch", default=None,
+              help="architecture whose ncu names the metrics use (default: the report's or run's GPU, else sm_90)")
 @stages_option
 @click.option("--json", "as_json", is_flag=True)
-def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, arch, stages_file, as_json):
-    """Evaluate a stage's rules on a metrics file (no GPU) and print what they propose."""
+def rules(stage_name, metrics_source, kernel, run_id, variant_spec, problem, suite, fact_items, arch, stages_file,
+          as_json):
+    """Evaluate a stage's rules on measured counters (no GPU) and print what they propose.
+
+    The counters come from an ncu report (`workbench metrics REPORT.ncu-rep --json > F.json`; a
+    run's reports are profiles/RUN/*.ncu-rep), from a JSON object of metric -> number, or from a
+    recorded run (--run RUN [--variant ID], or --metrics RUN:VARIANT_ID)."""
     from workbench import registry
     from workbench.search import rules as engine
     stage = load_stages(stages_file).get(stage_name)
-    measured = _read_metrics(metrics_file)
-    current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
-    facts = {**engine.facts(problem, arch=arch), **_parse_facts(fact_items)}
+    measured, current, rec, source_arch, source = read_metrics(metrics_source, kernel, run_id,
+                                                                variant_spec if run_id else None)
+    if current is None:
+        current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
+    if rec is not None:
+        problem = Problem.from_record(rec.problem)
+    facts = {**engine.facts(problem, rec.gpu if rec else None, arch=arch or source_arch), **_parse_facts(fact_items)}
     proposals = engine.propose(registry, stage, current, measured, facts, set())
     if as_json:
         return _print_json([p.to_dict() for p in proposals])
     says = {r.id: r.says for r in stage.rules}
     met = engine.targets_met(stage.to_dict()["metrics"], measured, facts)
-    click.echo(f"stage {stage.name}: {stage.focus}\ncurrent: {current.spec}  (problem {problem.name})")
+    click.echo(f"stage {stage.name}: {stage.focus}\ncurrent: {current.spec}  (problem {problem.name})\n"
+               f"counters: {source}")
     click.echo("targets: " + ", ".join(f"{t.metric} {t.op} {t.value} {TARGET_STATE[met[t.metric]]}"
                                        for t in stage.targets))
     for i, p in enumerate(proposals, 1):
