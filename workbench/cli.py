@@ -269,7 +269,8 @@ class ConsoleProgress:
               help="starting variant, or 'seed' for the seed baseline "
                    "(default: the variant promoted for the problem, else the seed baseline)")
 @click.option("--replay", "replay_run", default=None,
-              help="replay a recorded run's measurements instead of using the GPU")
+              help="replay a recorded run's measurements instead of using the GPU (recorded as a run of its "
+                   "own; profiles/latest keeps naming the newest measured run)")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True,
               help="write the HTML report at the end")
 @measure_options
@@ -289,27 +290,66 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, wri
         runner = runners.ReplayRunner(recorded, registry)
     else:
         runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32)
+    latest_before = _latest_target()
     session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
                       replay_of=replay_run and recorded.run_id)
     session.record.strategy, session.record.budget = strategy, budget
     click.echo(f"run {session.run_id}: stage {stage} on {problem.name} ({problem.shape_str()})"
                + (f", replaying {recorded.run_id}" if replay_run else ""))
-    session.start()
-    start = (session.seed_variant() if start_spec == "seed" else registry.parse_variant(start_spec) if start_spec
-             else promote.promoted_variant(problem.name) or session.seed_variant())
-    search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
-    best = search.run(start)
+    try:
+        session.start()
+        start = (session.seed_variant() if start_spec == "seed" else registry.parse_variant(start_spec) if start_spec
+                 else promote.promoted_variant(problem.name) or session.seed_variant())
+        search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
+        best = search.run(start)
+    except (WorkbenchError, KeyboardInterrupt) as exc:
+        if session.record.variants:     # what was measured stays recorded
+            raise
+        _discard(session, latest_before)   # nothing measured: leave no run behind
+        if replay_run and isinstance(exc, WorkbenchError):
+            raise WorkbenchError(f"{exc}\n{_replay_starts(recorded, stage)}") from None
+        raise
     session.finish()
     baseline = session.record.variants[session.record.baseline].median_ms
     best_ms = session.record.variants[best].median_ms
+    proposals, answered = search.asked - 1, search.measured - 1
     click.echo(f"best {best} at {best_ms:.4g} ms ({baseline / best_ms:.3g}x the start); "
-               f"{search.measured} variant(s) measured"
-               + (f", {search.asked - search.measured} not in the replayed run" if search.asked > search.measured else ""))
-    click.echo(f"recorded {session.dir / 'run.json'}")
+               f"{search.measured} variant(s) measured: the start and {answered} of {proposals} proposal(s)"
+               + (f" ({proposals - answered} not in the replayed run)" if replay_run else ""))
+    click.echo(f"recorded {session.dir / 'run.json'}"
+               + (" (a replay: profiles/latest still names the newest measured run)" if replay_run else ""))
     if write_report:
         from workbench.present import report
         click.echo(f"report {report.write_report(session.dir)}")
     click.echo(f"promote the winner with: make promote RUN={session.run_id}")
+
+
+def _latest_target():
+    """Where profiles/latest points now (None: nowhere), to put it back if a run is discarded."""
+    from workbench import paths
+    latest = Path(paths.PROFILES_DIR) / "latest"
+    return os.readlink(latest) if latest.is_symlink() else None
+
+
+def _discard(session, latest_before):
+    """Remove a run that measured nothing (its directory, and profiles/latest if it named it)."""
+    import shutil
+    shutil.rmtree(session.dir, ignore_errors=True)
+    latest = session.dir.parent / "latest"
+    if latest.is_symlink() and os.readlink(latest) == session.dir.name:
+        latest.unlink()
+        if latest_before:
+            latest.symlink_to(latest_before)
+
+
+def _replay_starts(recorded, stage: str) -> str:
+    """The starts a replay of `recorded` can use: the seed baseline, or the run's own start."""
+    from workbench import registry
+    own = recorded.variants.get(recorded.baseline)
+    spec = registry.variant_of_entry(own).spec if own else None
+    return (f"start from a variant {recorded.run_id} measured: --start seed"
+            + (f", or its own start: workbench profile --stage {stage} --replay {recorded.run_id} "
+               f"--start '{spec}'" if spec else ""))
 
 
 @main.command(name="compare-search")
