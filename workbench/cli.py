@@ -142,7 +142,7 @@ def variants(stage, as_json):
 @click.option("--save", type=click.Path(dir_okay=False), default=None,
               help="also write the results with the device's facts as JSON to this file")
 def check(problems, suite, variant_specs, everything, seed, as_json, save):
-    """Compare variants with a float64 reference (exit 1 on any failure)."""
+    """Compare variants with a float64 reference (exit 1 on any failure, 2 when nothing ran)."""
     from workbench import registry
     from workbench.collect import correctness, device
     device.prepare()
@@ -169,6 +169,16 @@ def check(problems, suite, variant_specs, everything, seed, as_json, save):
         _print_json(summary)
     else:
         click.echo(f"{len(ran) - len(failed)} passed, {len(failed)} failed, {len(results) - len(ran)} skipped")
+    if not ran:     # nothing was compared: not a pass
+        large = [p.name + (" (the default problem)" if p.name == suite.default else "")
+                 for p in problems if not p.fits_interpreter]
+        small = [p.name for p in suite.problems.values() if p.fits_interpreter][:3]
+        why = (f"{', '.join(large)} {'is' if len(large) == 1 else 'are'} too large for Triton's CPU interpreter "
+               "(no GPU here)" if device.interpreted() and large else "every variant was skipped (see why above)")
+        hint = (f"; try `workbench check --all` (every problem small enough for it) or small problems, e.g. "
+                f"{' '.join(f'-p {n}' for n in small)}" if device.interpreted() and large else "")
+        click.echo(f"workbench: nothing ran: {why}{hint}", err=True)
+        sys.exit(2)
     sys.exit(1 if failed else 0)
 
 
