@@ -596,10 +596,11 @@ def report(runs, diff, variant_id, out_dir):
 
 
 @main.command(name="prompt")
-@click.option("--stage", required=True, help="stage from stages.yaml whose prompt to write")
+@click.option("--stage", default=None,
+              help="stage from stages.yaml whose prompt to write (default: the run's own stage)")
 @click.option("--run", default=None,
-              help="run id, 'latest' or path (default: the newest run of this stage and problem, else latest)")
-@click.option("--problem", "-p", default=None, help="problem whose newest run of the stage to use")
+              help="run id, 'latest' or path (default: the problem's newest run of the stage, or of any stage)")
+@click.option("--problem", "-p", default=None, help="problem whose newest run to use (default: the suite's default)")
 @click.option("--target", default=None, help="target GPU from workbench/targets.yaml (default: the run's GPU)")
 @click.option("--stdout", "to_stdout", is_flag=True, help="print the prompt rather than its path")
 @stages_option
