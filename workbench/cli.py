@@ -595,6 +595,24 @@ def report(runs, diff, variant_id, out_dir):
     click.echo(path)
 
 
+@main.command(name="export")
+@click.argument("run", default="latest")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="write the table as CSV")
+@click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False), default=None,
+              help="write the table as Parquet (needs pandas and pyarrow)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="write the table as a JSON list of rows (needs no pandas)")
+def export_cmd(run, csv_path, parquet_path, json_path):
+    """Write a run's variants as a table, one row per variant: config.KEY, status, times, ratios,
+    roofline, metric.NAME and ncu.NAME columns (RUN: id, 'latest' or path; default latest). In
+    Python: workbench.load_run(RUN) returns the same table as a pandas DataFrame."""
+    from workbench.present import export
+    if not (csv_path or parquet_path or json_path):
+        raise WorkbenchError("say where to write the table: --csv FILE, --parquet FILE and/or --json FILE")
+    for path, n_rows, n_columns in export.export(run, csv_path, parquet_path, json_path):
+        click.echo(f"{path}: {n_rows} variant(s), {n_columns} columns")
+
+
 @main.command(name="prompt")
 @click.option("--stage", default=None,
               help="stage from stages.yaml whose prompt to write (default: the run's own stage)")
