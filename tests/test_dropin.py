@@ -116,12 +116,25 @@ def check_case(path: Path, case: Case, device: str):
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
 def test_odd_shapes_match_torch_in_the_interpreter(path, case):
     mod, taken, said = check_case(path, case, "cpu")
-    if case.groups > 1 and not mod.PORTABLE["takes_groups"]:
-        assert taken == "torch" and "groups" in said[0]
-    elif mod.TUNED["interpretable"] and case.groups == 1:
-        assert taken == "tuned"        # the tuned family itself ran (the interpreter runs Triton kernels)
-    else:
-        assert taken == "portable" and ("Gluon" in said[0] or "groups" in said[0])
+    if case.groups == 1:     # the interpreter runs the tuned family itself, unless it is a Gluon one
+        assert taken == ("tuned" if mod.TUNED["interpretable"] else "portable")
+    elif taken != "tuned":
+        assert "groups" in said[0] or "Gluon" in said[0]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
+def test_16bit_inputs_run_at_a_precision_for_16bit_operands(path):
+    """A module tuned on fp32 (precision tf32 or tf32x3) given fp16/bf16 runs tl.dot at "ieee"
+    (exact 16-bit products), never at TF32; staged_taps, whose "tf32" means exactly that for
+    16-bit inputs, at "tf32" (its tf32x3 splits fp32 operands only)."""
+    mod = module(path)
+    for dtype in (torch.float16, torch.bfloat16):
+        x, w = torch.empty(2, 8, 64, dtype=dtype), torch.empty(16, 8, 3, dtype=dtype)
+        problem = mod.Conv1dProblem(x, w, None, 1, 0, 1, 1, mod.STRICT)
+        assert mod.config_for(mod.PORTABLE, problem)["precision"] == "ieee"
+        tuned = mod.config_for(mod.TUNED, problem)
+        assert tuned["precision"] == ("tf32" if mod.TUNED["name"] == "staged_taps" else "ieee")
+        assert "precision" not in (mod.TUNED["config_limits"](problem, tuned) or "")
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
