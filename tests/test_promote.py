@@ -1,11 +1,13 @@
 """Promote: a run's winner becomes kernels/promoted/<problem>.py (the seed prompt's output format,
 config pinned) and an entry in registry.yaml; slower, failed or unmeasured winners are refused."""
 import ast
+import re
 
 import pytest
 import torch
 
 from workbench.present import promote
+from workbench import paths
 from workbench import record
 from workbench import registry
 from workbench.errors import WorkbenchError
@@ -126,3 +128,24 @@ def test_every_family_promotes_to_a_module_that_stands_alone(tmp_path, family):
         got = model(x).double()
     assert model.path == "tuned"      # the family's own kernel ran, not a fallback
     assert float((got - expected).norm() / expected.norm()) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_the_seed_format_rendering_computes_conv1d(tmp_path, dtype):
+    """What a stage prompt shows as its current code (render(dropin=False)) runs too, 16-bit inputs
+    at the family's precision for them."""
+    rec = record.load(MID_ALL)
+    path = tmp_path / "seed_format.py"
+    path.write_text(promote.render(rec.problem, rec.best_entry, rec, dropin=False))
+    module = promote.load_module(path)
+    read = {m for f in paths.KERNELS_DIR.glob("*.py") for m in re.findall(r"\bproblem\.(\w+)", f.read_text())}
+    x, w = torch.randn(2, 6, 64).to(dtype), torch.randn(20, 6, 3).to(dtype)
+    assert not [a for a in read if not hasattr(module.conv1d_problem(x, w, None, 3, 1, 4), a)]
+    model = module.ModelNew(6, 20, 3, stride=3, padding=1, dilation=4, bias=True).to(dtype)
+    with torch.no_grad():
+        got = model(x).double()
+    c = model.conv1d
+    expected = torch.nn.functional.conv1d(x.double(), c.weight.double(), c.bias.double(), stride=3, padding=1,
+                                          dilation=4)
+    assert float((got - expected).norm() / expected.norm()) < (1e-5 if dtype == torch.float32 else 2e-3)
+

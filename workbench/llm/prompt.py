@@ -3,8 +3,9 @@
 The seed prompt (target GPU, stage focus/metrics/rules, current code, NCU metrics, output
 rules) is how this workbench began; here each part comes from its one source: the GPU from
 targets.yaml (plus the run's measured copy bandwidth), the stage from stages.yaml, the code
-from promote.render, the metrics and the history from the run record, and the output rules
-from candidate.RULES, which `workbench import` enforces on the answer.
+from promote.render (in the seed's format, not the drop-in module promote writes), the metrics
+and the history from the run record, and the output rules from candidate.RULES, which
+`workbench import` enforces on the answer.
 """
 import json
 from pathlib import Path
@@ -104,7 +105,8 @@ def render(rec: record.Run, stage, target: dict) -> str:
     return templates.render("prompt.txt.j2",
         target=target, copy_gbps=rec.device.get("copy_gbps") if on_target else None, run_id=rec.run_id,
         stage=stage, stage_metrics=[{**t.to_dict(), "ncu": _ncu_name(t.metric, arch)} for t in stage.targets],
-        code=promote.render(rec.problem, entry, rec), ncu_json=ncu_json(entry), missing=entry.missing or {},
+        code=promote.render(rec.problem, entry, rec, dropin=False), ncu_json=ncu_json(entry),
+        missing=entry.missing or {},
         problem_shape=Problem.from_record(rec.problem).shape_str(), gpu=gpu.get("name", "no GPU"),
         history=history(rec), output_rules=candidate.output_rules_text())
 

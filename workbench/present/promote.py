@@ -100,12 +100,13 @@ def _helper_source(module, name: str) -> str:
     return f"{name} = {value!r}\n"     # a constant (e.g. a dict of parameter values)
 
 
-def _family_parts(family) -> dict:
+def _family_parts(family, limits: bool = True) -> dict:
     """The family file as promoted code: {imports, helpers, body, callables} without the module
     docstring, the workbench imports and the FAMILY registration, so the module stands on its
     own. `helpers` maps each workbench helper the code uses (a class, function or constant) to
     its source; `callables` maps launch/supports/config_limits/precision to the expression the
-    FAMILY registration gives them (the Family default where it gives none)."""
+    FAMILY registration gives them (the Family default where it gives none); limits=False leaves
+    out the helpers only supports/config_limits/precision use."""
     text = Path(family.module.__file__).read_text()
     lines, imports, dropped, helper_names, registration = text.splitlines(), [], set(), [], None
     for node in ast.parse(text).body:
@@ -128,7 +129,7 @@ def _family_parts(family) -> dict:
     body = re.sub(r"\n{4,}", "\n\n\n", body).strip() + "\n"
     if re.search(r"\bFAMILY\b", body + " ".join(callables.values())):
         raise WorkbenchError(f"{family.module.__file__}: its code reads FAMILY, which a promoted module does not hold")
-    used = body + "\n".join(callables.values())
+    used = body + "\n".join(v for k, v in callables.items() if limits or k == "launch")
     helpers = {name: _helper_source(family.module, name) for name in helper_names if re.search(rf"\b{name}\b", used)}
     return {"imports": imports, "helpers": helpers, "body": body, "callables": callables}
 
@@ -167,20 +168,22 @@ def _shape(problem: Problem) -> dict:
     return {k: v for k, v in problem.to_dict().items() if k not in ("name", "about", "dtype", "strict")}
 
 
-def render_module(problem: dict, variant: Variant, facts: dict) -> str:
+def render_module(problem: dict, variant: Variant, facts: dict, dropin: bool = True) -> str:
     """The promoted module of `variant` on `problem` (a record's problem dict). `facts` are the
-    header's: run_id, gpu, time_ms, vs_seed, vs_cudnn (None where not measured)."""
+    header's: run_id, gpu, time_ms, vs_seed, vs_cudnn (None where not measured). dropin=False:
+    the family's code and ModelNew alone, in the seed prompt's output format (a stage prompt's
+    current code), without the portable kernel and the fallbacks."""
     family = registry.family(variant.family)
     if candidates.is_candidate(family):   # an imported file is already in the seed's format
         return Path(family.module.__file__).read_text()
     prob = Problem.from_record(problem)
-    tuned_parts = _family_parts(family)
+    tuned_parts = _family_parts(family, limits=dropin)
     tuned_code = "\n\n".join([*tuned_parts["helpers"].values(), tuned_parts["body"]])
     tuned_clash = _top_level_names(ast.parse(tuned_code)) & TEMPLATE_NAMES
     tuned = _kernel(family, dict(variant.config), tuned_parts, config_text="CONFIG")
     sections, imports = [_rename(tuned_code, tuned_clash, "tuned_")], list(tuned_parts["imports"])
     tuned["calls"] = {k: _rename(v, tuned_clash, "tuned_") for k, v in tuned["calls"].items()}
-    portable_family = registry.family(PORTABLE_FAMILY)
+    portable_family = registry.family(PORTABLE_FAMILY if dropin else family.name)
     fp32 = Problem.from_dict("fp32", {**_shape(prob), "dtype": "float32"})
     portable_config = _portable_config(portable_family, family.precision(fp32, variant.config) == "fp32")
     if portable_family.name == family.name:
@@ -202,15 +205,16 @@ def render_module(problem: dict, variant: Variant, facts: dict) -> str:
         gpu=facts.get("gpu") or "unknown GPU", time_ms=facts["time_ms"],
         vs_seed_text=f"{vs_seed:.3g}x the seed kernel" if vs_seed else "the seed kernel not timed",
         vs_cudnn_text=f"{vs_cudnn:.3g}x cuDNN" if vs_cudnn else "cuDNN not timed",
-        imports=imports, sections=sections, config=repr(dict(variant.config)), tuned=tuned, portable=portable)
+        imports=imports, sections=sections, config=repr(dict(variant.config)), tuned=tuned, portable=portable,
+        dropin=dropin)
 
 
-def render(problem: dict, entry, run) -> str:
+def render(problem: dict, entry, run, dropin: bool = True) -> str:
     """The promoted module of a run's entry (its family and config; the header from the record)."""
     refs = entry.ratios or {}
     return render_module(problem, registry.variant_of_entry(entry), {
         "run_id": run.run_id, "gpu": run.gpu.get("name"), "time_ms": entry.median_ms,
-        "vs_seed": refs.get("vs_seed"), "vs_cudnn": refs.get("vs_cudnn")})
+        "vs_seed": refs.get("vs_seed"), "vs_cudnn": refs.get("vs_cudnn")}, dropin)
 
 
 def _shape_text(p: dict) -> str:
