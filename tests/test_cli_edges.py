@@ -122,12 +122,6 @@ def test_check_with_nothing_it_can_run_says_so_and_fails(cli):
 
 # ---- workbench prompt ----
 
-@pytest.fixture
-def reports(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
-    return tmp_path / "reports"
-
-
 def test_prompt_with_no_arguments_uses_the_default_problems_newest_run(cli, profiles, reports):
     default = load_suite().default
     newest = max(r for r in record.known_runs() if record.load(r).problem["name"] == default

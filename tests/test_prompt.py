@@ -16,12 +16,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SEED_PROMPT = (FIXTURES / "seed" / "memory_stage_prompt.txt").read_text()
 
 
-@pytest.fixture
-def reports(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
-    return tmp_path / "reports"
-
-
 def prompt_text(cli, *args):
     out = cli("prompt", "--stage", "memory", "--run", RUN, *args)
     assert out.exit_code == 0, out.output
