@@ -101,8 +101,8 @@ def _seed(bm, bn, bk, warps, stages):
 
 
 CONFIG = {'BLOCK_M': 64, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 8, 'num_stages': 1, 'precision': 'tf32'}
-PROBLEM = 'kb76-small'     # the problem it was tuned on
-STRICT = False               # fp32 inputs want fp32 products (no TF32), as on kb76-small
+PROBLEM = 'kb76-small'  # the problem it was tuned on
+STRICT = False  # whether fp32 inputs want fp32 products (no TF32), as on kb76-small
 # Triton's CPU interpreter decorated the kernels above (TRITON_INTERPRET=1 when this module was imported)
 INTERPRETED = bool(triton.knobs.runtime.interpret)
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -295,17 +295,14 @@ def choose_route(x, weight, bias, stride, padding, dilation, groups, warn):
         warn(f"the Triton kernels cannot run this input ({why}); using torch.nn.functional.conv1d")
         return ["torch"]
     problem = Conv1dProblem(x, weight, bias, stride, padding, dilation, groups, STRICT)
-    why = kernel_unsupported(TUNED, problem, x, weight)
-    if not why:
-        return ["tuned", "portable", "torch"]
-    nor = kernel_unsupported(PORTABLE, problem, x, weight)
-    if not nor:
+    why, nor = (kernel_unsupported(kernel, problem, x, weight) for kernel in (TUNED, PORTABLE))
+    if why and not nor:
         warn(f"{TUNED['name']} cannot run this input ({why}); using the portable Triton path ({PORTABLE['name']})")
-        return ["portable", "torch"]
-    nor = PORTABLE["name"] if nor == why else f"{PORTABLE['name']}: {nor}"
-    warn(f"{TUNED['name']} cannot run this input ({why}), nor can the portable Triton path ({nor}); "
-         "using torch.nn.functional.conv1d")
-    return ["torch"]
+    elif why:
+        nor = PORTABLE["name"] if nor == why else f"{PORTABLE['name']}: {nor}"
+        warn(f"{TUNED['name']} cannot run this input ({why}), nor can the portable Triton path ({nor}); "
+             "using torch.nn.functional.conv1d")
+    return [name for name, unsupported in (("tuned", why), ("portable", nor)) if not unsupported] + ["torch"]
 
 
 def conv1d_dropin(x, weight, bias, stride, padding, dilation, groups, routes, warn):
@@ -326,8 +323,6 @@ def conv1d_dropin(x, weight, bias, stride, padding, dilation, groups, routes, wa
         except Exception as exc:   # a limit the checks missed: fall back, and say so
             what = (str(exc).strip().splitlines() or [""])[-1][:300]
             route.pop(0)
-            if route[0] == "portable" and kernel_unsupported(PORTABLE, problem, x, weight):
-                route.pop(0)
             fallback = "the portable Triton path" if route[0] == "portable" else "torch.nn.functional.conv1d"
             warn(f"{kernel['name']} failed on this input ({type(exc).__name__}: {what}); using {fallback}")
     return torch_conv1d(x, weight, bias, stride, padding, dilation, groups), "torch"
@@ -363,10 +358,9 @@ class ModelNew(nn.Conv1d):
         # 'same' (stride 1) pads dilation*(K-1) zeros, half on the left and the odd one on the right:
         # the kernels pad both sides by the left half, and x gets the odd one as a copy (as torch does)
         reach = self.dilation[0] * (self.kernel_size[0] - 1)
-        self.kernel_padding = {"valid": 0, "same": reach // 2}.get(self.padding, None)
-        if self.kernel_padding is None:
-            self.kernel_padding = self.padding[0]
-        self.pad_right = reach % 2 if self.padding == "same" else 0
+        same = self.padding == "same"
+        self.kernel_padding = reach // 2 if same else 0 if self.padding == "valid" else self.padding[0]
+        self.pad_right = reach % 2 if same else 0
         self.path = None
         self._routes, self._warned = {}, set()
 
