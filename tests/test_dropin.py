@@ -279,18 +279,22 @@ def test_the_problem_it_builds_has_every_field_the_families_read():
                 assert getattr(ours, attr) == getattr(p, attr), attr
 
 
-def test_rerender_rewrites_the_promoted_modules_from_the_registry_alone(tmp_path, monkeypatch):
+def test_rerender_rewrites_the_promoted_modules_from_the_registry_alone(cli, tmp_path, monkeypatch):
+    committed = Path(paths.PROMOTED_DIR)
     root = tmp_path / "promoted"
     root.mkdir()
-    (root / "registry.yaml").write_text((Path(paths.PROMOTED_DIR) / "registry.yaml").read_text())
+    (root / "registry.yaml").write_text((committed / "registry.yaml").read_text())
+    monkeypatch.setattr(paths, "PROMOTED_DIR", root)
     monkeypatch.setattr(paths, "PROFILES_DIR", tmp_path / "no-runs")       # no run record to read
     monkeypatch.setattr(paths, "EXAMPLES_DIR", tmp_path / "no-examples")
-    said = []
-    written = promote.rerender_all(root, log=said.append)
-    assert sorted(p.name for p in written) == [p.name for p in MODULES]
+    out = cli("promote", "--rerender")
+    assert out.exit_code == 0, out.output
+    written = sorted(root.glob("*.py"))
+    assert [p.name for p in written] == [p.name for p in MODULES] and out.output.count("rewrote ") == len(MODULES)
     for path in written:      # what is committed is what the template writes now
-        assert path.read_text() == (Path(paths.PROMOTED_DIR) / path.name).read_text(), \
+        assert path.read_text() == (committed / path.name).read_text(), \
             f"kernels/promoted/{path.name} is stale: run `workbench promote --rerender`"
+        assert not re.search(r"^\s*(import|from) workbench", path.read_text(), re.M)    # it stands alone
 
 
 # ---- the same on the GPU, where the tuned kernels run ----
