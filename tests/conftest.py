@@ -29,3 +29,11 @@ def profiles(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "PROMOTED_DIR", tmp_path / "promoted")
     monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
     return root
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    """A scratch reports/ (prompts, HTML reports), so tests never write the repository's own."""
+    from workbench import paths
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    return tmp_path / "reports"

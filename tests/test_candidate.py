@@ -66,7 +66,9 @@ def test_the_rules_print_as_the_seed_prompt_words_them():
     assert candidate.output_rules_text() in SEED_PROMPT.read_text()
 
 
-def test_a_promoted_module_passes_the_checker():
+def test_the_code_a_prompt_shows_passes_the_checker():
+    """A stage prompt's current code (the run's best in the seed's format, not the drop-in module
+    kernels/promoted/ holds) is an example of the rules it states."""
     run = record.load("20261125-010926-profile-memory-kb76")
-    source = promote.render(run.problem, run.best_entry, run)
+    source = promote.render(run.problem, run.best_entry, run, dropin=False)
     assert candidate.check_source(source) == []

@@ -70,7 +70,7 @@ def test_yaml_errors_name_file_line_and_key(tmp_path):
     with pytest.raises(WorkbenchError, match=r":2: problems.a: problem 'a': output length is 0"):
         load_suite(bad)
     bad.write_text("problems:\n  a: {batch: 1, in_channels: 1, out_channels: 1, kernel_size: 1, length: 2, colour: red}\n")
-    with pytest.raises(WorkbenchError, match=r"'colour' was unexpected\); allowed keys: .*batch"):
+    with pytest.raises(WorkbenchError, match=r"problems.a: unknown key 'colour'; allowed keys: .*batch"):
         load_suite(bad)
 
 

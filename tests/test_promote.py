@@ -1,11 +1,13 @@
 """Promote: a run's winner becomes kernels/promoted/<problem>.py (the seed prompt's output format,
 config pinned) and an entry in registry.yaml; slower, failed or unmeasured winners are refused."""
 import ast
+import re
 
 import pytest
 import torch
 
 from workbench.present import promote
+from workbench import paths
 from workbench import record
 from workbench import registry
 from workbench.errors import WorkbenchError
@@ -41,23 +43,18 @@ def test_promote_writes_a_standalone_module_and_registry_entry(profiles):
     assert f"CONFIG = {winner.config!r}" in source
 
 
-def test_promoted_module_follows_the_seed_output_format(profiles):
+def test_promoted_module_is_a_standalone_dropin(profiles):
+    """Imports first, then the family's kernels and wrappers, the drop-in's helpers, and ModelNew
+    (an nn.Conv1d) last; nothing of the engine, no testing code."""
     tree = ast.parse(promote.promote(MID_ALL, log=lambda line: None).read_text())
-    kinds = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            kinds.append("import")
-        elif isinstance(node, ast.FunctionDef):
-            jit = any("jit" in ast.unparse(d) for d in node.decorator_list)
-            kinds.append("kernel" if jit else "wrapper")
-        elif isinstance(node, ast.ClassDef):
-            kinds.append("class")
-    order = ["import", "kernel", "wrapper", "class"]
-    assert [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k] == order
-    imports = {ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
-    assert imports == {"import torch", "import torch.nn as nn", "import triton", "import triton.language as tl"}
-    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["ModelNew"]
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert tree.body[:len(imports)] == imports
+    assert {ast.unparse(n) for n in imports} == {"import warnings", "import torch", "import torch.nn as nn",
+                                                 "import triton", "import triton.language as tl"}
+    last = tree.body[-1]
+    assert isinstance(last, ast.ClassDef) and last.name == "ModelNew" and ast.unparse(last.bases[0]) == "nn.Conv1d"
     assert "__main__" not in ast.unparse(tree) and "get_inputs" not in ast.unparse(tree)
+    assert "workbench" not in "".join(ast.unparse(n) for n in imports)
 
 
 @pytest.mark.parametrize("padding,bias", [(0, False), (2, True)])
@@ -65,8 +62,8 @@ def test_promoted_model_computes_conv1d(profiles, padding, bias):
     module = promote.load_module(promote.promote(MID_ALL, log=lambda line: None))
     model = module.ModelNew(6, 20, 3, stride=3, padding=padding, dilation=4, bias=bias)
     x = torch.randn(2, 6, 64)
-    expected = torch.nn.functional.conv1d(x.double(), model.conv1d.weight.detach().double(),
-                                          None if not bias else model.conv1d.bias.detach().double(),
+    expected = torch.nn.functional.conv1d(x.double(), model.weight.detach().double(),
+                                          None if not bias else model.bias.detach().double(),
                                           stride=3, padding=padding, dilation=4)
     with torch.no_grad():
         got = model(x).double()
@@ -125,8 +122,30 @@ def test_every_family_promotes_to_a_module_that_stands_alone(tmp_path, family):
         return      # a Gluon module: it imports and renders here, it runs on the GPU (test_gpu_only_families_...)
     model = module.ModelNew(6, 20, 3, stride=3, padding=1, dilation=4, bias=True)
     x = torch.randn(2, 6, 64)
-    expected = torch.nn.functional.conv1d(x.double(), model.conv1d.weight.detach().double(),
-                                          model.conv1d.bias.detach().double(), stride=3, padding=1, dilation=4)
+    expected = torch.nn.functional.conv1d(x.double(), model.weight.detach().double(),
+                                          model.bias.detach().double(), stride=3, padding=1, dilation=4)
     with torch.no_grad():
         got = model(x).double()
+    assert model.path == "tuned"      # the family's own kernel ran, not a fallback
     assert float((got - expected).norm() / expected.norm()) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_the_seed_format_rendering_computes_conv1d(tmp_path, dtype):
+    """What a stage prompt shows as its current code (render(dropin=False)) runs too, 16-bit inputs
+    at the family's precision for them."""
+    rec = record.load(MID_ALL)
+    path = tmp_path / "seed_format.py"
+    path.write_text(promote.render(rec.problem, rec.best_entry, rec, dropin=False))
+    module = promote.load_module(path)
+    read = {m for f in paths.KERNELS_DIR.glob("*.py") for m in re.findall(r"\bproblem\.(\w+)", f.read_text())}
+    x, w = torch.randn(2, 6, 64).to(dtype), torch.randn(20, 6, 3).to(dtype)
+    assert not [a for a in read if not hasattr(module.conv1d_problem(x, w, None, 3, 1, 4), a)]
+    model = module.ModelNew(6, 20, 3, stride=3, padding=1, dilation=4, bias=True).to(dtype)
+    with torch.no_grad():
+        got = model(x).double()
+    c = model.conv1d
+    expected = torch.nn.functional.conv1d(x.double(), c.weight.double(), c.bias.double(), stride=3, padding=1,
+                                          dilation=4)
+    assert float((got - expected).norm() / expected.norm()) < (1e-5 if dtype == torch.float32 else 2e-3)
+

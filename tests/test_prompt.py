@@ -16,12 +16,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SEED_PROMPT = (FIXTURES / "seed" / "memory_stage_prompt.txt").read_text()
 
 
-@pytest.fixture
-def reports(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
-    return tmp_path / "reports"
-
-
 def prompt_text(cli, *args):
     out = cli("prompt", "--stage", "memory", "--run", RUN, *args)
     assert out.exit_code == 0, out.output
@@ -64,7 +58,7 @@ def test_the_stage_block_is_stages_yaml(cli, reports):
 def test_code_target_history_and_output_rules(cli, reports):
     rec = record.load(RUN)
     text = prompt_text(cli)
-    assert promote.render(rec.problem, rec.best_entry, rec) in text
+    assert promote.render(rec.problem, rec.best_entry, rec, dropin=False) in text
     assert f"{rec.device['copy_gbps']:.0f} GB/s" in text
     for entry in rec.variants.values():
         assert f"{entry.spec}: {entry.median_ms:.4g} ms" in text

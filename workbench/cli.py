@@ -1,6 +1,7 @@
 """The `workbench` command line. Each command is a thin shell over one module."""
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,14 @@ class Group(click.Group):
         except WorkbenchError as exc:
             click.echo(f"workbench: {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:
+            # The reader stopped reading (`workbench prompt --stdout | head`): not a failure. Point
+            # stdout at /dev/null, so that Python's flush at exit does not fail on the pipe again.
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(0)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +144,7 @@ def variants(stage, as_json):
 @click.option("--save", type=click.Path(dir_okay=False), default=None,
               help="also write the results with the device's facts as JSON to this file")
 def check(problems, suite, variant_specs, everything, seed, as_json, save):
-    """Compare variants with a float64 reference (exit 1 on any failure)."""
+    """Compare variants with a float64 reference (exit 1 on any failure, 2 when nothing ran)."""
     from workbench import registry
     from workbench.collect import correctness, device
     device.prepare()
@@ -162,6 +171,16 @@ def check(problems, suite, variant_specs, everything, seed, as_json, save):
         _print_json(summary)
     else:
         click.echo(f"{len(ran) - len(failed)} passed, {len(failed)} failed, {len(results) - len(ran)} skipped")
+    if not ran:     # nothing was compared: not a pass
+        large = [p.name + (" (the default problem)" if p.name == suite.default else "")
+                 for p in problems if not p.fits_interpreter]
+        small = [p.name for p in suite.problems.values() if p.fits_interpreter][:3]
+        why = (f"{', '.join(large)} {'is' if len(large) == 1 else 'are'} too large for Triton's CPU interpreter "
+               "(no GPU here)" if device.interpreted() and large else "every variant was skipped (see why above)")
+        hint = (f"; try `workbench check --all` (every problem small enough for it) or small problems, e.g. "
+                f"{' '.join(f'-p {n}' for n in small)}" if device.interpreted() and large else "")
+        click.echo(f"workbench: nothing ran: {why}{hint}", err=True)
+        sys.exit(2)
     sys.exit(1 if failed else 0)
 
 
@@ -308,7 +327,8 @@ def executor_options(fn):
               help="starting variant, or 'seed' for the seed baseline "
                    "(default: the variant promoted for the problem, else the seed baseline)")
 @click.option("--replay", "replay_run", default=None,
-              help="replay a recorded run's measurements instead of using the GPU")
+              help="replay a recorded run's measurements instead of using the GPU (recorded as a run of its "
+                   "own; profiles/latest keeps naming the newest measured run)")
 @click.option("--resume", "resume_run", default=None,
               help="continue an interrupted run: what it measured is not measured again")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True,
@@ -341,6 +361,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, res
     else:
         runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32,
                          _executor(workers, scheduler))
+    latest_before = _latest_target()
     session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
                       replay_of=replay_run and recorded.run_id, resume=resumed)
     session.record.strategy, session.record.budget = strategy, budget
@@ -361,16 +382,25 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, res
             session.record.start_from = ("the kernel promoted for " + problem.name) if promoted else "the seed"
         search = STRATEGIES[strategy](session, stage_obj, budget, ConsoleProgress())
         best = search.run(start)
-    except KeyboardInterrupt:
-        interrupted(session.run_id, f"workbench profile --resume {session.run_id}")
+    except (WorkbenchError, KeyboardInterrupt) as exc:
+        if not session.record.variants:
+            _discard(session, latest_before)   # nothing measured: leave no run behind
+            if replay_run and isinstance(exc, WorkbenchError):
+                raise WorkbenchError(f"{exc}\n{_replay_starts(recorded, stage)}") from None
+        elif isinstance(exc, KeyboardInterrupt):     # what was measured stays recorded, and resumes
+            interrupted(session.run_id, f"workbench profile --resume {session.run_id}")
+        raise
     session.finish()
     start_ms = session.record.variants[session.record.baseline].median_ms
     best_ms = session.record.variants[best].median_ms
+    proposals, answered = search.asked - 1, search.measured - 1
     profiled = sum(1 for e in session.record.variants.values() if e.profiled)
     click.echo(f"best {best} at {best_ms:.4g} ms ({start_ms / best_ms:.3g}x the start); "
-               f"{search.measured} variant(s) measured, {profiled} profiled"
-               + (f", {search.asked - search.measured} not in the replayed run" if search.asked > search.measured else ""))
-    click.echo(f"recorded {session.dir / 'run.json'}")
+               f"{search.measured} variant(s) measured: the start and {answered} of {proposals} proposal(s)"
+               + (f" ({proposals - answered} not in the replayed run)" if replay_run else "")
+               + f"; {profiled} profiled")
+    click.echo(f"recorded {session.dir / 'run.json'}"
+               + (" (a replay: profiles/latest still names the newest measured run)" if replay_run else ""))
     if write_report:
         from workbench.present import report
         click.echo(f"report {report.write_report(session.dir)}")
@@ -445,6 +475,34 @@ def optimize(problem, suite, stage_list, start_spec, budget_items, promote_each,
         click.echo(f"report {chain_report.write(chain)}")
 
 
+def _latest_target():
+    """Where profiles/latest points now (None: nowhere), to put it back if a run is discarded."""
+    from workbench import paths
+    latest = Path(paths.PROFILES_DIR) / "latest"
+    return os.readlink(latest) if latest.is_symlink() else None
+
+
+def _discard(session, latest_before):
+    """Remove a run that measured nothing (its directory, and profiles/latest if it named it)."""
+    import shutil
+    shutil.rmtree(session.dir, ignore_errors=True)
+    latest = session.dir.parent / "latest"
+    if latest.is_symlink() and os.readlink(latest) == session.dir.name:
+        latest.unlink()
+        if latest_before:
+            latest.symlink_to(latest_before)
+
+
+def _replay_starts(recorded, stage: str) -> str:
+    """The starts a replay of `recorded` can use: the seed baseline, or the run's own start."""
+    from workbench import registry
+    own = recorded.variants.get(recorded.baseline)
+    spec = registry.variant_of_entry(own).spec if own else None
+    return (f"start from a variant {recorded.run_id} measured: --start seed"
+            + (f", or its own start: workbench profile --stage {stage} --replay {recorded.run_id} "
+               f"--start '{spec}'" if spec else ""))
+
+
 @main.command(name="compare-search")
 @click.argument("run")
 @click.option("--stage", default=None, help="stage to search (default: the run's stage)")
@@ -463,9 +521,16 @@ def compare_search(run, stage, budget, stages_file):
 @main.command(name="promote")
 @click.argument("run", default="latest")
 @click.option("--force", is_flag=True, help="promote even when not faster than the promoted variant (recorded)")
-def promote_cmd(run, force):
-    """Re-check a run's winner and write kernels/promoted/<problem>.py and registry.yaml."""
+@click.option("--rerender", is_flag=True,
+              help="rewrite every kernels/promoted/*.py from registry.yaml with the current template and "
+                   "family files (no run records needed; RUN is ignored)")
+def promote_cmd(run, force, rerender):
+    """Re-check a run's winner and write kernels/promoted/<problem>.py (a drop-in nn.Conv1d) and
+    registry.yaml."""
     from workbench.present import promote
+    if rerender:
+        promote.rerender_all(log=click.echo)
+        return
     path = promote.promote(run, force=force, log=click.echo)
     click.echo(f"promoted: {path} (registry: {promote.registry_file()})")
 
@@ -533,43 +598,112 @@ def _parse_facts(items) -> dict:
     return facts
 
 
-def _read_metrics(path) -> dict:
+def _read_json(path):
     try:
         with open(path) as f:
-            measured = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as exc:
         raise WorkbenchError(f"cannot read metrics from {path}: {exc}") from exc
-    if not isinstance(measured, dict):
-        raise WorkbenchError(f"{path}: expected a JSON object of metric name -> number or {{\"value\": number}}")
-    return measured
+
+
+def _kernel_metrics(path, kernels: list, name: str | None) -> dict:
+    """One kernel of what `workbench metrics REPORT --json` writes: `name` (exact, else the one
+    whose name contains it), else the last (a report of one launch ends with the kernel profiled)."""
+    if not kernels or not all(isinstance(k, dict) and isinstance(k.get("metrics"), dict) for k in kernels):
+        raise WorkbenchError(f"{path}: expected `workbench metrics REPORT --json` output (a list of "
+                             "{kernel, metrics}) or a JSON object of metric name -> number")
+    if name is None:
+        return kernels[-1]
+    found = [k for k in kernels if k.get("kernel") == name] or [k for k in kernels if name in str(k.get("kernel"))]
+    if len(found) != 1:
+        names = ", ".join(str(k.get("kernel")) for k in kernels)
+        raise WorkbenchError(f"{path}: {'no' if not found else 'more than one'} kernel matches {name!r}; "
+                             f"its kernels: {names}")
+    return found[0]
+
+
+def _run_metrics(run_id: str, variant_id: str | None):
+    """(counters, the variant, the run) of a variant a run profiled (default: the run's best)."""
+    from workbench import record, registry
+    rec = record.load(run_id)
+    variant_id = variant_id or rec.best
+    profiled = [k for k, e in rec.variants.items() if e.metrics]
+    if variant_id not in rec.variants:
+        raise WorkbenchError(f"run {rec.run_id} has no variant {variant_id!r}; its profiled variants: "
+                             f"{', '.join(profiled) or 'none'}")
+    entry = rec.variants[variant_id]
+    if not entry.metrics:
+        raise WorkbenchError(f"variant {variant_id} of run {rec.run_id} has no counters (it was "
+                             f"{'timed only' if entry.ok else entry.status}); profiled: {', '.join(profiled) or 'none'}")
+    return entry.metrics, registry.variant_of_entry(entry), rec
+
+
+def read_metrics(source: str | None, kernel: str | None, run_id: str | None, variant: str | None):
+    """What `workbench rules` evaluates: (counters, current variant or None, run or None, arch or
+    None, where they came from). `source`: a JSON file (metric name -> number or {"value": ...},
+    or `workbench metrics --json` output) or RUN:VARIANT_ID; `run_id`: a run, its `variant` id."""
+    if source and not Path(source).exists() and ":" in source and not run_id:
+        run_id, variant = source.split(":", 1)
+    if run_id:
+        measured, current, rec = _run_metrics(run_id, variant)
+        return measured, current, rec, rec.gpu.get("arch"), f"run {rec.run_id}, variant {current.id}"
+    if not source:
+        raise WorkbenchError("give the counters: --metrics FILE.json, --metrics RUN:VARIANT_ID or --run RUN")
+    data = _read_json(source)
+    if isinstance(data, list):
+        from workbench.collect import ncu
+        chosen = _kernel_metrics(source, data, kernel)
+        return chosen["metrics"], None, None, ncu.arch_of(chosen), f"{source}, kernel {chosen.get('kernel')}"
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"{source}: expected a JSON object of metric name -> number or {{\"value\": number}}, "
+                             "or `workbench metrics REPORT --json` output")
+    return data, None, None, None, source
 
 
 @main.command()
 @click.option("--stage", "stage_name", required=True, help="the stage whose rules to evaluate")
-@click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False),
-              help="JSON object: metric name (ncu or logical) -> number or {\"value\": number, ...}")
+@click.option("--metrics", "metrics_source", default=None, metavar="FILE.json|RUN:VARIANT_ID",
+              help="the counters: what `workbench metrics REPORT.ncu-rep --json > FILE.json` writes (the last "
+                   "kernel, or --kernel NAME), a JSON object of metric name (ncu or logical) -> number or "
+                   "{\"value\": number}, or RUN:VARIANT_ID, a variant a recorded run profiled")
+@click.option("--kernel", default=None, help="with `workbench metrics --json` output: the kernel to read (default: the last)")
+@click.option("--run", "run_id", default=None,
+              help="read the counters a recorded run holds for --variant ID (default: its best); the run's "
+                   "problem and GPU give the facts")
 @click.option("--variant", "-v", "variant_spec", default=None,
-              help="the current variant, FAMILY:key=value,... (default: the seed family's defaults)")
+              help="the current variant, FAMILY:key=value,... (default: the run's variant, else the seed family's "
+                   "defaults); with --run, the id of a variant in that run")
 @problem_options()
 @click.option("--fact", "fact_items", multiple=True, metavar="NAME=NUMBER",
               help="a device fact the conditions may name, e.g. sm_count=132 (repeatable)")
-@click.option("--arch", default="sm_90", show_default=True, help="architecture whose ncu names the metrics use")
+@click.option("--arch", default=None,
+              help="architecture whose ncu names the metrics use (default: the report's or run's GPU, else sm_90)")
 @stages_option
 @click.option("--json", "as_json", is_flag=True)
-def rules(stage_name, metrics_file, variant_spec, problem, suite, fact_items, arch, stages_file, as_json):
-    """Evaluate a stage's rules on a metrics file (no GPU) and print what they propose."""
+def rules(stage_name, metrics_source, kernel, run_id, variant_spec, problem, suite, fact_items, arch, stages_file,
+          as_json):
+    """Evaluate a stage's rules on measured counters (no GPU) and print what they propose.
+
+    The counters come from an ncu report (`workbench metrics REPORT.ncu-rep --json > F.json`; a
+    run's reports are profiles/RUN/*.ncu-rep), from a JSON object of metric -> number, or from a
+    recorded run (--run RUN [--variant ID], or --metrics RUN:VARIANT_ID)."""
     from workbench import registry
     from workbench.search import rules as engine
     stage = load_stages(stages_file).get(stage_name)
-    measured = _read_metrics(metrics_file)
-    current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
-    facts = {**engine.facts(problem, arch=arch), **_parse_facts(fact_items)}
+    measured, current, rec, source_arch, source = read_metrics(metrics_source, kernel, run_id,
+                                                                variant_spec if run_id else None)
+    if current is None:
+        current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
+    if rec is not None:
+        problem = Problem.from_record(rec.problem)
+    facts = {**engine.facts(problem, rec.gpu if rec else None, arch=arch or source_arch), **_parse_facts(fact_items)}
     proposals = engine.propose(registry, stage, current, measured, facts, set())
     if as_json:
         return _print_json([p.to_dict() for p in proposals])
     says = {r.id: r.says for r in stage.rules}
     met = engine.targets_met(stage.to_dict()["metrics"], measured, facts)
-    click.echo(f"stage {stage.name}: {stage.focus}\ncurrent: {current.spec}  (problem {problem.name})")
+    click.echo(f"stage {stage.name}: {stage.focus}\ncurrent: {current.spec}  (problem {problem.name})\n"
+               f"counters: {source}")
     click.echo("targets: " + ", ".join(f"{t.metric} {t.op} {t.value} {TARGET_STATE[met[t.metric]]}"
                                        for t in stage.targets))
     for i, p in enumerate(proposals, 1):
@@ -602,11 +736,30 @@ def report(runs, diff, variant_id, out_dir):
     click.echo(path)
 
 
+@main.command(name="export")
+@click.argument("run", default="latest")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="write the table as CSV")
+@click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False), default=None,
+              help="write the table as Parquet (needs pandas and pyarrow)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="write the table as a JSON list of rows (needs no pandas)")
+def export_cmd(run, csv_path, parquet_path, json_path):
+    """Write a run's variants as a table, one row per variant: config.KEY, status, times, ratios,
+    roofline, metric.NAME and ncu.NAME columns (RUN: id, 'latest' or path; default latest). In
+    Python: workbench.load_run(RUN) returns the same table as a pandas DataFrame."""
+    from workbench.present import export
+    if not (csv_path or parquet_path or json_path):
+        raise WorkbenchError("say where to write the table: --csv FILE, --parquet FILE and/or --json FILE")
+    for path, n_rows, n_columns in export.export(run, csv_path, parquet_path, json_path):
+        click.echo(f"{path}: {n_rows} variant(s), {n_columns} columns")
+
+
 @main.command(name="prompt")
-@click.option("--stage", required=True, help="stage from stages.yaml whose prompt to write")
+@click.option("--stage", default=None,
+              help="stage from stages.yaml whose prompt to write (default: the run's own stage)")
 @click.option("--run", default=None,
-              help="run id, 'latest' or path (default: the newest run of this stage and problem, else latest)")
-@click.option("--problem", "-p", default=None, help="problem whose newest run of the stage to use")
+              help="run id, 'latest' or path (default: the problem's newest run of the stage, or of any stage)")
+@click.option("--problem", "-p", default=None, help="problem whose newest run to use (default: the suite's default)")
 @click.option("--target", default=None, help="target GPU from workbench/targets.yaml (default: the run's GPU)")
 @click.option("--stdout", "to_stdout", is_flag=True, help="print the prompt rather than its path")
 @stages_option

@@ -1,11 +1,25 @@
 # Promoted conv1d kernel for problem kb76-small (B=16 Cin=3 Cout=64 K=3 L=256 stride=3 dil=4 pad=0 float32).
 # Family implicit_gemm from kernels/implicit_gemm.py, config pinned below; run 20261125-045339-profile-memory-kb76-small on
 # NVIDIA H200: 0.005088 ms, 5.39x the seed kernel, 1.62x cuDNN.
-# Written by `workbench promote`; regenerate rather than edit.
+# ModelNew is a drop-in nn.Conv1d: it runs implicit_gemm where that kernel's own limits hold for the
+# input, else the portable Triton kernel (implicit_gemm), else torch.nn.functional.conv1d, and
+# warns once per reason. Written by `workbench promote`; regenerate rather than edit
+# (`workbench promote --rerender` rewrites every promoted module).
+import warnings
+
 import torch
 import torch.nn as nn
 import triton
 import triton.language as tl
+
+
+def dot_precision(problem, config) -> str:
+    """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
+    input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under
+    "tf32" and strict fp32 under "tf32x3" (three TF32 products) or "ieee"."""
+    if problem.dtype != "float32":
+        return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+    return "tf32" if config["precision"] == "tf32" else "fp32"
 
 
 @triton.jit
@@ -87,34 +101,279 @@ def _seed(bm, bn, bk, warps, stages):
 
 
 CONFIG = {'BLOCK_M': 64, 'BLOCK_N': 128, 'BLOCK_K': 32, 'num_warps': 8, 'num_stages': 1, 'precision': 'tf32'}
+PROBLEM = 'kb76-small'  # the problem it was tuned on
+STRICT = False  # whether fp32 inputs want fp32 products (no TF32), as on kb76-small
+# Triton's CPU interpreter decorated the kernels above (TRITON_INTERPRET=1 when this module was imported)
+INTERPRETED = bool(triton.knobs.runtime.interpret)
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+# The tuned kernel, and the portable one that takes the inputs the tuned one cannot. `precision_16bit`:
+# the `precision` a 16-bit input runs at (tl.dot's tf32 is for fp32 operands); `aligned`: x and w must
+# start on 16-byte boundaries; `takes_groups`: the launcher computes groups > 1.
+TUNED = {
+    "name": 'implicit_gemm',
+    "launch": launch,
+    "supports": lambda problem: None,
+    "config_limits": lambda problem, config: None,
+    "precision": dot_precision,
+    "config": CONFIG,
+    "interpretable": True,
+    "takes_groups": False,
+    "aligned": False,
+    "precision_16bit": 'ieee',
+}
+PORTABLE = {
+    "name": 'implicit_gemm',
+    "launch": launch,
+    "supports": lambda problem: None,
+    "config_limits": lambda problem, config: None,
+    "precision": dot_precision,
+    "config": {'BLOCK_M': 64, 'BLOCK_N': 64, 'BLOCK_K': 32, 'num_warps': 4, 'num_stages': 2, 'precision': 'tf32'},
+    "interpretable": True,
+    "takes_groups": False,
+    "aligned": False,
+    "precision_16bit": 'ieee',
+}
 
 
-def conv1d_shape(x, weight, bias, stride, padding, dilation):
-    """The problem fields the launcher reads, taken from the tensors."""
-    batch, in_channels, length = x.shape
-    out_channels, _, kernel_size = weight.shape
-    l_out = (length + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
-    return type("Conv1dShape", (), dict(
-        batch=batch, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-        length=length, stride=stride, padding=padding, dilation=dilation, bias=bias is not None, l_out=l_out))
+class Conv1dProblem:
+    """The problem a family's supports, config_limits, precision and launch read, for one input:
+    the fields and derived sizes of the workbench's Problem, taken from the tensors."""
+
+    def __init__(self, x, weight, bias, stride, padding, dilation, groups, strict=False):
+        self.name, self.about, self.tags = "ModelNew input", "", ()
+        self.batch, self.in_channels, self.length = x.shape
+        self.out_channels, _, self.kernel_size = weight.shape
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.bias = bias is not None
+        self.torch_dtype = x.dtype
+        self.dtype = str(x.dtype).removeprefix("torch.")
+        self.element_size = x.element_size()
+        self.strict = strict and x.dtype == torch.float32
+
+    @property
+    def footprint(self):
+        return self.dilation * (self.kernel_size - 1) + 1
+
+    @property
+    def l_out(self):
+        return (self.length + 2 * self.padding - self.footprint) // self.stride + 1
+
+    @property
+    def group_in(self):
+        return self.in_channels // self.groups
+
+    @property
+    def group_out(self):
+        return self.out_channels // self.groups
+
+    @property
+    def x_shape(self):
+        return (self.batch, self.in_channels, self.length)
+
+    @property
+    def w_shape(self):
+        return (self.out_channels, self.group_in, self.kernel_size)
+
+    @property
+    def y_shape(self):
+        return (self.batch, self.out_channels, self.l_out)
+
+    @property
+    def macs(self):
+        return self.batch * self.out_channels * self.l_out * self.group_in * self.kernel_size
 
 
-def conv1d_triton(x, weight, bias=None, stride=1, padding=0, dilation=1):
+@triton.jit
+def interpreter_bf16_probe(a_ptr, c_ptr):
+    r = tl.arange(0, 16)
+    a = tl.load(a_ptr + r[:, None] * 16 + r[None, :])
+    tl.store(c_ptr + r[:, None] * 16 + r[None, :], tl.dot(a, a))
+
+
+_BF16_OK = []
+
+
+def interpreter_bf16_ok():
+    """Whether Triton's CPU interpreter multiplies bfloat16 right (Triton 3.6's multiplies the bit
+    patterns as integers, unless a caller mended it); probed once."""
+    if not _BF16_OK:
+        a = (2 * torch.eye(16)).to(torch.bfloat16)
+        c = torch.zeros(16, 16)
+        try:
+            interpreter_bf16_probe[(1,)](a, c)
+            _BF16_OK.append(bool(torch.equal(c, 4 * torch.eye(16))))
+        except Exception:
+            _BF16_OK.append(False)
+    return _BF16_OK[0]
+
+
+def config_for(kernel, problem):
+    """The kernel's config with its precision matched to the input's dtype."""
+    config = kernel["config"]
+    if problem.element_size == 2 and "precision" in config and kernel["precision_16bit"]:
+        return {**config, "precision": kernel["precision_16bit"]}
+    return config
+
+
+def torch_decides(x, weight, bias, stride, padding, dilation, groups):
+    """Inputs nn.Conv1d itself refuses (shapes, dtypes, devices that do not match) or that hold
+    nothing to compute: torch.nn.functional.conv1d raises its error or returns its empty result."""
+    if x.dim() != 3 or any(t.dtype != x.dtype or t.device != x.device for t in (weight, bias) if t is not None):
+        return True
+    l_out = (x.shape[2] + 2 * padding - dilation * (weight.shape[2] - 1) - 1) // stride + 1
+    return x.shape[1] != weight.shape[1] * groups or x.numel() == 0 or l_out < 1
+
+
+def triton_unsupported(x, weight, bias):
+    """Why neither Triton kernel can take these tensors at all, or None."""
+    if x.dtype not in DTYPES:
+        return f"dtype {str(x.dtype).removeprefix('torch.')}: the Triton kernels take float32, float16 and bfloat16"
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
+        return ("autograd: the Triton kernels have no backward pass; call the module under torch.no_grad() "
+                "or torch.inference_mode() to run them")
+    if x.device.type != "cuda" and not (INTERPRETED and x.device.type == "cpu"):
+        if x.device.type == "cpu":
+            return ("x is on the CPU and Triton's CPU interpreter is off (TRITON_INTERPRET=1 before this "
+                    "module is imported runs the kernels there)")
+        return f"x is on {x.device.type}: the Triton kernels run on CUDA devices"
+    if INTERPRETED and x.dtype == torch.bfloat16 and not interpreter_bf16_ok():
+        return "Triton's CPU interpreter multiplies bfloat16 operands as integers (this Triton version)"
+    return None
+
+
+def kernel_unsupported(kernel, problem, x, weight):
+    """Why `kernel` cannot run `problem` on these tensors, or None: a Gluon kernel off the GPU,
+    groups its launcher never reads, the family's own supports, products less precise than a
+    strict module asks, the family's config_limits at the config it would run, alignment."""
+    if not kernel["interpretable"] and (INTERPRETED or x.device.type != "cuda"):
+        return "a Gluon kernel: it needs a CUDA GPU, and Triton's CPU interpreter cannot run it"
+    if problem.groups > 1 and not kernel["takes_groups"]:
+        return f"groups {problem.groups}: it computes groups = 1 only"
+    why = kernel["supports"](problem)
+    if why:
+        return why
+    config = config_for(kernel, problem)
+    products = kernel["precision"](problem, config)
+    if problem.strict and products != "fp32":
+        return f"{products} products at precision {config.get('precision')}; this module is strict (fp32 products)"
+    why = kernel["config_limits"](problem, config)
+    if why:
+        return why
+    starts = [t.data_ptr() % 16 for t in (x, weight) if t.is_contiguous()]   # .contiguous() copies the others
+    if kernel["aligned"] and any(starts):
+        return "x or the weight does not start on a 16-byte boundary (a view into a larger tensor)"
+    return None
+
+
+def run_kernel(kernel, problem, x, weight, bias):
     x, weight = x.contiguous(), weight.contiguous()
-    shape = conv1d_shape(x, weight, bias, stride, padding, dilation)
-    out = torch.empty((shape.batch, shape.out_channels, shape.l_out), device=x.device, dtype=x.dtype)
-    launch(x, weight, None if bias is None else bias.contiguous(), out, shape, CONFIG)
+    bias = None if bias is None else bias.contiguous()
+    out = torch.empty(problem.y_shape, device=x.device, dtype=x.dtype)
+    kernel["launch"](x, weight, bias, out, problem, config_for(kernel, problem))
     return out
 
 
-class ModelNew(nn.Module):
-    """nn.Conv1d's parameters, the promoted Triton kernel's forward pass."""
+def torch_conv1d(x, weight, bias, stride, padding, dilation, groups):
+    """PyTorch's conv1d; for a strict module's fp32 input, without TF32 (as the kernels)."""
+    if not (STRICT and x.dtype == torch.float32 and x.is_cuda):
+        return torch.nn.functional.conv1d(x, weight, bias, stride, padding, dilation, groups)
+    allowed = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        return torch.nn.functional.conv1d(x, weight, bias, stride, padding, dilation, groups)
+    finally:
+        torch.backends.cudnn.allow_tf32 = allowed
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=False):
-        super().__init__()
-        self.conv1d = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                                dilation=dilation, bias=bias)
 
-    def forward(self, x):
-        c = self.conv1d
-        return conv1d_triton(x, c.weight, c.bias, c.stride[0], c.padding[0], c.dilation[0])
+def choose_route(x, weight, bias, stride, padding, dilation, groups, warn):
+    """The paths to try in order, ending with "torch"; `warn(message)` hears why one falls back."""
+    if torch_decides(x, weight, bias, stride, padding, dilation, groups):
+        return ["torch"]
+    why = triton_unsupported(x, weight, bias)
+    if why:
+        warn(f"the Triton kernels cannot run this input ({why}); using torch.nn.functional.conv1d")
+        return ["torch"]
+    problem = Conv1dProblem(x, weight, bias, stride, padding, dilation, groups, STRICT)
+    why, nor = (kernel_unsupported(kernel, problem, x, weight) for kernel in (TUNED, PORTABLE))
+    if why and not nor:
+        warn(f"{TUNED['name']} cannot run this input ({why}); using the portable Triton path ({PORTABLE['name']})")
+    elif why:
+        nor = PORTABLE["name"] if nor == why else f"{PORTABLE['name']}: {nor}"
+        warn(f"{TUNED['name']} cannot run this input ({why}), nor can the portable Triton path ({nor}); "
+             "using torch.nn.functional.conv1d")
+    return [name for name, unsupported in (("tuned", why), ("portable", nor)) if not unsupported] + ["torch"]
+
+
+def conv1d_dropin(x, weight, bias, stride, padding, dilation, groups, routes, warn):
+    """(y, path): conv1d on the tuned kernel where its limits hold, else the portable kernel, else
+    torch; path is "tuned", "portable" or "torch". `routes` remembers the paths chosen for each
+    input signature, `warn(message)` hears why a path falls back."""
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    key = (tuple(x.shape), tuple(x.stride()), x.dtype, x.device, x.data_ptr() % 16, weight.data_ptr() % 16,
+           weight.is_contiguous(), bias is None, needs_grad)
+    if key not in routes:
+        routes[key] = choose_route(x, weight, bias, stride, padding, dilation, groups, warn)
+    route = routes[key]
+    problem = Conv1dProblem(x, weight, bias, stride, padding, dilation, groups, STRICT) if route[0] != "torch" else None
+    while route[0] != "torch":
+        kernel = TUNED if route[0] == "tuned" else PORTABLE
+        try:
+            return run_kernel(kernel, problem, x, weight, bias), route[0]
+        except Exception as exc:   # a limit the checks missed: fall back, and say so
+            what = (str(exc).strip().splitlines() or [""])[-1][:300]
+            route.pop(0)
+            fallback = "the portable Triton path" if route[0] == "portable" else "torch.nn.functional.conv1d"
+            warn(f"{kernel['name']} failed on this input ({type(exc).__name__}: {what}); using {fallback}")
+    return torch_conv1d(x, weight, bias, stride, padding, dilation, groups), "torch"
+
+
+def refused(stride, padding, padding_mode):
+    """Why ModelNew can never serve this nn.Conv1d configuration, or None."""
+    stride = stride if isinstance(stride, int) else stride[0]
+    if padding_mode != "zeros":
+        return (f"padding_mode={padding_mode!r}: the kernels pad with zeros only (padding_mode='zeros'); "
+                f"use nn.Conv1d for {padding_mode} padding")
+    if padding == "same" and stride != 1:
+        return f"padding='same' needs stride 1, not {stride} (nn.Conv1d refuses it too)"
+    pads = (padding,) if isinstance(padding, int) else padding if isinstance(padding, (tuple, list)) else ()
+    if any(isinstance(p, int) and p < 0 for p in pads):
+        return f"padding={padding!r}: negative padding"
+    return None
+
+
+class ModelNew(nn.Conv1d):
+    """A drop-in nn.Conv1d (same arguments, parameters and state_dict) whose forward runs the
+    promoted Triton kernel where its limits hold for the input, else the portable Triton kernel,
+    else torch.nn.functional.conv1d, warning once per reason. `path` says what the last call ran."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        why = refused(stride, padding, padding_mode)
+        if why:
+            raise ValueError(f"ModelNew (promoted for {PROBLEM}) cannot serve {why}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, device=device,
+                         dtype=dtype)
+        # 'same' (stride 1) pads dilation*(K-1) zeros, half on the left and the odd one on the right:
+        # the kernels pad both sides by the left half, and x gets the odd one as a copy (as torch does)
+        reach = self.dilation[0] * (self.kernel_size[0] - 1)
+        same = self.padding == "same"
+        self.kernel_padding = reach // 2 if same else 0 if self.padding == "valid" else self.padding[0]
+        self.pad_right = reach % 2 if same else 0
+        self.path = None
+        self._routes, self._warned = {}, set()
+
+    def _warn(self, message):
+        if message not in self._warned:
+            self._warned.add(message)
+            warnings.warn(f"ModelNew: {message}", stacklevel=2)
+
+    def forward(self, input):
+        unbatched = input.dim() == 2      # (C_in, L), as nn.Conv1d takes it
+        x = input.unsqueeze(0) if unbatched else input
+        if self.pad_right:
+            x = torch.nn.functional.pad(x, (0, self.pad_right))
+        y, self.path = conv1d_dropin(x, self.weight, self.bias, self.stride[0], self.kernel_padding,
+                                     self.dilation[0], self.groups, self._routes, self._warn)
+        return y.squeeze(0) if unbatched else y

@@ -3,8 +3,9 @@
 The seed prompt (target GPU, stage focus/metrics/rules, current code, NCU metrics, output
 rules) is how this workbench began; here each part comes from its one source: the GPU from
 targets.yaml (plus the run's measured copy bandwidth), the stage from stages.yaml, the code
-from promote.render, the metrics and the history from the run record, and the output rules
-from candidate.RULES, which `workbench import` enforces on the answer.
+from promote.render (in the seed's format, not the drop-in module promote writes), the metrics
+and the history from the run record, and the output rules from candidate.RULES, which
+`workbench import` enforces on the answer.
 """
 import json
 from pathlib import Path
@@ -23,9 +24,9 @@ from workbench.search.stages import load_stages
 DEFAULT_ARCH = "sm_90"   # whose ncu names to print when a run recorded no GPU
 
 
-def find_run(stage: str, problem: str, run: str | None) -> record.Run:
-    """`run`; else the newest run of that stage and problem with a measured best (in profiles/,
-    then the curated examples)."""
+def find_run(stage: str | None, problem: str, run: str | None) -> record.Run:
+    """`run`; else the newest run of that stage (any stage: None) and problem with a measured best
+    (in profiles/, then the curated examples)."""
     if run:
         return record.load(run)
     for run_id in reversed(record.known_runs()):
@@ -33,10 +34,12 @@ def find_run(stage: str, problem: str, run: str | None) -> record.Run:
             rec = record.load(run_id)
         except WorkbenchError:   # an unreadable run is not the one we want
             continue
-        if (rec.stage or {}).get("name") == stage and rec.best and rec.problem["name"] == problem:
+        ran = (rec.stage or {}).get("name")
+        if ran and (stage is None or ran == stage) and rec.best and rec.problem["name"] == problem:
             return rec
-    raise WorkbenchError(f"no run of stage {stage!r} on {problem!r} with a measured best; run "
-                         f"`workbench profile --stage {stage} -p {problem}` first, or pass --run RUN")
+    which = f"stage {stage!r}" if stage else "any stage"
+    raise WorkbenchError(f"no run of {which} on {problem!r} with a measured best; run "
+                         f"`workbench profile --stage {stage or 'memory'} -p {problem}` first, or pass --run RUN")
 
 
 def best_entry(rec: record.Run) -> record.Entry:
@@ -102,17 +105,25 @@ def render(rec: record.Run, stage, target: dict) -> str:
     return templates.render("prompt.txt.j2",
         target=target, copy_gbps=rec.device.get("copy_gbps") if on_target else None, run_id=rec.run_id,
         stage=stage, stage_metrics=[{**t.to_dict(), "ncu": _ncu_name(t.metric, arch)} for t in stage.targets],
-        code=promote.render(rec.problem, entry, rec), ncu_json=ncu_json(entry), missing=entry.missing or {},
+        code=promote.render(rec.problem, entry, rec, dropin=False), ncu_json=ncu_json(entry),
+        missing=entry.missing or {},
         problem_shape=Problem.from_record(rec.problem).shape_str(), gpu=gpu.get("name", "no GPU"),
         history=history(rec), output_rules=candidate.output_rules_text())
 
 
-def write_prompt(stage: str, run: str | None = None, problem: str | None = None, target: str | None = None,
-                 stages_file=None) -> tuple:
-    """(path, text): reports/prompts/<run-id>-<stage>.txt."""
-    stage_obj = load_stages(stages_file).get(stage)
+def write_prompt(stage: str | None = None, run: str | None = None, problem: str | None = None,
+                 target: str | None = None, stages_file=None) -> tuple:
+    """(path, text): reports/prompts/<run-id>-<stage>.txt. Without a stage, the run's own (the
+    newest run of the problem, where no run is named)."""
+    stages = load_stages(stages_file)
+    if stage is not None:
+        stages.get(stage)   # an unknown stage is an error naming the known ones, before any run is read
     problem = load_suite().get(problem).name   # the suite's default; an unknown name is an error naming the known ones
     rec = find_run(stage, problem, run)
+    stage = stage or (rec.stage or {}).get("name")
+    if not stage:
+        raise WorkbenchError(f"run {rec.run_id} ran no stage ({rec.kind}); name one with --stage")
+    stage_obj = stages.get(stage)
     gpu_name = rec.gpu.get("name")
     text = render(rec, stage_obj, targets.pick(target, gpu_name))
     path = Path(paths.REPORTS_DIR) / "prompts" / f"{rec.run_id}-{stage}.txt"
