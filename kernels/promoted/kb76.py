@@ -2,7 +2,7 @@
 # Family staged_taps from kernels/staged_taps.py, config pinned below; run 20261125-184029-profile-memory-kb76 on
 # NVIDIA H200: 4.321 ms, 1.96x the seed kernel, 2.34x cuDNN.
 # ModelNew is a drop-in nn.Conv1d: it runs staged_taps where that kernel's own limits hold for the
-# input, else the portable Triton kernel (implicit_gemm), else torch.nn.functional.conv1d, and
+# input, else the portable Triton kernel (tap_gemm), else torch.nn.functional.conv1d, and
 # warns once per reason. Written by `workbench promote`; regenerate rather than edit
 # (`workbench promote --rerender` rewrites every promoted module).
 import warnings
@@ -26,6 +26,11 @@ class WorkbenchError(Exception):
 def sm_count(device: torch.device) -> int:
     """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+def ungrouped(problem) -> str | None:
+    """supports() of a family written for groups = 1: why it refuses a grouped problem, or None."""
+    return f"groups = {problem.groups}: this family takes groups = 1 only" if problem.groups > 1 else None
 
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
@@ -613,6 +618,8 @@ def launch(x, w, bias, out, problem, config):
 
 
 def supports(problem):
+    if problem.groups > 1:
+        return ungrouped(problem)
     if problem.stride > 3:
         # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
         # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
@@ -634,6 +641,28 @@ def precision(problem, config) -> str:
     return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
+class DirectLaunch:
+    """Launch a @triton.jit kernel; later calls with the same key launch its compiled form
+    directly. That skips the JIT's argument binding: tens of microseconds per call, more than
+    a launch-bound problem's whole kernel (kb76-small)."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._compiled = {}
+
+    def __call__(self, grid, args, num_warps, num_stages):
+        # What Triton specializes on: tensors' dtype, device and 16-byte alignment; every other value.
+        key = (num_warps, num_stages, *((a.dtype, a.device, a.data_ptr() % 16 == 0) if hasattr(a, "data_ptr") else a
+                                        for a in args))
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            compiled[(*grid, 1, 1)[:3]](*args)    # a compiled kernel's launcher takes all three grid axes
+            return
+        compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+        if hasattr(compiled, "function"):        # Triton's CPU interpreter returns no compiled kernel
+            self._compiled[key] = compiled
+
+
 def dot_precision(problem, config) -> str:
     """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
     input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under
@@ -643,81 +672,117 @@ def dot_precision(problem, config) -> str:
     return "tf32" if config["precision"] == "tf32" else "fp32"
 
 
+portable_SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
+MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold before the tile spills
+
+
 @triton.jit
-def conv1d_implicit_gemm_kernel(
+def conv1d_tap_gemm_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in, L_out, M,
-    stride, dilation, padding,
-    x_bs, x_cs, x_ls,
-    w_os, w_cs, w_ks,
-    y_bs, y_cs, y_ls,
-    Cin: tl.constexpr, Cout: tl.constexpr, K: tl.constexpr,
-    HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_co,
+    S: tl.constexpr, D: tl.constexpr, P: tl.constexpr, K: tl.constexpr,
+    G: tl.constexpr, CIN_G: tl.constexpr, COUT_G: tl.constexpr,
+    FOLD: tl.constexpr, WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_CO: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr,
 ):
-    # 1. Which output tile is ours: rows offs_m of the (batch*L_out) axis, columns offs_n.
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_m = offs_m < M
-    mask_n = offs_n < Cout
+    # 1. Our tile (point 5): C_out tile fastest, then L tile, group, batch row.
+    pid = tl.program_id(0)
+    pid_co = pid % n_co
+    pid_l = (pid // n_co) % n_l
+    bj = pid // (n_co * n_l)
+    j = bj % G
+    b = bj // G
+    offs_co = pid_co * BLOCK_CO + tl.arange(0, BLOCK_CO)
+    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    mask_co = offs_co < COUT_G
+    mask_l = offs_l < L_out
+    # 64-bit bases of this (b, j)'s slabs; 32-bit offsets inside them unless WIDE (point 6).
+    x_slab = x_ptr + b.to(tl.int64) * x_bs + (j * CIN_G).to(tl.int64) * x_cs
+    w_grp = w_ptr + j.to(tl.int64) * (K * COUT_G * CIN_G)
+    pos0 = offs_l * S - P                                   # input position of tap 0, per output
+    acc = tl.zeros((BLOCK_CO, BLOCK_L), dtype=tl.float32)
 
-    # 2. Decode each row into (batch, output position) once, outside the reduction loop.
-    #    The batch offset is taken in 64 bits: x of kb76 holds 2.1e9 elements.
-    b_idx = offs_m // L_out
-    l_idx = offs_m % L_out
-    x_rows = x_ptr + b_idx.to(tl.int64) * x_bs           # [BLOCK_M] row base pointers
-    l_first = l_idx * stride - padding                     # input position of tap 0
+    if FOLD:
+        # 2a. Reduction r = ci*K + k (point 4); A straight from w's layout, row co at co*CIN_G*K.
+        for r0 in range(0, CIN_G * K, BLOCK_CI):
+            offs_r = r0 + tl.arange(0, BLOCK_CI)
+            mask_r = offs_r < CIN_G * K
+            a = tl.load(w_grp + offs_co[:, None] * (CIN_G * K) + offs_r[None, :],
+                        mask=mask_co[:, None] & mask_r[None, :], other=0.0)
+            ci = offs_r // K
+            pos = pos0[None, :] + ((offs_r % K) * D)[:, None]                    # [BLOCK_CI, BLOCK_L]
+            ci_off = ci.to(tl.int64) * x_cs if WIDE else ci * x_cs
+            xt = tl.load(x_slab + ci_off[:, None] + pos,
+                         mask=mask_r[:, None] & mask_l[None, :] & (pos >= 0) & (pos < L_in), other=0.0)
+            acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+    else:
+        # 2b. Reduction over taps x C_in chunks, one flat loop (point 3); A from the re-laid
+        #     weights [G, K, COUT_G, CIN_G], contiguous along C_in.
+        CHUNKS: tl.constexpr = (CIN_G + BLOCK_CI - 1) // BLOCK_CI
+        for t in range(0, K * CHUNKS):
+            k = t // CHUNKS
+            offs_ci = (t % CHUNKS) * BLOCK_CI + tl.arange(0, BLOCK_CI)
+            mask_ci = offs_ci < CIN_G
+            a = tl.load(w_grp + (k * COUT_G + offs_co)[:, None] * CIN_G + offs_ci[None, :],
+                        mask=mask_co[:, None] & mask_ci[None, :], other=0.0)
+            pos = pos0 + k * D
+            ci_off = offs_ci.to(tl.int64) * x_cs if WIDE else offs_ci * x_cs
+            xt = tl.load(x_slab + ci_off[:, None] + pos[None, :],
+                         mask=mask_ci[:, None] & (mask_l & (pos >= 0) & (pos < L_in))[None, :], other=0.0)
+            acc = tl.dot(a, xt, acc, input_precision=PRECISION)
 
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-
-    # 3. March over the reduction axis r = ci*K + k in steps of BLOCK_K. K is a compile-time
-    #    constant, so r // K and r % K become multiply-shift sequences.
-    for r0 in range(0, Cin * K, BLOCK_K):
-        offs_r = r0 + tl.arange(0, BLOCK_K)
-        mask_r = offs_r < Cin * K
-        ci = offs_r // K
-        kk = offs_r % K
-
-        # Gather the im2col slice: x[b, ci, l*stride + k*dilation - padding], zero-padded.
-        l_in = l_first[:, None] + (kk * dilation)[None, :]                     # [BM, BK]
-        x_mask = mask_m[:, None] & mask_r[None, :] & (l_in >= 0) & (l_in < L_in)
-        x_tile = tl.load(x_rows[:, None] + (ci * x_cs)[None, :] + l_in * x_ls, mask=x_mask, other=0.0)
-
-        # The weight slice, read as W^T: w[co, ci, k] at [r, co].
-        w_ptrs = w_ptr + (ci * w_cs + kk * w_ks)[:, None] + (offs_n * w_os)[None, :]
-        w_tile = tl.load(w_ptrs, mask=mask_r[:, None] & mask_n[None, :], other=0.0)
-
-        # fp32 inputs use PRECISION ("tf32": the seed's choice; "ieee": strict fp32);
-        # fp16/bf16 inputs always multiply exactly into the fp32 accumulator.
-        acc = tl.dot(x_tile, w_tile, acc, input_precision=PRECISION)
-
-    # 4. Epilogue: bias per output channel, cast to y's dtype, store the tile.
+    # 3. Epilogue: bias per output channel, cast, store along L (each warp writes whole rows).
     if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-    y_ptrs = (y_ptr + (b_idx.to(tl.int64) * y_bs + l_idx * y_ls)[:, None] + (offs_n * y_cs)[None, :])
-    tl.store(y_ptrs, acc.to(y_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
+        acc += tl.load(b_ptr + j * COUT_G + offs_co, mask=mask_co, other=0.0).to(tl.float32)[:, None]
+    y_slab = y_ptr + b.to(tl.int64) * y_bs + (j * COUT_G).to(tl.int64) * y_cs
+    co_off = offs_co.to(tl.int64) * y_cs if WIDE else offs_co * y_cs
+    tl.store(y_slab + co_off[:, None] + offs_l[None, :], acc.to(y_ptr.dtype.element_ty),
+             mask=mask_co[:, None] & mask_l[None, :])
+
+
+_launch = DirectLaunch(conv1d_tap_gemm_kernel)
+
+
+def tap_major(w, problem):
+    """The weights as [groups, K, Cout_g, Cin_g], each tap's tile contiguous along C_in (point 2).
+    A view, no copy, when K = 1."""
+    g = problem.groups
+    return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
 
 
 def portable_launch(x, w, bias, out, problem, config):
-    """One launch, exactly the config given (no autotuning)."""
-    M = problem.batch * problem.l_out
-    grid = (triton.cdiv(M, config["BLOCK_M"]), triton.cdiv(problem.out_channels, config["BLOCK_N"]))
-    conv1d_implicit_gemm_kernel[grid](
-        x, w, bias if bias is not None else x, out,
-        problem.length, problem.l_out, M,
-        problem.stride, problem.dilation, problem.padding,
-        *x.stride(), *w.stride(), *out.stride(),
-        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
-        HAS_BIAS=bias is not None, PRECISION=config["precision"],
-        BLOCK_M=config["BLOCK_M"], BLOCK_N=config["BLOCK_N"], BLOCK_K=config["BLOCK_K"],
-        num_warps=config["num_warps"], num_stages=config["num_stages"],
-    )
+    """One launch, exactly the config given (no autotuning); with FOLD = "no" the weights are
+    re-laid out first (a small copy, part of every launch)."""
+    assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
+    bco, bl = config["BLOCK_CO"], config["BLOCK_L"]
+    fold = config["FOLD"] == "yes"
+    n_l, n_co = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.group_out, bco)
+    wide = max(problem.group_in * x.stride(1), problem.group_out * out.stride(1)) >= 2**31
+    args = (x, w if fold else tap_major(w, problem), bias if bias is not None else x, out,
+            problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1), n_l, n_co,
+            problem.stride, problem.dilation, problem.padding, problem.kernel_size,
+            problem.groups, problem.group_in, problem.group_out,
+            fold, wide, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"])
+    _launch((problem.batch * problem.groups * n_l * n_co,), args, config["num_warps"], config["num_stages"])
 
 
-def _seed(bm, bn, bk, warps, stages):
-    return {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "num_warps": warps, "num_stages": stages,
+def config_limits(problem, config):
+    """A config whose accumulator would spill or whose pipeline buffers overflow shared memory."""
+    acc = config["BLOCK_CO"] * config["BLOCK_L"] // (32 * config["num_warps"])
+    if acc > MAX_ACC_PER_THREAD:
+        return (f"a {config['BLOCK_CO']}x{config['BLOCK_L']} fp32 accumulator over {config['num_warps']} warps is "
+                f"{acc} registers a thread (> {MAX_ACC_PER_THREAD}): it would spill")
+    buffers = (config["num_stages"] * config["BLOCK_CI"] * (config["BLOCK_CO"] + config["BLOCK_L"])
+               * problem.element_size)
+    if buffers > portable_SMEM_BYTES:
+        return (f"{config['num_stages']} stages of {config['BLOCK_CO']}x{config['BLOCK_CI']} and "
+                f"{config['BLOCK_CI']}x{config['BLOCK_L']} {problem.dtype} tiles take {buffers // 1024} KiB "
+                f"of shared memory (> {portable_SMEM_BYTES // 1024})")
+    return None
+
+
+def _config(co, l, ci, fold, warps, stages):
+    return {"BLOCK_CO": co, "BLOCK_L": l, "BLOCK_CI": ci, "FOLD": fold, "num_warps": warps, "num_stages": stages,
             "precision": "tf32"}
 
 
@@ -739,19 +804,19 @@ TUNED = {
     "precision": precision,
     "config": CONFIG,
     "interpretable": False,
-    "takes_groups": False,
+    "takes_groups": True,
     "aligned": True,
     "precision_16bit": 'tf32',
 }
 PORTABLE = {
-    "name": 'implicit_gemm',
+    "name": 'tap_gemm',
     "launch": portable_launch,
     "supports": lambda problem: None,
-    "config_limits": lambda problem, config: None,
+    "config_limits": config_limits,
     "precision": dot_precision,
-    "config": {'BLOCK_M': 64, 'BLOCK_N': 64, 'BLOCK_K': 32, 'num_warps': 4, 'num_stages': 2, 'precision': 'tf32'},
+    "config": {'BLOCK_CO': 64, 'BLOCK_L': 128, 'BLOCK_CI': 32, 'FOLD': 'no', 'num_warps': 4, 'num_stages': 3, 'precision': 'tf32'},
     "interpretable": True,
-    "takes_groups": False,
+    "takes_groups": True,
     "aligned": False,
     "precision_16bit": 'ieee',
 }

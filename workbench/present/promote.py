@@ -27,11 +27,11 @@ from workbench.registry.family import import_file
 from workbench.variant import Variant
 from workbench.problems import Problem, load_suite
 
-# The family a promoted module falls back to where the winner's own limits do not hold, at a
-# config that runs any shape it supports. The seed's kernel now; an any-shape family (tap_gemm)
-# can take its place: change both constants (PORTABLE_CONFIG overlays the family's defaults).
-PORTABLE_FAMILY = "implicit_gemm"
-PORTABLE_CONFIG = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 2}
+# The family a promoted module falls back to where the winner's own limits do not hold: tap_gemm,
+# which takes any shape, stride, dilation, padding, groups and alignment, at its defaults (a
+# tile that fits every dtype's shared memory and spills nothing). PORTABLE_CONFIG overlays them.
+PORTABLE_FAMILY = "tap_gemm"
+PORTABLE_CONFIG = {}
 # Names the template defines; a family's own top-level names are renamed where they collide.
 TEMPLATE_NAMES = {"CONFIG", "PROBLEM", "STRICT", "TUNED", "PORTABLE", "INTERPRETED", "DTYPES", "Conv1dProblem",
                   "ModelNew", "config_for", "kernel_unsupported", "triton_unsupported", "torch_decides",
