@@ -47,22 +47,24 @@ def target_of(problem):
     return GROUPED_TARGET if getattr(problem, "groups", 1) > 1 else MODEL_TARGET
 
 
-def fastest_known(problem, timed, launcher):
-    """(variant, ms) of the fastest known config or default of any family that takes the problem."""
-    best = None
+def fastest_known(problem, launcher):
+    """(variant, ms) of the fastest known config or default of any family that takes the problem:
+    each timed briefly (300 ms of runs), then checked against float64 from the fastest down; the
+    one that passes is timed again in full by the caller."""
+    timed = []
     for v in registry.every_known_variant(problem):
         fam = registry.family(v.family)
         if fam.unsupported(problem, v.config) or v.family.startswith("cand_"):
             continue
         try:
-            if not correctness.check(v, fam, problem).passed:
-                continue
-            ms = timed(launcher(v))
-        except Exception:   # a config that fails to compile here is not a candidate
+            ms = worker.time_launch(problem, launcher(v), 100, target_ms=300)["median_ms"]
+        except Exception:   # a config that fails to compile or launch here is not a candidate
             continue
-        if best is None or ms < best[1]:
-            best = (v, ms)
-    return best
+        timed.append((ms, v))
+    for ms, v in sorted(timed, key=lambda t: t[0]):
+        if correctness.check(v, registry.family(v.family), problem).passed:
+            return v, ms
+    return None
 
 
 def measure_row(problem, variant, copy_gbps, gpu_name, known=False) -> dict:
@@ -77,7 +79,7 @@ def measure_row(problem, variant, copy_gbps, gpu_name, known=False) -> dict:
     seeds = {v: timed(launcher(v)) for v in registry.seed_variants(problem)}
     seed, row["seed_ms"] = min(seeds.items(), key=lambda kv: kv[1])
     if variant is None and known:
-        found = fastest_known(problem, timed, launcher)
+        found = fastest_known(problem, launcher)
         if found:
             variant, row["source"] = found[0], "known"
     variant = variant or seed            # nothing promoted or known: the seed baseline stands
