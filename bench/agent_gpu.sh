@@ -6,7 +6,8 @@
 #            gpu/2_cudnn_in_disguise.py (cuDNN behind ModelNew: refused by output rules 1.1 and 1.2)
 #   round 2: tests/fixtures/candidates/direct.py (correct, far slower), then the first file again
 #            (a duplicate)
-# The rules' first RULE_BUDGET proposals for the same incumbent are measured in the same rounds.
+# The rules' RULE_BUDGET best-ranked proposals for the same incumbent are measured in the same rounds
+# (in the record: Outcomes with the rule's id beside the model's, rule "model").
 # Then the run is replayed from its record (no model; checks rerun, timings from the record), its
 # report is written, and a summary says whether the loop promoted the model's candidate.
 #   bash bench/agent_gpu.sh              (OUT=dir for the results; default bench/results/agent-gpu)
@@ -56,35 +57,37 @@ from workbench import record
 from workbench.llm import agent
 
 run_id, out = sys.argv[1], Path(sys.argv[2])
-rec = record.load(run_id)
+run = record.load(run_id)
+transcript = agent.transcript_of(run)
 wanted = agent.candidate_name(Path("tests/fixtures/agent/gpu/1_row_gemm_const.py").read_text())
-variants = rec["variants"]
-ms = lambda vid: ((variants.get(vid) or {}).get("timing") or {}).get("median_ms")   # noqa: E731
+ms = lambda vid: run.variants[vid].median_ms if vid in run.variants else None   # noqa: E731
 rows = []
-for turn, step in zip(rec["agent"]["rounds"], rec["iterations"]):
+for turn, step in zip(transcript["rounds"], run.iterations):
     print(f"round {turn['index']}: incumbent {turn['incumbent']} at {turn['incumbent_ms']:.4g} ms "
-          f"(noise {step.get('incumbent_noise_pct', 0):.2g}%)")
-    for p in step["proposals"]:
-        t = ms(p["variant"])
-        who = f"model {p['candidate']}" if p["rule"] == "model" else f"rule {p['rule']}"
+          f"(noise {step.incumbent_noise_pct or 0:.2g}%)")
+    for p in step.proposals:
+        t = ms(p.variant)
+        who = f"rule {p.rule}" + (f" #{p.rank}" if p.rank else "")
         time_text = f"{t:.4g} ms" if t else "-"
-        print(f"  {who:<44} {p['variant'] or '-':<72} {time_text:>11}  {p['outcome']}: {p['reason'][:160]}")
-        rows.append({"round": turn["index"], "source": p["source"], "rule": p["rule"], "variant": p["variant"],
-                     "candidate": p.get("candidate"), "median_ms": t, "outcome": p["outcome"], "reason": p["reason"]})
-    print(f"  -> {step.get('result')}")
-won = [t for t in rec["agent"]["rounds"] if (t.get("winner") or {}).get("candidate") == wanted]
-start_ms = ms(rec["baseline"])
-summary = {"run": run_id, "gpu": (rec["device"].get("gpu") or {}).get("name"), "problem": rec["problem"]["name"],
-           "start": rec["baseline"], "start_ms": start_ms, "best": rec["best"], "best_ms": ms(rec["best"]),
-           "candidate": f"cand_{wanted}", "candidate_ms": ms(f"cand_{wanted}"),
+        print(f"  {who:<44} {p.variant or '-':<72} {time_text:>11}  {p.outcome}: {p.reason[:160]}")
+        rows.append({"round": turn["index"], "rule": p.rule, "variant": p.variant, "median_ms": t,
+                     "outcome": p.outcome, "reason": p.reason})
+    print(f"  -> {turn.get('result')}")
+won = [t for t in transcript["rounds"] if (t.get("winner") or {}).get("candidate") == wanted]
+candidate = f"cand_{wanted}"
+start_ms = ms(run.baseline)
+summary = {"run": run_id, "gpu": run.gpu.get("name"), "problem": run.problem["name"],
+           "start": run.baseline, "start_ms": start_ms, "best": run.best, "best_ms": ms(run.best),
+           "candidate": candidate, "candidate_ms": ms(candidate),
            "promoted": bool(won), "promoted_in_round": won[0]["index"] if won else None,
-           "summary": rec["agent"]["summary"], "proposals": rows}
+           "summary": transcript["summary"], "proposals": rows}
 (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-verdict = (f"PROMOTED: yes, the model's cand_{wanted} became the incumbent in round {won[0]['index']} "
+verdict = (f"PROMOTED: yes, the model's {candidate} became the incumbent in round {won[0]['index']} "
            f"({summary['candidate_ms']:.4g} ms against the start's {start_ms:.4g} ms)" if won else
-           f"PROMOTED: no; the model's cand_{wanted}: "
-           + next((r["outcome"] + ", " + r["reason"] for r in rows if r["candidate"] == wanted), "never measured"))
+           f"PROMOTED: no; the model's {candidate}: "
+           + next((r["outcome"] + ", " + r["reason"] for r in rows if r["variant"] in (candidate, wanted)),
+                  "never measured"))
 print(verdict)
-print(f"best {rec['best']} at {summary['best_ms']:.4g} ms; results in {out}")
+print(f"best {run.best} at {summary['best_ms']:.4g} ms; results in {out}")
 (out / "verdict.txt").write_text(verdict + "\n")
 EOF

@@ -3,6 +3,7 @@ server answer with candidate files (correct, numerically wrong, breaking an outp
 compiling, not parsing, no code at all); each is checked in a worker process in Triton's
 interpreter, the rules' proposals are measured from a run recorded on the H200, and the run
 then replays from its record without the model."""
+import dataclasses
 import http.server
 import json
 import shutil
@@ -118,8 +119,9 @@ def test_each_answer_gets_its_verdict(command_run):
         (2, 1, name_of("3_rule.py"), "refused"), (2, 2, name_of("4_compile.py"), "crash"),
         (3, 1, name_of("5_syntax.py"), "refused"), (3, 2, None, "no_code"),
         (4, 1, name_of("1_correct.py"), "duplicate"), (4, 2, name_of("2_wrong.py"), "duplicate")]
-    reasons = {c["name"]: c["reason"] for r in rec["agent"]["rounds"][:3] for c in r["candidates"]}
-    assert [c["reason"] for c in rec["agent"]["rounds"][3]["candidates"]] == [
+    rounds = rec.extra["agent"]["rounds"]
+    reasons = {c["name"]: c["reason"] for r in rounds[:3] for c in r["candidates"]}
+    assert [c["reason"] for c in rounds[3]["candidates"]] == [
         f"the same code as round 1, answer {n} ({name_of(f)})" for n, f in ((1, "1_correct.py"), (2, "2_wrong.py"))]
     assert reasons[name_of("1_correct.py")].startswith(f"correct against float64 on {', '.join(SMALL)}")
     assert "not timed: the measurements here come from a recorded run" in reasons[name_of("1_correct.py")]
@@ -128,26 +130,25 @@ def test_each_answer_gets_its_verdict(command_run):
     assert "rule 2: 'if __name__' block is not allowed" in reasons[name_of("3_rule.py")]
     assert "arange's range must be a power of 2" in reasons[name_of("4_compile.py")]
     assert "syntax error: expected ':'" in reasons[name_of("5_syntax.py")]
-    checks = next(c for c in rec["agent"]["rounds"][0]["candidates"] if c["verdict"] == "incorrect")["checks"]
+    checks = next(c for c in rounds[0]["candidates"] if c["verdict"] == "incorrect")["checks"]
     assert [(c["problem"], c["passed"]) for c in checks] == [(SMALL[0], True), (SMALL[1], False), (SMALL[2], False)]
     assert all(c["rel_l2"] > c["tolerance"] for c in checks if not c["passed"])
 
 
 def test_only_the_correct_candidate_is_registered(command_run, workspace):
     _, rec = command_run
-    correct = rec["agent"]["rounds"][0]["candidates"][0]
+    correct = rec.extra["agent"]["rounds"][0]["candidates"][0]
     assert registry.family(correct["family"]).variant().id == correct["variant"] == f"cand_{correct['name']}"
     assert sorted(p.stem for p in (workspace / "candidates").glob("*.py")) == [correct["name"]]
     assert registry.family(correct["family"]).stages == ()   # so the stage rules never switch to it
-    run_dir = Path(rec["_dir"])
-    for turn in rec["agent"]["rounds"]:   # every candidate's code is kept with the run
+    for turn in rec.extra["agent"]["rounds"]:   # every candidate's code is kept with the run
         for c in turn["candidates"]:
-            assert c["name"] is None or (run_dir / c["file"]).read_text() in turn["answers"][c["answer"] - 1]["text"]
+            assert c["name"] is None or (rec.dir / c["file"]).read_text() in turn["answers"][c["answer"] - 1]["text"]
 
 
 def test_failure_reasons_reach_the_next_prompt(command_run, workspace):
     _, rec = command_run
-    rounds = rec["agent"]["rounds"]
+    rounds = rec.extra["agent"]["rounds"]
     assert agent.TRIED_HEADING not in rounds[0]["prompt"]
     for i, turn in enumerate(rounds[1:], start=1):
         tried = turn["prompt"].split(agent.TRIED_HEADING, 1)[1].split("**Task**", 1)[0]
@@ -163,27 +164,42 @@ def test_failure_reasons_reach_the_next_prompt(command_run, workspace):
 
 def test_the_rules_run_in_the_same_rounds(command_run):
     output, rec = command_run
-    first = rec["iterations"][0]
+    first = rec.iterations[0]
     by_rule = {}
-    for p in first["proposals"]:
-        by_rule.setdefault(p["rule"], []).append(p["outcome"])
+    for p in first.proposals:
+        by_rule.setdefault(p.rule, []).append(p.outcome)
     # the rules' outcomes are the recorded H200 measurements; the model's are its verdicts
     assert by_rule["stages-if-unsure"] == ["faster"] and by_rule["stages-up-on-memory-stalls"] == ["slower"]
     assert by_rule["model"] == ["not_timed", "failed"]
-    assert rec["agent"]["rounds"][0]["winner"]["source"] == "rules"
-    assert rec["agent"]["rounds"][1]["incumbent"] == FASTER_SEED1.id == rec["best"]
+    transcript = rec.extra["agent"]
+    assert transcript["rounds"][0]["winner"]["source"] == "rules"
+    assert transcript["rounds"][0]["result"] == f"new incumbent {FASTER_SEED1.id} (rules), " \
+                                                f"{rec.variants[FASTER_SEED1.id].median_ms:.4g} ms"
+    assert transcript["rounds"][1]["incumbent"] == FASTER_SEED1.id == rec.best
     code = [turn["prompt"].split("[CURRENT CODE]")[1].split("[NCU PROFILING METRICS]")[0]
-            for turn in rec["agent"]["rounds"]]   # the code the prompt shows is the incumbent's
+            for turn in transcript["rounds"]]   # the code the prompt shows is the incumbent's
     assert [f"'num_stages': {n}," in c for c, n in zip(code, (2, 1, 1, 1))] == [True] * 4
-    assert [s["incumbent"] for s in rec["iterations"]] == [SEED1.id] + [FASTER_SEED1.id] * 3
-    assert rec["iterations"][-1]["stop"] == "4 round(s) done" and rec["kind"] == "agent"
-    assert rec["agent"]["summary"]["rule_wins"] == [FASTER_SEED1.id] and rec["agent"]["summary"]["model_wins"] == []
+    assert [s.incumbent for s in rec.iterations] == [SEED1.id] + [FASTER_SEED1.id] * 3
+    assert rec.iterations[-1].stop == "4 round(s) done"
+    assert (rec.kind, rec.strategy, rec.start_from) == ("agent", "agent", f"--start {SEED1.spec}")
+    assert transcript["summary"]["rule_wins"] == [FASTER_SEED1.id] and transcript["summary"]["model_wins"] == []
     assert f"best {FASTER_SEED1.id}" in output
+    # each entry says where it came from: the start, a rule, or the model
+    assert rec.variants[SEED1.id].source == "start"
+    assert rec.variants[FASTER_SEED1.id].source == "stages-if-unsure"
+    assert {e.source for e in rec.variants.values()} - {"start", "model"} <= set(by_rule) - {"model"}
+    # the model's proposals name the candidate: its variant where it became one, else its name
+    model = [p for p in first.proposals if p.rule == "model"]
+    correct, wrong = name_of("1_correct.py"), name_of("2_wrong.py")
+    assert [(p.variant, p.spec, p.changes) for p in model] == [
+        (f"cand_{correct}", f"cand_{correct}", {"family": f"cand_{correct}"}), (wrong, wrong, {})]
+    assert all(p.rank is None and p.evidence == [] for p in model)
 
 
 def test_the_transcript_is_in_the_record(command_run):
     _, rec = command_run
-    transcript = rec["agent"]
+    transcript = rec.extra["agent"]
+    assert rec.to_dict()["agent"] == transcript   # "agent" at the top of run.json
     assert transcript["model"]["kind"] == "command" and "replay_model.py" in transcript["model"]["command"]
     answers = [a for r in transcript["rounds"] for a in r["answers"]]
     assert [a["call"] for a in answers] == list(range(8))
@@ -201,66 +217,98 @@ def test_a_timed_candidate_that_beats_the_incumbent_becomes_it(workspace):
     """What a GPU does, from a record: MID_ALL plus a timing of the correct answer (40% under
     the best there), so the loop judges it like any variant and keeps it."""
     recorded = record.load(MID_ALL)
-    best = recorded["variants"][recorded["best"]]
+    best = recorded.best_entry
     winner = f"cand_{name_of('1_correct.py')}"
-    recorded["variants"][winner] = {**best, "id": winner, "family": winner, "config": {}, "spec": winner,
-                                    "timing": {**best["timing"], "median_ms": best["timing"]["median_ms"] * 0.6}}
-    recorded["run_id"] = "mid-with-a-timed-candidate"
-    record.write_json(workspace / "profiles" / recorded["run_id"] / "run.json",
-                      {k: v for k, v in recorded.items() if k != "_dir"})
+    faster_ms = best.median_ms * 0.6
+    recorded.variants[winner] = dataclasses.replace(best, id=winner, family=winner, config={}, spec=winner,
+                                                    timing=dataclasses.replace(best.timing, median_ms=faster_ms))
+    recorded.run_id = "mid-with-a-timed-candidate"
+    record.write_json(workspace / "profiles" / recorded.run_id / "run.json", recorded.to_dict())
     answers = workspace / "two-answers"
     answers.mkdir()
     for name in ("1_correct.py", "2_wrong.py"):
         (answers / name).write_text(edited(name))
-    _, rec = agent_run("--stage", "memory", "--from-run", recorded["run_id"], "--start", SEED1.spec,
+    _, rec = agent_run("--stage", "memory", "--from-run", recorded.run_id, "--start", SEED1.spec,
                        "--model", f"{sys.executable} {AGENT / 'replay_model.py'} {answers}",
                        "--rounds", 2, "--candidates", 1)
     assert agent.verdicts(rec) == [(1, 1, name_of("1_correct.py"), "faster"),
                                    (2, 1, name_of("2_wrong.py"), "incorrect")]
-    first, second = rec["agent"]["rounds"]
+    first, second = rec.extra["agent"]["rounds"]
     assert first["winner"] == {"variant": winner, "source": "model", "rule": "model",
-                               "candidate": name_of("1_correct.py"), "median_ms": best["timing"]["median_ms"] * 0.6}
-    outcomes = {p["rule"]: p["outcome"] for p in rec["iterations"][0]["proposals"]}
+                               "candidate": name_of("1_correct.py"), "median_ms": faster_ms}
+    assert first["result"] == f"new incumbent {winner} (model), {faster_ms:.4g} ms"
+    outcomes = {p.rule: p.outcome for p in rec.iterations[0].proposals}
     assert outcomes["model"] == outcomes["stages-if-unsure"] == "faster"   # both beat the start; the model's by more
-    assert rec["best"] == second["incumbent"] == winner and rec["agent"]["summary"]["model_wins"] == [winner]
+    assert rec.best == second["incumbent"] == winner and rec.extra["agent"]["summary"]["model_wins"] == [winner]
+    assert rec.variants[winner].source == "model" and rec.variants[winner].iteration == 1
     # the next prompt shows the candidate's own code as the current code, and not as a failure
     assert f"```python\n{edited('1_correct.py')}```" in second["prompt"]
     assert agent.TRIED_HEADING not in second["prompt"]   # round 1's one answer won: nothing failed
-    assert f"{winner}: {best['timing']['median_ms'] * 0.6:.4g} ms (rule model:" in second["prompt"]   # its history row
-    assert all(p["outcome"] == "not_measured" for p in rec["iterations"][1]["proposals"] if p["rule"] != "model")
+    assert f"{winner}: {faster_ms:.4g} ms (rule model:" in second["prompt"]   # its history row
+    assert all(p.outcome == "not_measured" for p in rec.iterations[1].proposals if p.rule != "model")
+    html = Path(report.write_report(rec.dir, workspace / "reports")).read_text()   # its row links to its entry
+    assert f'<a href="#v-{winner}">{winner}</a></td>' in html.split('id="reasoning"', 1)[1]
 
 
 def test_stages_run_in_order_each_from_the_previous_best(workspace):
     prose = f"{sys.executable} -c \"print('Lower BLOCK_M; no code this time.')\""
-    out = invoke("agent", "--no-report", "--stages", "memory,grid", "--from-run", MID_ALL, "--start", SEED1.spec,
-                 "--model", prose, "--rounds", 1, "--candidates", 1, "--rule-budget", 12)
+    out = invoke("agent", "--no-report", "--stage", "memory", "--stage", "grid", "--from-run", MID_ALL,
+                 "--start", SEED1.spec, "--model", prose, "--rounds", 1, "--candidates", 1, "--rule-budget", 12)
     assert out.exit_code == 0, out.output
     runs = [record.load(line.split()[1].rstrip(":")) for line in out.output.splitlines() if line.startswith("run ")]
-    assert [r["stage"]["name"] for r in runs] == ["memory", "grid"]
-    assert runs[0]["best"] == FASTER_SEED1.id == runs[1]["baseline"]
+    assert [r.stage["name"] for r in runs] == ["memory", "grid"]
+    assert runs[0].best == FASTER_SEED1.id == runs[1].baseline
+    assert runs[1].start_from == f"the best of stage memory ({runs[0].run_id})"
     assert [agent.verdicts(r) for r in runs] == [[(1, 1, None, "no_code")]] * 2
 
 
-def test_the_report_shows_model_and_rules(command_run, workspace):
+def test_stages_file_is_the_stage_definitions(workspace, tmp_path):
+    """--stages FILE replaces stages.yaml, as in every other command (--stage names the stages to run)."""
+    stages = yaml.safe_load(paths.STAGES_FILE.read_text())
+    stages["stages"]["memory"]["focus"] = "the memory stage, from a file of its own"
+    (tmp_path / "stages.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
+    prose = f"{sys.executable} -c \"print('no code')\""
+    _, rec = agent_run("--stages", tmp_path / "stages.yaml", "--stage", "memory", "--from-run", MID_ALL,
+                       "--model", prose, "--rounds", 1, "--candidates", 1, "--rule-budget", 0)
+    assert rec.stage["focus"] == "the memory stage, from a file of its own"
+    assert rec.start_from == f"the best of the recorded run ({MID_ALL})"
+
+
+def test_the_report_shows_model_and_rules(command_run, workspace, tmp_path):
+    """`workbench report RUN` renders an agent run: each iteration's table holds the model's
+    proposals (rule "model") next to the rules'."""
     _, rec = command_run
-    html = Path(report.write_report(rec["_dir"], workspace / "reports")).read_text()
-    assert "stages-if-unsure" in html and "not_timed" in html and html.count(">model<") >= 4
+    out = invoke("report", rec.run_id, "--out", tmp_path)
+    assert out.exit_code == 0, out.output
+    html = Path(out.output.strip().splitlines()[-1]).read_text()
+    reasoning = html.split('<section id="reasoning">', 1)[1].split("</section>", 1)[0]
+    first = reasoning.split("<h3>")[1]   # iteration 1
+    rows = first.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
+    rules_of = [row.split("<strong>", 1)[1].split("</strong>", 1)[0] for row in rows]
+    assert "stages-if-unsure" in rules_of and rules_of.count("model") == 2
+    correct, wrong = (row for row, rule in zip(rows, rules_of) if rule == "model")
+    # neither has an entry to link to: the first was never timed here, the second never became a variant
+    assert f"cand_{name_of('1_correct.py')}" in correct and report.OUTCOMES["not_timed"] in correct
+    assert name_of("2_wrong.py") in wrong and "incorrect" in wrong and "#v-" not in correct + wrong
+    assert report.PROPOSERS["model"] in correct
+    assert reasoning.count("<strong>model</strong>") == 5   # rounds 1-3: 2, 2, 1 (the no-code and duplicates are not)
 
 
 def test_a_replay_reproduces_the_verdicts_without_the_model(command_run, workspace):
     _, recorded = command_run
     prompts_before = sorted((workspace / "prompts").iterdir())
-    out = invoke("agent", "--replay", recorded["run_id"], "--no-report")
+    out = invoke("agent", "--replay", recorded.run_id, "--no-report")
     assert out.exit_code == 0, out.output
     assert "replay: 8 of 8 verdicts as recorded" in out.output
     assert sorted((workspace / "prompts").iterdir()) == prompts_before   # the model was not run
     run_id = next(line.split()[1].rstrip(":") for line in out.output.splitlines() if line.startswith("run "))
     replayed = record.load(run_id)
-    assert replayed["replay_of"] == recorded["run_id"] and replayed["agent"]["model"]["kind"] == "replay"
+    assert replayed.replay_of == recorded.run_id and replayed.extra["agent"]["model"]["kind"] == "replay"
+    assert replayed.start_from == f"the replayed run's start ({recorded.run_id})"
     assert agent.verdicts(replayed) == agent.verdicts(recorded)
-    assert [s["proposals"] for s in replayed["iterations"]] == [s["proposals"] for s in recorded["iterations"]]
-    for a, b in zip(recorded["agent"]["rounds"], replayed["agent"]["rounds"]):
-        assert b["prompt"].replace(replayed["run_id"], recorded["run_id"]) == a["prompt"]
+    assert [s.proposals for s in replayed.iterations] == [s.proposals for s in recorded.iterations]
+    for a, b in zip(recorded.extra["agent"]["rounds"], replayed.extra["agent"]["rounds"]):
+        assert b["prompt"].replace(replayed.run_id, recorded.run_id) == a["prompt"]
 
 
 def test_the_gpu_scripts_answers(workspace, tmp_path):
@@ -376,19 +424,20 @@ def test_the_http_model_in_the_loop(workspace, monkeypatch):
                                 "--model-timeout", 0.5, "--retries", 1, "--backoff", 0.01, "--cost-per-1k", "0.5,1.5")
     assert all(r["auth"] == "Bearer sk-test-123" for r in server.requests)
     assert {r["body"]["model"] for r in server.requests} == {"fixture-model"}   # from GET /v1/models
-    assert "sk-test-123" not in json.dumps(rec)
+    assert "sk-test-123" not in json.dumps(rec.to_dict(), default=str)
     assert agent.verdicts(rec) == [(1, 1, name_of("3_rule.py"), "refused"), (1, 2, name_of("2_wrong.py"), "incorrect")]
-    first, second, third = rec["agent"]["rounds"][0]["answers"]
+    transcript = rec.extra["agent"]
+    first, second, third = transcript["rounds"][0]["answers"]
     assert len(first["attempts"]) == 1 and first["attempts"][0]["error"].startswith("HTTP 500")
     assert third["text"] is None and third["error"].startswith("timeout") and len(third["attempts"]) == 2
     assert "answer 3 (" in output and "no answer: timeout" in output
-    words = len(rec["agent"]["rounds"][0]["prompt"].split())
+    words = len(transcript["rounds"][0]["prompt"].split())
     assert first["prompt_tokens"] == second["prompt_tokens"] == words
-    done = rec["agent"]["summary"]
+    done = transcript["summary"]
     assert done["prompt_tokens"] == 2 * words and done["no_answer"] == 1
     assert done["completion_tokens"] == first["completion_tokens"] + second["completion_tokens"]
     assert done["cost"] == pytest.approx((2 * words * 0.5 + done["completion_tokens"] * 1.5) / 1000)
-    assert rec["agent"]["model"]["api_key_env"] == "WB_TEST_KEY" and rec["agent"]["model"]["api_key_set"]
+    assert transcript["model"]["api_key_env"] == "WB_TEST_KEY" and transcript["model"]["api_key_set"]
     assert f"{done['prompt_tokens']} prompt + {done['completion_tokens']} completion tokens" in output
 
 
@@ -412,8 +461,10 @@ def test_command_models(tmp_path):
 
 @pytest.mark.parametrize("args,says", [
     (["--replay", "x", "--model", "m"], "drop --model"),
-    (["--model", "m"], "pass one of --stage S or --stages"),
-    (["--stage", "memory", "--stages", "grid", "--model", "m"], "pass one of --stage S or --stages"),
+    (["--replay", "x", "--stage", "memory"], "drop --model/--stage"),
+    (["--model", "m"], "pass --stage S (repeatable"),
+    (["--stage", "memory", "--stages", "no-such-stages.yaml", "--model", "m", "--from-run", MID_ALL],
+     "no-such-stages.yaml"),
     (["--stage", "memory", "--from-run", MID_ALL], "--model is required"),
     (["--replay", MID_ALL], "is not an agent run"),
 ])

@@ -196,11 +196,6 @@ def metric_names(spec: str | None, stages_file) -> tuple:
 
 
 def measure_options(fn):
-    return stages_option(measure_flags(fn))
-
-
-def measure_flags(fn):
-    """The options of a command that measures on the GPU (measure_options without --stages FILE)."""
     for option in reversed([
         click.option("--no-ncu", is_flag=True, help="time and check only; no ncu profile"),
         click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True,
@@ -211,7 +206,7 @@ def measure_flags(fn):
                      help="let the cuDNN reference use TF32 (the seed kernel's precision)"),
     ]):
         fn = option(fn)
-    return fn
+    return stages_option(fn)
 
 
 def _runner(problem, names, no_ncu, timeout_s, clock_control, cudnn_tf32, executor=None):
@@ -799,9 +794,8 @@ def import_cmd(file, name, stage, problem, suite, against_specs, no_measure, sta
 
 @main.command()
 @problem_options()
-@click.option("--stage", "stage_name", default=None, help="stage from stages.yaml to run")
-@click.option("--stages", "stage_list", default=None,
-              help="comma list of stages (e.g. grid,tiling,memory,micro), each from the previous one's best")
+@click.option("--stage", "stage_names", multiple=True,
+              help="a stage to run (repeatable, in order: one run each, each from the previous one's best)")
 @click.option("--model", "model_spec", default=None,
               help="a command reading the prompt on stdin ('cmd:python3 my_model.py' or a plain command), "
                    "or an OpenAI-compatible endpoint (http://host:port/v1)")
@@ -820,8 +814,8 @@ def import_cmd(file, name, stage, problem, suite, against_specs, no_measure, sta
               help="take measurements from this recorded run instead of the GPU (default without a GPU: the "
                    "newest run of the stage on the problem); candidates are then checked, not timed")
 @click.option("--start", "start_spec", default=None,
-              help="starting variant, or 'seed' (default: the promoted variant, else the seed baseline; "
-                   "from a recorded run, its best)")
+              help="'seed' (the seed baseline), 'promoted' or a variant spec (default: the promoted variant, else "
+                   "the seed baseline; from a recorded run, its best)")
 @click.option("--check", "check_scope", type=click.Choice(["suite", "small"]), default="suite", show_default=True,
               help="problems a candidate is checked on before it is timed: the suite (as `workbench import`), "
                    "or only its interpreter-sized problems and the run's problem")
@@ -835,42 +829,37 @@ def import_cmd(file, name, stage, problem, suite, against_specs, no_measure, sta
 @click.option("--cost-per-1k", default=None, metavar="PROMPT[,COMPLETION]",
               help="price per 1000 tokens, recorded as each answer's cost")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True)
-@click.option("--stages-file", type=click.Path(dir_okay=False), default=None,
-              help="stage definitions to use instead of stages.yaml (--stages FILE elsewhere; here --stages "
-                   "lists the stages to run)")
-@measure_flags
-def agent(problem, suite, stage_name, stage_list, model_spec, model_name, api_key_env, rounds, per_round,
+@measure_options
+def agent(problem, suite, stage_names, model_spec, model_name, api_key_env, rounds, per_round,
           rule_budget, replay_run, from_run, start_spec, check_scope, target, model_timeout, retries, backoff,
           temperature, max_tokens, cost_per_1k, write_report, no_ncu, timeout_s, clock_control, cudnn_tf32,
           stages_file):
     """Let a model propose ModelNew code each round next to the stage's rules; keep what is faster."""
     from workbench.llm import agent as agents
     from workbench.llm import models
-    if replay_run and (model_spec or stage_name or stage_list):
-        raise WorkbenchError("--replay answers from the recorded run with its stage; drop --model/--stage/--stages")
-    if not replay_run and bool(stage_name) == bool(stage_list):
-        raise WorkbenchError("pass one of --stage S or --stages S1,S2,...")
+    if replay_run and (model_spec or stage_names):
+        raise WorkbenchError("--replay answers from the recorded run with its stage; drop --model/--stage")
+    if not replay_run and not stage_names:
+        raise WorkbenchError("pass --stage S (repeatable: --stage grid --stage tiling runs them in order)")
     model = model_spec and models.make_model(model_spec, model_name, api_key_env, model_timeout, retries, backoff,
                                              temperature, max_tokens, models.parse_cost(cost_per_1k))
-    stage_names = [stage_name] if stage_name else [s.strip() for s in (stage_list or "").split(",") if s.strip()]
     options = {"use_ncu": not no_ncu, "timeout_s": timeout_s, "clock_control": clock_control, "cudnn_tf32": cudnn_tf32}
-    sessions = agents.run(stage_names, problem, model, rounds, per_round, rule_budget, check_scope, start_spec,
+    sessions = agents.run(list(stage_names), problem, model, rounds, per_round, rule_budget, check_scope, start_spec,
                           from_run, replay_run, target, stages_file, options, agents.command_line(), log=click.echo)
     for session in sessions:
-        rec = session.record
-        done = rec["agent"]["summary"]
-        start_ms = rec["variants"][rec["baseline"]]["timing"]["median_ms"]
-        best_ms = rec["variants"][rec["best"]]["timing"]["median_ms"]
+        run = session.record
+        done = agents.transcript_of(run)["summary"]
+        start_ms, best_ms = run.variants[run.baseline].median_ms, run.best_entry.median_ms
         tokens = (f"; {done['prompt_tokens']} prompt + {done['completion_tokens']} completion tokens"
                   if done["prompt_tokens"] is not None else "")
         cost = f", cost {done['cost']:.4g}" if done["cost"] is not None else ""
-        click.echo(f"{rec['stage']['name']}: best {rec['best']} at {best_ms:.4g} ms ({start_ms / best_ms:.3g}x the "
+        click.echo(f"{run.stage['name']}: best {run.best} at {best_ms:.4g} ms ({start_ms / best_ms:.3g}x the "
                    f"start); verdicts {done['verdicts']}; model won {len(done['model_wins'])} round(s), rules "
                    f"{len(done['rule_wins'])}{tokens}{cost}")
         click.echo(f"recorded {session.dir / 'run.json'}")
         if replay_run:
-            differ = agents.replay_differences(agents.replay_source(replay_run), rec)
-            click.echo(f"replay: {len(agents.verdicts(rec)) - len(differ)} of {len(agents.verdicts(rec))} verdicts "
+            differ = agents.replay_differences(agents.replay_source(replay_run), run)
+            click.echo(f"replay: {len(agents.verdicts(run)) - len(differ)} of {len(agents.verdicts(run))} verdicts "
                        "as recorded" + "".join(f"\n  recorded {a}, replayed {b}" for a, b in differ))
         if write_report:
             from workbench.present import report

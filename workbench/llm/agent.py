@@ -7,18 +7,22 @@ Each ```python block holding `class ModelNew` is a candidate, named by its conte
 (candidate.py), then a float64 check in a worker process (intake.check_problems, or with
 check="small" the interpreter-sized suite problems plus the run's problem). A candidate that
 passes is registered (with no stage, so the stage rules never switch to it) and measured like
-any variant through the Session: on a GPU its LocalRunner checks, times and profiles it; from a
+any variant through the Session: on a GPU its LocalRunner checks and times it; from a
 recorded run (ReplayRunner: --from-run without a GPU, --replay) it has the timing that run
 recorded, else it is recorded as checked but not timed. The rules' proposals for the same
-incumbent are measured in the same round (rules.propose), everything is judged against the
-incumbent, timed again for the noise (strategies.judge, noise_pct), and the fastest beyond the
+incumbent (rules.propose, ranked by search/ranking.py, the first `rule_budget` of them) are
+timed in the same round, everything is judged against the incumbent, timed again for the
+noise (strategies.judge, noise_pct), what wins or ties is profiled, and the fastest beyond the
 bar becomes the incumbent. A candidate that is refused or fails costs only itself.
 
-The run record (kind "agent") holds the model's and the rules' proposals side by side in
-`iterations` (a model's has rule "model"), and the transcript under record["agent"]: the model,
-each round's prompt, answers (text, error, tokens, cost, seconds, HTTP attempts) and candidates
-(verdict, reason, checks, seconds). `--replay RUN` answers from that transcript (ReplayModel)
-and takes the measurements from it (ReplayRunner), so a run replays without model or GPU.
+The run record (kind and strategy "agent") holds the model's and the rules' proposals side by
+side in its Steps: a model's is an Outcome with rule "model" and the candidate's variant (or,
+where it never became one, its name); each measured Entry's `source` is "model" or the rule's id.
+The transcript is run.extra["agent"] (the top-level "agent" of run.json): the model, each
+round's prompt, answers (text, error, tokens, cost, seconds, HTTP attempts), candidates
+(answer, verdict, reason, checks, seconds), winner and result line. `--replay RUN` answers from
+that transcript (ReplayModel) and takes the measurements from the run (ReplayRunner), so a run
+replays without model or GPU.
 """
 import hashlib
 import re
@@ -39,19 +43,20 @@ from workbench.llm import intake
 from workbench.llm import prompt as prompts
 from workbench.llm.models import ReplayModel
 from workbench.problems import Problem
+from workbench.record import Entry, Outcome, Run, Step
 from workbench.registry import candidates
-from workbench.search import rules
+from workbench.search import ranking, rules
 from workbench.search.stages import load_stages
 from workbench.search.strategies import judge, noise_pct
 
 KIND = "agent"
 NAME_PREFIX = "agent_"
-MODEL_RULE = "model"             # the `rule` of a model's proposal in the record's iterations
+MODEL_RULE = "model"             # the `rule` of a model's proposal in a Step, the `source` of its Entry
 TRIED_HEADING = "[WHAT WAS TRIED AND WHY IT FAILED]"
 TASK_MARKER = "**Task**"         # the tried section goes just before the prompt's task
 DETAIL_LINES = 8                 # of an error's traceback, in the record and the next prompt
 CHECK_SCOPES = ("suite", "small")
-# What became of a candidate (record["agent"]["rounds"][i]["candidates"][j]["verdict"]):
+# What became of a candidate (run.extra["agent"]["rounds"][i]["candidates"][j]["verdict"]):
 VERDICTS = {
     "no_code": "the answer holds no ```python block with class ModelNew",
     "duplicate": "the same code as an earlier candidate",
@@ -66,7 +71,7 @@ VERDICTS = {
     "within_noise": "correct, faster but not beyond the noise",
     "slower": "correct and slower",
 }
-# A verdict as an outcome in the record's iterations (strategies.judge's words where they fit).
+# A verdict as the Outcome.outcome of the model's proposal (strategies.judge's words where they fit).
 OUTCOME = {"faster": "faster", "within_noise": "within_noise", "slower": "slower", "not_timed": "not_timed",
            "refused": "refused"}
 
@@ -163,94 +168,111 @@ class Agent:
 
     def __init__(self, session, stage, model, rounds: int, per_round: int, rule_budget: int = 8,
                  check: str = "suite", target: str | None = None, check_timeout_s: float = intake.CHECK_TIMEOUT_S,
-                 replaying: dict | None = None, log=print):
+                 replaying: Run | None = None, log=print):
         if check not in CHECK_SCOPES:
             raise WorkbenchError(f"unknown check scope {check!r}; known: {', '.join(CHECK_SCOPES)}")
         self.session, self.stage, self.model, self.log = session, stage, model, log
         self.rounds, self.per_round, self.rule_budget = rounds, per_round, rule_budget
         self.check_timeout_s = check_timeout_s
-        rec = session.record
-        self.problem = Problem.from_record(rec["problem"])
-        gpu = rec["device"].get("gpu") or {}
-        self.facts = rules.facts(self.problem, gpu)
-        self.target = targets.pick(target, gpu.get("name"))
+        run = session.record
+        self.problem = Problem.from_record(run.problem)
+        self.facts = rules.facts(self.problem, run.gpu)
+        self.target = targets.pick(target, run.gpu.get("name"))
         self.problems = check_problems(self.problem, check)
         self.dir = session.dir / "agent"
         self.seen = {}       # candidate name -> where it was first seen
         # replaying a run: each candidate's check repeats on the inputs it was checked on then
         self.seeds = {c["name"]: {k["problem"]: k.get("seed") for k in c["checks"]}
-                      for r in (replaying or {}).get("agent", {}).get("rounds", []) for c in r["candidates"]
-                      if c.get("checks")}   # a duplicate has none: its first sight has them
+                      for r in transcript_of(replaying)["rounds"] for c in r["candidates"]
+                      if c.get("checks")} if replaying else {}   # a duplicate has none: its first sight has them
+        # a replay's cost estimates leave out the run whose measurements it replays, as the recorded run's did
+        self.hidden = {replaying.replay_of} if replaying else set()
         self.calls = 0
-        rec["strategy"] = KIND
-        rec["agent"] = {"model": model.describe(), "rounds_asked": rounds, "candidates_per_round": per_round,
-                        "rule_budget": rule_budget, "check": check, "check_problems": [p.name for p in self.problems],
-                        "target": target, "target_name": self.target.get("name"), "rounds": [], "summary": None}
+        run.kind = run.strategy = KIND
+        run.extra[KIND] = {"model": model.describe(), "rounds_asked": rounds, "candidates_per_round": per_round,
+                           "rule_budget": rule_budget, "check": check,
+                           "check_problems": [p.name for p in self.problems], "target": target,
+                           "target_name": self.target.get("name"), "rounds": [], "summary": None}
 
     @property
-    def record(self) -> dict:
+    def record(self) -> Run:
         return self.session.record
 
     @property
     def transcript(self) -> dict:
-        return self.record["agent"]
+        return self.record.extra[KIND]
 
     # ---- the loop ----
 
     def run(self, start) -> str:
         self.log(f"[start] measuring {start.id}")
-        entry = self.session.measure(start, 0)
-        if entry is None or entry["status"] != "ok" or not entry.get("timing"):
+        entry = self.session.measure(start, 0, source="start")
+        if entry is None or not entry.ok:
             why = "the run it replays never measured it" if entry is None else \
-                f"{entry['status']}: {_last_line(entry.get('error'))}"
+                f"{entry.status}: {entry.last_error_line()}"
             self.session.finish()
             raise WorkbenchError(f"the starting variant {start.id} cannot be used: {why}")
-        self.record["baseline"] = self.record["best"] = start.id
+        self.record.baseline = self.record.best = start.id
         self.incumbent, self.entry, self.tried = start, entry, {start.id}
-        self.log(f"    {entry['timing']['median_ms']:.4g} ms")
+        self.log(f"    {entry.median_ms:.4g} ms")
         for index in range(1, self.rounds + 1):
             self.round(index)
-        self.record["iterations"][-1]["stop"] = f"{self.rounds} round(s) done"
+        self.record.iterations[-1].stop = f"{self.rounds} round(s) done"
         self.transcript["summary"] = summary(self.record)
         self.session.save()
-        return self.record["best"]
+        return self.record.best
 
     def round(self, index: int):
-        incumbent_ms = self.entry["timing"]["median_ms"]
+        incumbent_ms = self.entry.median_ms
         self.log(f"round {index}: incumbent {self.incumbent.id} at {incumbent_ms:.4g} ms")
         turn = {"index": index, "incumbent": self.incumbent.id, "incumbent_ms": incumbent_ms,
-                "prompt": self.prompt(), "answers": [], "candidates": [], "winner": None}
+                "prompt": self.prompt(), "answers": [], "candidates": [], "winner": None, "result": None}
         self.transcript["rounds"].append(turn)
         started = time.monotonic()
         checked = self.ask(turn)
-        proposals = rules.propose(self.stage, self.incumbent, self.entry["metrics"] or {}, self.facts, self.tried,
-                                  self.problem)
-        measured = {}
-        for p in proposals[:self.rule_budget]:
-            self.tried.add(p.variant.id)
+        proposals = rules.propose(registry, self.stage, self.incumbent, self.entry.metrics or {}, self.facts,
+                                  self.tried, self.problem)
+        rows = [r for r in ranking.history() if r[0] not in self.hidden]
+        ranked = ranking.rank(proposals, self.problem, self.record, registry, rows)   # the budget goes to the likeliest
+        chosen = [p for p, _ in ranked[:self.rule_budget]]
+        self.tried.update(p.variant.id for p in chosen)
+        for p in chosen:
             self.log(f"  rule {p.rule}: measuring {p.variant.id}")
-            measured[p.variant.id] = self.session.measure(p.variant, index)
         for cand, variant in checked:
             self.log(f"  model {cand['name']}: measuring {variant.id}")
-            measured[variant.id] = self.session.measure(variant, index)
-        timed = [e for e in measured.values() if e and e["status"] == "ok"]
-        again = self.session.retime(self.incumbent, index) if timed else None
-        noise = noise_pct(self.entry["timing"], again)
-        step = {"index": index, "incumbent": self.incumbent.id, "incumbent_ms": incumbent_ms,
-                "incumbent_noise_pct": noise, "proposals": [], "stop": None}
-        for i, p in enumerate(proposals):
-            if i >= self.rule_budget:
-                outcome, reason = "not_measured", "rule budget spent"
+        # time all of them first (side by side where the runner has several GPUs); profile only what wins or ties
+        variants = {v.id: v for v in [*(p.variant for p in chosen), *(v for _, v in checked)]}
+        entries = self.session.measure_many(list(variants.values()), index, profile=False,
+                                            sources=[p.rule for p in chosen] + [MODEL_RULE] * len(checked))
+        measured = dict(zip(variants, entries))
+        timed = any(e is not None and e.ok for e in entries)
+        noise = noise_pct(self.entry.timing, self.session.retime(self.incumbent, index) if timed else None)
+        step = Step(index=index, incumbent=self.incumbent.id, incumbent_ms=incumbent_ms, incumbent_noise_pct=noise)
+        self.record.iterations.append(step)
+        for rank, (p, estimate) in enumerate(ranked, 1):
+            shown = {**p.to_dict(), "rank": rank if len(ranked) > 1 else None, "estimate_ms": estimate}
+            if p.variant.id in measured:
+                outcome, reason, _ = self.judge(p.variant, measured[p.variant.id], noise)
             else:
-                outcome, reason = judge(self.entry["timing"], measured[p.variant.id], self.stage.min_gain_pct, noise)
-            step["proposals"].append({**p.to_dict(), "source": "rules", "outcome": outcome, "reason": reason})
+                outcome, reason = "not_measured", "rule budget spent"
+            step.proposals.append(Outcome(**shown, outcome=outcome, reason=reason))
         for cand in turn["candidates"]:
             if cand["verdict"] not in ("no_code", "duplicate"):
-                step["proposals"].append(self.settle(cand, measured.get(cand.get("variant")), noise))
-        self.record["iterations"].append(step)
+                variant = variants.get(cand["variant"])
+                step.proposals.append(self.settle(cand, variant, measured.get(cand["variant"]), noise))
         self.promote_winner(step, turn)
         turn["elapsed_s"] = round(time.monotonic() - started, 2)
         self.session.save()
+
+    def judge(self, variant, entry: Entry | None, noise: float) -> tuple:
+        """(outcome, reason, entry) against the incumbent; one that wins or ties is profiled first,
+        since the rules and the next prompt read its counters (and judged again if ncu fails on it)."""
+        outcome, reason = judge(self.entry.timing, entry, self.stage.min_gain_pct, noise)
+        if outcome in ("faster", "within_noise"):
+            entry = self.session.profile(variant)
+            if not entry.ok:
+                outcome, reason = judge(self.entry.timing, entry, self.stage.min_gain_pct, noise)
+        return outcome, reason, entry
 
     def ask(self, turn: dict) -> list:
         """The model's K answers and their candidates; (candidate, variant) for those to time."""
@@ -298,43 +320,44 @@ class Agent:
         cand["variant"] = variant.id
         return cand, variant
 
-    def settle(self, cand: dict, entry: dict | None, noise: float) -> dict:
-        """The candidate's verdict once timed (or not), and its proposal in the iteration."""
+    def settle(self, cand: dict, variant, entry: Entry | None, noise: float) -> Outcome:
+        """The candidate's verdict once timed (or not), and its proposal in the step: rule "model",
+        its variant (the candidate's name where it never became one)."""
         if cand["verdict"] == "checked" and entry is None:
             cand.update(verdict="not_timed", reason=f"{cand['reason']}; not timed: the measurements here come "
                                                     "from a recorded run, which has no timing of it")
-        elif cand["verdict"] == "checked" and entry["status"] != "ok":
-            cand.update(verdict=entry["status"], detail=_detail(entry.get("error")),
-                        reason=f"when timed on {self.problem.name}: {_last_line(entry.get('error'))}")
-            intake.unregister(cand["name"])   # as `workbench import` does with a candidate that fails its timing
         elif cand["verdict"] == "checked":
-            outcome, reason = judge(self.entry["timing"], entry, self.stage.min_gain_pct, noise)
-            cand.update(verdict=outcome, reason=f"{entry['timing']['median_ms']:.4g} ms, {reason}",
-                        median_ms=entry["timing"]["median_ms"])
+            outcome, reason, entry = self.judge(variant, entry, noise)
+            if entry.ok:
+                cand.update(verdict=outcome, reason=f"{entry.median_ms:.4g} ms, {reason}", median_ms=entry.median_ms)
+            else:
+                cand.update(verdict=entry.status, detail=_detail(entry.error),
+                            reason=f"when timed on {self.problem.name}: {entry.last_error_line()}")
+                intake.unregister(cand["name"])   # as `workbench import` does with a candidate that fails its timing
         registered = cand["variant"] is not None
-        return {"rule": MODEL_RULE, "source": "model", "variant": cand["variant"],
-                "spec": cand["family"] if registered else None,
-                "changes": {"family": cand["family"]} if registered else {}, "evidence": [],
-                "candidate": cand["name"], "answer": cand["answer"],
-                "outcome": OUTCOME.get(cand["verdict"], "failed"),
-                "reason": cand["reason"] if cand["verdict"] in OUTCOME else f"{cand['verdict']}: {cand['reason']}"}
+        return Outcome(rule=MODEL_RULE, variant=cand["variant"] or cand["name"],
+                       spec=cand["family"] if registered else cand["name"],
+                       changes={"family": cand["family"]} if registered else {},
+                       outcome=OUTCOME.get(cand["verdict"], "failed"),
+                       reason=cand["reason"] if cand["verdict"] in OUTCOME else f"{cand['verdict']}: {cand['reason']}")
 
-    def promote_winner(self, step: dict, turn: dict):
+    def promote_winner(self, step: Step, turn: dict):
         """The fastest proposal beyond the bar, the model's or the rules', becomes the incumbent."""
-        faster = [p for p in step["proposals"] if p["outcome"] == "faster"]
+        faster = [p for p in step.proposals if p.outcome == "faster"]
         if not faster:
-            step["result"] = "no proposal beat the incumbent beyond the noise"
-            self.log(f"  {step['result']}")
+            turn["result"] = "no proposal beat the incumbent beyond the noise"
+            self.log(f"  {turn['result']}")
             return
-        ms = lambda p: self.record["variants"][p["variant"]]["timing"]["median_ms"]   # noqa: E731
-        best = min(faster, key=ms)
-        self.entry = self.record["variants"][best["variant"]]
-        self.incumbent = registry.variant_from_dict(self.entry)
-        self.record["best"] = best["variant"]
-        turn["winner"] = {"variant": best["variant"], "source": best["source"], "rule": best["rule"],
-                          "candidate": best.get("candidate"), "median_ms": ms(best)}
-        step["result"] = f"new incumbent {best['variant']} ({best['source']}), {ms(best):.4g} ms"
-        self.log(f"  -> {step['result']}")
+        best = min(faster, key=lambda p: self.record.variants[p.variant].median_ms)
+        self.entry = self.record.variants[best.variant]
+        self.incumbent = registry.variant_of_entry(self.entry)
+        self.record.best = best.variant
+        source = "model" if best.rule == MODEL_RULE else "rules"
+        name = next((c["name"] for c in turn["candidates"] if c.get("variant") == best.variant), None)
+        turn["winner"] = {"variant": best.variant, "source": source, "rule": best.rule,
+                          "candidate": name if source == "model" else None, "median_ms": self.entry.median_ms}
+        turn["result"] = f"new incumbent {best.variant} ({source}), {self.entry.median_ms:.4g} ms"
+        self.log(f"  -> {turn['result']}")
 
     # ---- the prompt ----
 
@@ -345,6 +368,11 @@ class Agent:
             return text
         at = text.find(TASK_MARKER)
         return text + "\n" + section if at < 0 else text[:at] + section + "\n\n" + text[at:]
+
+
+def transcript_of(run: Run) -> dict:
+    """An agent run's transcript (run.extra["agent"]; "agent" at the top of run.json)."""
+    return run.extra.get(KIND) or {"rounds": []}
 
 
 def tried_section(rounds: list, problems: list) -> str:
@@ -364,9 +392,9 @@ def tried_section(rounds: list, problems: list) -> str:
                       f"against a float64 reference on {', '.join(problems)} before it is timed):", *lines])
 
 
-def summary(rec: dict) -> dict:
+def summary(run: Run) -> dict:
     """Counts over the transcript: verdicts, tokens, cost, and what the model's candidates won."""
-    rounds = rec["agent"]["rounds"]
+    rounds = transcript_of(run)["rounds"]
     answers = [a for r in rounds for a in r["answers"]]
     verdicts = {}
     for r in rounds:
@@ -376,17 +404,19 @@ def summary(rec: dict) -> dict:
     def total(key):
         values = [a[key] for a in answers if a.get(key) is not None]
         return sum(values) if values else None
+
+    def wins(source):
+        return [r["winner"]["variant"] for r in rounds if (r.get("winner") or {}).get("source") == source]
     return {"answers": len(answers), "no_answer": sum(a["text"] is None for a in answers), "verdicts": verdicts,
             "prompt_tokens": total("prompt_tokens"), "completion_tokens": total("completion_tokens"),
             "cost": total("cost"), "model_seconds": round(sum(a["elapsed_s"] for a in answers), 2),
-            "model_wins": [r["winner"]["variant"] for r in rounds if (r.get("winner") or {}).get("source") == "model"],
-            "rule_wins": [r["winner"]["variant"] for r in rounds if (r.get("winner") or {}).get("source") == "rules"]}
+            "model_wins": wins("model"), "rule_wins": wins("rules")}
 
 
-def verdicts(rec: dict) -> list:
+def verdicts(run: Run) -> list:
     """(round, answer, candidate, verdict) of every candidate, in order: what a replay must reproduce."""
     return [(r["index"], c["answer"], c.get("name"), c["verdict"])
-            for r in rec["agent"]["rounds"] for c in r["candidates"]]
+            for r in transcript_of(run)["rounds"] for c in r["candidates"]]
 
 
 # ---- a whole command: stages, runners, replays ----
@@ -399,38 +429,38 @@ def _fresh_session(runner, problem, stage, command: str, replay_of: str | None):
     return Session(runner, problem, KIND, stage.to_dict(), command, replay_of=replay_of)
 
 
-def measurements_source(from_run: str | None, stage: str, problem) -> dict:
+def measurements_source(from_run: str | None, stage: str, problem) -> Run:
     """The recorded run whose measurements stand in for a GPU: --from-run, else the newest run of
     the stage on the problem (as `workbench prompt` picks one)."""
-    rec = record.load(from_run) if from_run else prompts.find_run(stage, problem.name, None)
-    if not from_run and rec["problem"]["name"] != problem.name:
+    try:
+        run = record.load(from_run) if from_run else prompts.find_run(stage, problem.name, None)
+    except WorkbenchError:
+        if from_run:
+            raise
         raise WorkbenchError(f"no GPU here and no recorded run of stage {stage} on {problem.name} to take "
-                             "measurements from; pass --from-run RUN (a run recorded on a GPU)")
-    if not rec["variants"]:
-        raise WorkbenchError(f"run {rec['run_id']} has no measured variants")
-    return rec
+                             "measurements from; pass --from-run RUN (a run recorded on a GPU)") from None
+    if not run.variants:
+        raise WorkbenchError(f"run {run.run_id} has no measured variants")
+    return run
 
 
-def replay_source(run: str) -> dict:
-    rec = record.load(run)
-    if not (rec.get("agent") or {}).get("rounds"):
-        raise WorkbenchError(f"run {rec['run_id']} is not an agent run (it has no transcript to replay)")
-    return rec
+def replay_source(run_id: str) -> Run:
+    run = record.load(run_id)
+    if not transcript_of(run)["rounds"]:
+        raise WorkbenchError(f"run {run.run_id} is not an agent run (it has no transcript to replay)")
+    return run
 
 
-def _start_variant(spec: str | None, session, previous, measured: dict | None, replaying: bool):
-    """--start; else the previous stage's best; else: replaying, the recorded start; from a
-    recorded run, its best; on a GPU, the promoted variant, else the seed baseline."""
-    from workbench.present import promote
-    if spec == "seed":
-        return session.seed_variant()
-    if spec:
-        return registry.parse_variant(spec)
-    if previous is not None:
-        return previous
-    if measured is not None:
-        return registry.variant_from_dict(measured["variants"][measured["baseline" if replaying else "best"]])
-    return promote.promoted_variant(session.problem.name) or session.seed_variant()
+def _start_variant(spec: str | None, session, measured: Run | None, replaying: bool) -> tuple:
+    """(variant, where it came from) for the first stage: --start (seed, promoted or a spec); else,
+    replaying, the recorded start; from a recorded run, its best; on a GPU, the promoted variant,
+    else the seed baseline."""
+    from workbench.search.chain import start_variant
+    if spec or measured is None:
+        return start_variant(session, spec or "promoted", session.problem.name)
+    key = measured.baseline if replaying else measured.best
+    origin = "the replayed run's start" if replaying else "the best of the recorded run"
+    return registry.variant_of_entry(measured.variants[key]), f"{origin} ({measured.run_id})"
 
 
 def run(stage_names: list, problem, model=None, rounds: int = 3, per_round: int = 2, rule_budget: int = 8,
@@ -444,8 +474,8 @@ def run(stage_names: list, problem, model=None, rounds: int = 3, per_round: int 
     measured = None
     if replay:
         measured = replay_source(replay)
-        asked = measured["agent"]
-        stage_names, model = [measured["stage"]["name"]], ReplayModel(measured)
+        asked = transcript_of(measured)
+        stage_names, model = [measured.stage["name"]], ReplayModel(measured)
         rounds, per_round = asked["rounds_asked"], asked["candidates_per_round"]
         rule_budget, check, target = asked["rule_budget"], asked["check"], target or asked.get("target")
     elif from_run or not device.has_gpu():
@@ -454,29 +484,33 @@ def run(stage_names: list, problem, model=None, rounds: int = 3, per_round: int 
         raise WorkbenchError("--model is required (a command, cmd:COMMAND, or an http(s)://.../v1 endpoint), "
                              "unless --replay RUN answers from a recorded run")
     if measured is not None:
-        problem = Problem.from_record(measured["problem"])
+        problem = Problem.from_record(measured.problem)
     stages = load_stages(stages_file)
     sessions, previous = [], None
     for name in stage_names:
         stage = stages.get(name)
-        runner = ReplayRunner(measured) if measured is not None else \
+        runner = ReplayRunner(measured, registry) if measured is not None else \
             LocalRunner(problem, list(stage.metric_names), **(runner_options or {}))
-        session = _fresh_session(runner, problem, stage, command, measured and measured["run_id"])
+        session = _fresh_session(runner, problem, stage, command, measured and measured.run_id)
         where = (f"answers and measurements from {replay}" if replay else
-                 f"measurements from {measured['run_id']}" if measured else "measured on this GPU")
+                 f"measurements from {measured.run_id}" if measured else "measured on this GPU")
         log(f"run {session.run_id}: agent, stage {name} on {problem.name} ({problem.shape_str()}); {where}")
         session.start()
         agent = Agent(session, stage, model, rounds, per_round, rule_budget, check, target,
                       replaying=measured if replay else None, log=log)
-        first = _start_variant(start if previous is None else None, session, previous, measured, bool(replay))
+        if previous is None:
+            first, session.record.start_from = _start_variant(start, session, measured, bool(replay))
+        else:
+            first, session.record.start_from = previous.incumbent, f"the best of stage {previous.stage.name} " \
+                                                                   f"({previous.session.run_id})"
         agent.run(first)
-        previous = agent.incumbent
+        previous = agent
         session.finish()
         sessions.append(session)
     return sessions
 
 
-def replay_differences(recorded: dict, replayed: dict) -> list:
+def replay_differences(recorded: Run, replayed: Run) -> list:
     """The candidates whose verdict the replay did not reproduce: (recorded, replayed) pairs."""
     a, b = verdicts(recorded), verdicts(replayed)
     return [(x, y) for x, y in zip(a, b) if x != y] + [(x, None) for x in a[len(b):]] + [(None, y) for y in b[len(a):]]

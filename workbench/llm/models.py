@@ -186,9 +186,9 @@ class ChatModel:
 class ReplayModel:
     """The answers of a recorded agent run, by round and call: the model is not asked again."""
 
-    def __init__(self, recorded: dict):
-        agent = recorded.get("agent") or {}
-        self.run_id = recorded["run_id"]
+    def __init__(self, recorded):
+        agent = recorded.extra.get("agent") or {}   # a record.Run's transcript (llm/agent.py)
+        self.run_id = recorded.run_id
         self.answers = {(r["index"], a["call"]): a for r in agent.get("rounds", []) for a in r.get("answers", [])}
         self.recorded_model = agent.get("model")
 

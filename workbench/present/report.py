@@ -29,7 +29,11 @@ DASH = "—"
 CANDIDATE_PREFIX = "cand_"   # an imported candidate's family (registry.candidates.PREFIX, which loads torch)
 ERROR_TAIL_LINES = 12
 OUTCOMES = {"faster": "▲ faster", "slower": "▼ slower", "within_noise": "≈ within noise", "failed": "✗ failed",
-            "not_measured": "· not measured (budget spent or not recorded)"}
+            "not_measured": "· not measured (budget spent or not recorded)",
+            # a model's candidate (workbench agent): refused by the output rules, or checked where nothing timed it
+            "refused": "✗ refused", "not_timed": "· checked, not timed"}
+# what the rule column says of a proposal no stage rule made
+PROPOSERS = {"model": "code the model wrote (workbench agent), checked against float64 before it was timed"}
 
 
 # ---- formatting: 3 significant digits, SI prefixes, units ----
@@ -588,11 +592,12 @@ def reasoning(run: Run) -> list:
         for p in step.proposals:
             evidence = p.evidence if isinstance(p.evidence, list) else [p.evidence]
             proposals.append({
-                "rule": p.rule or DASH, "says": says.get(p.rule, ""),
+                "rule": p.rule or DASH, "says": says.get(p.rule) or PROPOSERS.get(p.rule, ""),
                 "evidence": [_evidence_text(e, incumbent) for e in evidence if isinstance(e, dict)],
                 "changes": _changes_text(p.changes, incumbent),
                 "rank": DASH if p.rank is None else str(p.rank), "estimate": fmt_ms(p.estimate_ms),
-                "variant": p.variant, "time": fmt_ms(timed(run.entry(p.variant))),
+                "variant": p.variant, "measured": p.variant in run.variants,
+                "time": fmt_ms(timed(run.entry(p.variant))),
                 "outcome": OUTCOMES.get(p.outcome, p.outcome or DASH), "outcome_cls": p.outcome or "none",
                 "reason": p.reason or "",
             })
