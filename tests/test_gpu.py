@@ -22,7 +22,7 @@ def workbench(*args):
 
 
 def latest_run():
-    return record.load("latest")
+    return record.load("latest").to_dict()   # the record as run.json holds it
 
 
 @pytest.mark.parametrize("problem", ["mid", "kb76"])

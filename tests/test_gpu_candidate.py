@@ -21,7 +21,7 @@ def test_the_seed_file_as_a_candidate_times_like_the_seed_family():
     seed1 = registry.parse_variant("implicit_gemm:seed1")
     done = intake.import_candidate(SEED_FILE, name="seed", stage="memory", problem=load_suite().get("mid"),
                                    against=[seed1])
-    run = record.load(done.run_id)
+    run = record.load(done.run_id).to_dict()   # the record as run.json holds it
     assert run["kind"] == "import" and run["baseline"] == seed1.id
     assert all(c.passed or c.skipped for c in done.checks) and len([c for c in done.checks if c.passed]) >= 10
     candidate, seed = run["variants"]["cand_seed"], run["variants"][seed1.id]
