@@ -60,6 +60,9 @@ def reload():
 
 def family(name: str) -> Family:
     fams = families()
+    if name not in fams and name.startswith(candidates.PREFIX):
+        reload()    # a candidate imported since this process loaded the kernels (a long-lived worker)
+        fams = families()
     if name not in fams:
         hint = f" ({name}.py failed to import:\n{broken()[name]})" if name in broken() else ""
         raise WorkbenchError(f"unknown kernel family {name!r}{hint}; known: {', '.join(fams) or 'none'}")
