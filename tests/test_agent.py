@@ -16,11 +16,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from workbench import paths
-from workbench import record
-from workbench import registry
-from workbench.llm import agent
-from workbench.llm import models
+from workbench import paths, record, registry
+from workbench.llm import agent, models
 from workbench.present import report
 
 FIXTURES = Path(__file__).parent / "fixtures"

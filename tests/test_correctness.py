@@ -5,8 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from workbench.collect import correctness
-from workbench.collect import device
+from workbench.collect import correctness, device
 from workbench import registry
 from workbench.problems import load_suite
 

@@ -10,8 +10,7 @@ import pytest
 from workbench import paths, record, registry
 from workbench.collect import isolation
 from workbench.problems import load_suite
-from workbench.search import chain as chains
-from workbench.search import executors, runners
+from workbench.search import chain as chains, executors, runners
 from workbench.search.session import Session
 from workbench.search.stages import load_stages
 from workbench.search.strategies import RuleGuided, replay

@@ -6,8 +6,7 @@ import sys
 import pytest
 import torch
 
-from workbench import paths
-from workbench import record
+from workbench import paths, record
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

@@ -7,9 +7,7 @@ import pytest
 import torch
 
 from workbench.llm import intake
-from workbench import paths
-from workbench import record
-from workbench import registry
+from workbench import paths, record, registry
 from workbench.problems import load_suite
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -13,8 +13,7 @@ from workbench.llm import intake
 from workbench import paths
 from workbench.present import promote
 from workbench.llm import prompt
-from workbench import record
-from workbench import registry
+from workbench import record, registry
 from workbench.errors import WorkbenchError
 from workbench.problems import load_suite
 

@@ -3,8 +3,7 @@ import sys
 
 import pytest
 
-from workbench.collect import isolation
-from workbench.collect import worker
+from workbench.collect import isolation, worker
 
 
 def stand_in(tmp_path, body):

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.collect import metrics
-from workbench.collect import ncu
+from workbench.collect import metrics, ncu
 from workbench.errors import WorkbenchError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ncu"

@@ -7,9 +7,7 @@ import pytest
 import torch
 
 from workbench.present import promote
-from workbench import paths
-from workbench import record
-from workbench import registry
+from workbench import paths, record, registry
 from workbench.errors import WorkbenchError
 
 MID_ALL = "20261125-010149-profile-memory-mid"

@@ -7,11 +7,8 @@ from pathlib import Path
 import pytest
 
 from workbench.search import compare
-from workbench import paths
-from workbench import record
-from workbench import registry
-from workbench.search import runners
-from workbench.search import strategies as search
+from workbench import paths, record, registry
+from workbench.search import runners, strategies as search
 from workbench.errors import WorkbenchError
 from workbench.problems import Problem
 from workbench.search.session import Session

@@ -3,8 +3,7 @@ import json
 
 import pytest
 
-from workbench import paths
-from workbench import registry
+from workbench import paths, registry
 from workbench.errors import WorkbenchError
 from workbench.search.stages import load_stages
 

@@ -12,8 +12,7 @@ here, in one place.
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from workbench import paths
-from workbench import yamlschema
+from workbench import paths, yamlschema
 from workbench.errors import WorkbenchError
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}     # name -> bytes per element

@@ -30,17 +30,12 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import record
-from workbench import registry
-from workbench import targets
-from workbench.collect import device
-from workbench.collect import isolation
+from workbench import record, registry, targets
+from workbench.collect import device, isolation
 from workbench.collect.correctness import CheckResult
 from workbench.collect.worker import status_of
 from workbench.errors import WorkbenchError
-from workbench.llm import candidate
-from workbench.llm import intake
-from workbench.llm import prompt as prompts
+from workbench.llm import candidate, intake, prompt as prompts
 from workbench.llm.models import ReplayModel
 from workbench.problems import Problem
 from workbench.record import Entry, Outcome, Run, Step

@@ -16,8 +16,7 @@ import yaml
 
 from workbench.llm import candidate
 from workbench.registry import candidates
-from workbench.collect import device
-from workbench.collect import isolation
+from workbench.collect import device, isolation
 from workbench import paths
 from workbench.present import promote
 from workbench import record

@@ -14,8 +14,7 @@ from workbench.llm import candidate
 from workbench.collect import metrics
 from workbench import paths
 from workbench.present import promote, templates
-from workbench import record
-from workbench import targets
+from workbench import record, targets
 from workbench.errors import WorkbenchError
 from workbench.variant import Variant
 from workbench.problems import Problem, load_suite

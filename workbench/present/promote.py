@@ -16,11 +16,8 @@ from pathlib import Path
 import yaml
 
 from workbench.registry import candidates
-from workbench.collect import correctness
-from workbench.collect import device
-from workbench import paths
-from workbench import record
-from workbench import registry
+from workbench.collect import correctness, device
+from workbench import paths, record, registry
 from workbench.errors import WorkbenchError
 from workbench.present import templates
 from workbench.registry.family import import_file

@@ -17,8 +17,7 @@ from functools import wraps
 from pathlib import Path
 from urllib.parse import quote
 
-from workbench import paths, roofline
-from workbench import record as records
+from workbench import paths, record as records, roofline
 from workbench.errors import WorkbenchError
 from workbench.present.templates import render
 from workbench.problems import Problem

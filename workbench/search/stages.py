@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.collect import metrics
-from workbench import paths
-from workbench import yamlschema
+from workbench import paths, yamlschema
 from workbench.errors import WorkbenchError
 from workbench.problems import SIZE_FIELDS
 
