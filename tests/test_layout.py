@@ -37,3 +37,13 @@ def test_importing_the_device_module_changes_nothing():
                           "import workbench.collect.device; print(os.environ.get('TRITON_INTERPRET'))"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
+
+
+def test_a_fresh_process_without_a_gpu_checks_kernels_in_the_interpreter():
+    """Triton picks the interpreter when it is first imported: a command started without
+    TRITON_INTERPRET must still run the kernels (it once failed every check here)."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-m", "workbench", "check", "-p", "edge-k1", "-v", "tap_gemm",
+                          "-v", "implicit_gemm:seed1"], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0 and "2 passed, 0 failed" in out.stdout, out.stdout + out.stderr

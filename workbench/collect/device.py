@@ -1,9 +1,9 @@
 """The machine we run on: is there a GPU, what is it, and which versions are installed.
 
-`prepare()` runs before any kernel file is imported (registry.family.import_file calls it):
-without a GPU it switches Triton to its CPU interpreter, which must be chosen before
-@triton.jit decorates a kernel, and mends two gaps of that interpreter. Importing this module
-changes nothing.
+`prepare()` runs before Triton is first imported (registry/family.py, where kernels start,
+calls it): without a GPU it switches Triton to its CPU interpreter, which Triton reads when it
+is imported and when @triton.jit decorates a kernel, and mends two gaps of that interpreter.
+Importing this module changes nothing.
 """
 import os
 import platform

@@ -12,16 +12,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-import torch
-import triton
+from workbench.collect import device
 
-from workbench.errors import WorkbenchError
-from workbench.variant import Variant
+# Triton decides between its CPU interpreter and the GPU when it is first imported (its own
+# library functions are decorated then): choose before importing it, here where kernels start.
+device.prepare()
+
+import torch  # noqa: E402
+import triton  # noqa: E402
+
+from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.variant import Variant  # noqa: E402
+
 
 def import_file(path: Path, module_name: str) -> ModuleType:
     """Import a Python file (a family, a candidate, a promoted module) as `module_name`; running it."""
-    from workbench.collect import device
-    device.prepare()   # its kernels are decorated as the file runs
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
