@@ -132,31 +132,27 @@ class RuleGuided(Search):
             again = self.session.retime(incumbent, index)
             noise = noise_pct(entry.timing, again)
             step.incumbent_noise_pct = noise
-            winner = None
+            outcomes, faster = {}, []
             for rank, (p, estimate) in enumerate(ranked, 1):
                 shown = {**p.to_dict(), "rank": rank if len(ranked) > 1 else None, "estimate_ms": estimate}
                 if p.variant.id not in measured:
-                    step.proposals.append(Outcome(**shown, outcome="not_measured", reason="budget spent"))
-                    continue
-                candidate = measured[p.variant.id]
-                if candidate is None:
-                    step.proposals.append(Outcome(**shown, outcome="not_measured",
-                                                  reason="the replayed run has no measurement of this variant"))
-                    continue
-                outcome, reason = judge(entry.timing, candidate, self.stage.min_gain_pct, noise)
-                step.proposals.append(Outcome(**shown, outcome=outcome, reason=reason))
-                if outcome == "faster" and (winner is None or candidate.median_ms < winner[1].median_ms):
+                    outcome, reason = "not_measured", "budget spent"
+                else:   # None: a replay that holds no measurement of it
+                    outcome, reason = judge(entry.timing, measured[p.variant.id], self.stage.min_gain_pct, noise)
+                outcomes[p.variant.id] = Outcome(**shown, outcome=outcome, reason=reason)
+                step.proposals.append(outcomes[p.variant.id])
+                if outcome == "faster":
+                    faster.append((p, measured[p.variant.id]))
+            # Only the new incumbent's counters are read next: the fastest goes under ncu alone. One
+            # that then fails its profile (ncu could not run it) is judged again and the next is tried.
+            winner = None
+            for p, candidate in sorted(faster, key=lambda pc: pc[1].median_ms):
+                if self.session.profile(p.variant).ok:
                     winner = (p, candidate)
-            # Only the new incumbent's counters are read next: it alone goes under ncu. A winner
-            # that then fails its profile (ncu could not run it) is not taken.
-            while winner is not None and not self.session.profile(winner[0].variant).ok:
-                failed = next(o for o in step.proposals if o.variant == winner[0].variant.id)
-                failed.outcome, failed.reason = judge(entry.timing, self.record.variants[failed.variant],
+                    break
+                failed = outcomes[p.variant.id]
+                failed.outcome, failed.reason = judge(entry.timing, self.record.variants[p.variant.id],
                                                       self.stage.min_gain_pct, noise)
-                rest = [(p, measured[p.variant.id]) for p, _ in ranked if p.variant.id in measured
-                        and measured[p.variant.id] is not None and measured[p.variant.id].ok
-                        and next(o for o in step.proposals if o.variant == p.variant.id).outcome == "faster"]
-                winner = min(rest, key=lambda pc: pc[1].median_ms, default=None)
             self.session.save()
             if winner is None:
                 step.stop = "budget spent" if self.spent else "plateau: no proposal beat the incumbent beyond the noise"
@@ -209,8 +205,8 @@ STRATEGIES = {"rules": RuleGuided, "exhaustive": Exhaustive}
 def replay(recorded, stage, strategy: str = "rules", budget: int | None = None, root=None,
            observer: Observer | None = None, command: str = "", start: Variant | None = None):
     """Run a strategy against a recorded run's measurements (no GPU), from the run's starting
-    variant unless `start` is given; returns the finished Session and its Search. Budget
-    defaults to what the record could answer."""
+    variant unless `start` is given; returns the finished Session. Budget defaults to what the
+    record could answer."""
     from workbench import registry
     from workbench.search.runners import ReplayRunner
     from workbench.search.session import Session
