@@ -356,7 +356,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, res
     else:
         runner = _runner(problem, list(stage_obj.metric_names), no_ncu, timeout_s, clock_control, cudnn_tf32,
                          _executor(workers, scheduler))
-    latest_before = _latest_target()
+    latest_before = record.latest_target()
     session = Session(runner, problem, "profile", stage_obj.to_dict(), command,
                       replay_of=replay_run and recorded.run_id, resume=resumed)
     session.record.strategy, session.record.budget = strategy, budget
@@ -379,7 +379,7 @@ def profile(problem, suite, stage, budget, strategy, start_spec, replay_run, res
         best = search.run(start)
     except (WorkbenchError, KeyboardInterrupt) as exc:
         if not session.record.variants:
-            _discard(session, latest_before)   # nothing measured: leave no run behind
+            record.discard(session.dir, latest_before)   # nothing measured: leave no run behind
             if replay_run and isinstance(exc, WorkbenchError):
                 raise WorkbenchError(f"{exc}\n{_replay_starts(recorded, stage)}") from None
         elif isinstance(exc, KeyboardInterrupt):     # what was measured stays recorded, and resumes
@@ -468,24 +468,6 @@ def optimize(problem, suite, stage_list, start_spec, budget_items, promote_each,
     if write_report:
         from workbench.present import chain_report
         click.echo(f"report {chain_report.write(chain)}")
-
-
-def _latest_target():
-    """Where profiles/latest points now (None: nowhere), to put it back if a run is discarded."""
-    from workbench import paths
-    latest = Path(paths.PROFILES_DIR) / "latest"
-    return os.readlink(latest) if latest.is_symlink() else None
-
-
-def _discard(session, latest_before):
-    """Remove a run that measured nothing (its directory, and profiles/latest if it named it)."""
-    import shutil
-    shutil.rmtree(session.dir, ignore_errors=True)
-    latest = session.dir.parent / "latest"
-    if latest.is_symlink() and os.readlink(latest) == session.dir.name:
-        latest.unlink()
-        if latest_before:
-            latest.symlink_to(latest_before)
 
 
 def _replay_starts(recorded, stage: str) -> str:

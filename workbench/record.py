@@ -15,6 +15,7 @@ Ratios are reference time over variant time (> 1: the variant is faster). A timi
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -316,6 +317,22 @@ def save(run: Run, root: Path | None = None) -> Path:
         tmp.symlink_to(directory.name)
         os.replace(tmp, latest)
     return directory / "run.json"
+
+
+def latest_target(root: Path | None = None) -> str | None:
+    """The run profiles/latest names now (None: none), to put back if a run is discarded."""
+    latest = Path(root or paths.PROFILES_DIR) / "latest"
+    return os.readlink(latest) if latest.is_symlink() else None
+
+
+def discard(directory: Path, latest_before: str | None) -> None:
+    """Remove a run that measured nothing: its directory, and profiles/latest if it named it."""
+    shutil.rmtree(directory, ignore_errors=True)
+    latest = Path(directory).parent / "latest"
+    if latest.is_symlink() and os.readlink(latest) == Path(directory).name:
+        latest.unlink()
+        if latest_before:
+            latest.symlink_to(latest_before)
 
 
 def known_runs(root: Path | None = None) -> list:
