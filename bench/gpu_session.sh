@@ -23,7 +23,8 @@
 # The GPU machine has no network: bench/device_env.sh installs the wheels in .whl/ (how to fetch them is in that
 # file). Through the device tool, from the repository root with .whl carried along (it is git-ignored), e.g.
 #   command: bash bench/gpu_session.sh optimize kb67      carry: [".whl"]
-# Results land in the working tree and, tarred, in $OUT/results.tgz, partial results included.
+# Results land in the working tree and, tarred, in $OUT/results.tgz, partial results included. targets keeps
+# stderr (Triton's dump of a config that fails to compile, say) in a .log beside its table.
 set -uo pipefail
 source bench/device_env.sh || exit 1
 mkdir -p bench/results/checks bench/results/pcstalls
@@ -57,9 +58,10 @@ case "${1:-}" in
     python3 bench/loop_speed.py --out bench/results ;;
   targets)
     if [ -n "${TAG:-}" ]; then
-      python3 bench/targets.py --tag "$TAG" --known --json bench/results/targets-$TAG.json 2>&1 | tee bench/results/targets-$TAG.txt
+      python3 bench/targets.py --tag "$TAG" --known --json bench/results/targets-$TAG.json \
+        2>bench/results/targets-$TAG.log | tee bench/results/targets-$TAG.txt
     else
-      python3 bench/targets.py --json bench/results/targets.json 2>&1 | tee bench/results/targets.txt
+      python3 bench/targets.py --json bench/results/targets.json 2>bench/results/targets.log | tee bench/results/targets.txt
     fi ;;
   *) echo "usage: bash bench/gpu_session.sh tests|checks|optimize P [P ...]|speed|targets|diagnose [P=SPEC ...]" >&2; exit 2 ;;
 esac

@@ -16,6 +16,7 @@ SUITE = load_suite()
 MODELS = [p for p in SUITE.problems.values() if "models" in p.tags]
 TAP = registry.family("tap_gemm")
 DEPTHWISE = registry.family("depthwise")
+BANDED = registry.family("banded")
 
 
 def small(p: Problem) -> Problem:
@@ -50,6 +51,9 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
 SHAPES = [small(p) for p in MODELS] + ODD
 TAP_VARIANTS = [TAP.variant(c) for c in TAP.known_configs.values()] + [TAP.variant()]
 DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()]
+# the known configs, the default, and the smallest band (16 rows over a 32-wide window: few rows fit)
+BANDED_VARIANTS = [BANDED.variant(c) for c in BANDED.known_configs.values()] + [
+    BANDED.variant(), BANDED.variant({"BLOCK_T": 16, "WIN": 32, "BLOCK_N": 16, "STEPS": 2})]
 
 
 def _passes(variant, problem):
@@ -86,6 +90,27 @@ def test_depthwise_runs_every_depthwise_shape_and_refuses_the_rest(problem):
         _passes(variant, problem)
 
 
+@pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])
+def test_banded_runs_every_depthwise_shape_whose_taps_fit_a_window(problem):
+    if problem.groups != problem.in_channels:
+        assert BANDED.supports(problem).endswith("this family takes depthwise convs only (groups = in_channels)")
+        return
+    for variant in BANDED_VARIANTS:
+        if BANDED.config_limits(problem, variant.config):     # a window too narrow for this K*D
+            assert (problem.kernel_size - 1) * problem.dilation + 1 > variant.config["WIN"]
+            continue
+        _passes(variant, problem)
+
+
+def test_banded_refuses_taps_wider_than_its_widest_window_and_windows_too_narrow():
+    long = Problem.from_dict("k65-dil4", dict(batch=1, in_channels=4, out_channels=4, kernel_size=65, length=400,
+                                              dilation=4, groups=4))
+    assert "span 257 positions" in BANDED.supports(long) and DEPTHWISE.supports(long) is None
+    conformer = SUITE.get("conformer-depthwise")
+    assert "holds no output's 31 taps" in BANDED.config_limits(conformer, BANDED.config({"WIN": 16}))
+    assert BANDED.config_limits(conformer, BANDED.config({"WIN": 32})) is None     # 2 of a band's rows fit
+
+
 STRICT = [Problem.from_dict("strict-cout19", dict(batch=1, in_channels=12, out_channels=19, kernel_size=5, length=40,
                                                   padding=2, bias=True, strict=True)),
           Problem.from_dict("strict-depthwise", dict(batch=1, in_channels=6, out_channels=6, kernel_size=31, length=50,
@@ -94,10 +119,11 @@ STRICT = [Problem.from_dict("strict-cout19", dict(batch=1, in_channels=12, out_c
 
 @pytest.mark.parametrize("problem", STRICT, ids=[p.name for p in STRICT])
 @pytest.mark.parametrize("spec", ["tap_gemm:precision=tf32x3", "tap_gemm:precision=ieee",
-                                  "tap_gemm:FOLD=yes,precision=tf32x3", "depthwise"])
+                                  "tap_gemm:FOLD=yes,precision=tf32x3", "depthwise",
+                                  "banded:precision=tf32x3", "banded:precision=ieee"])
 def test_strict_fp32_products(spec, problem):
     """On a strict problem tap_gemm's TF32 configs are refused, its tf32x3 and ieee ones pass
-    the fp32 tolerance (1e-5), and depthwise's fp32 FMAs do."""
+    the fp32 tolerance (1e-5), and so do depthwise's fp32 FMAs and banded's strict products."""
     variant = registry.parse_variant(spec)
     assert TAP.unsupported(problem, TAP.defaults) == f"tf32 products; {problem.name} is strict (fp32 products only)"
     if registry.family(variant.family).supports(problem) is None:
@@ -126,7 +152,7 @@ def test_the_rules_reach_tap_gemm_from_the_seed():
         assert ("row_gemm" in {q.variant.family for q in proposals}) == (p.groups == 1)
 
 
-NEW_FAMILIES = [registry.family(name) for name in ("tap_gemm", "depthwise", "implicit_gemm_groups")]
+NEW_FAMILIES = [registry.family(name) for name in ("tap_gemm", "depthwise", "banded", "implicit_gemm_groups")]
 FULL_SIZE = [(f.variant(c), p) for f in NEW_FAMILIES for c in [f.defaults, *f.known_configs.values()]
              for p in MODELS if not f.unsupported(p, f.config(c)) or not p.fits_interpreter]
 

@@ -128,5 +128,5 @@ def test_a_rule_naming_a_family_not_registered_for_its_stage_is_refused(tmp_path
     path = tmp_path / "stages.yaml"
     path.write_text(text)
     with pytest.raises(WorkbenchError, match=r"stages.memory.rules.1.propose.family.*family 'nope' is not "
-                                             r"registered for stage 'memory'; allowed: other, depthwise, held_taps, implicit_gemm"):
+                                             r"registered for stage 'memory'; allowed: other, banded, depthwise, held_taps"):
         load_stages(path, registry.family_names)
