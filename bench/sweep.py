@@ -33,7 +33,7 @@ import torch
 import triton
 
 from workbench.collect import correctness
-from workbench import registry
+from workbench import registry, roofline
 from workbench.collect import timing
 from workbench.problems import load_suite
 
@@ -91,7 +91,9 @@ def main():
     ref = correctness.reference(problem, x, w, b)
     out = torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)
     copy_gbps = timing.copy_bandwidth_gbps()
-    floor_ms = problem.min_bytes / copy_gbps / 1e6
+    facts = {**problem.to_dict(), "min_bytes": problem.min_bytes, "flops": problem.flops}
+    bounds = roofline.floor(facts, copy_gbps, roofline.peak_tflops(facts, torch.cuda.get_device_name()))
+    floor_ms = bounds["floor_ms"]
 
     def timed(run):
         return timing.benchmark(lambda i: run(), target_ms=args.target_ms)["median_ms"]
@@ -103,7 +105,8 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     if problem.dtype == "float32":
         rows.append({"variant": "cudnn (strict fp32)", "ms": timed(conv)})
-    print(f"{problem.name}: floor {floor_ms:.3f} ms at {copy_gbps:.0f} GB/s; {len(specs)} variants", flush=True)
+    print(f"{problem.name}: {bounds['bound']} floor {floor_ms:.4f} ms (memory {bounds['memory_ms']:.4f} ms at "
+          f"{copy_gbps:.0f} GB/s, compute {bounds['compute_ms'] or float('nan'):.4f} ms); {len(specs)} variants", flush=True)
     for row in rows:
         print(line(row, floor_ms), flush=True)
     for spec in specs:

@@ -48,6 +48,10 @@ import triton.language as tl
 
 from workbench.registry.family import DirectLaunch, Family, dot_precision
 
+# Values of the window block and the accumulator a thread may hold: above this, sm_90 builds
+# spill (bench/sm90.py on mamba-depthwise: 128 a thread takes all 255 registers, more spills).
+MAX_HELD_PER_THREAD = 96
+
 
 @triton.jit
 def conv1d_banded_kernel(
@@ -132,6 +136,11 @@ def supports(problem):
 
 
 def config_limits(problem, config):
+    held = (config["WIN"] + config["BLOCK_T"]) * config["BLOCK_N"] // (32 * config["num_warps"])
+    if held > MAX_HELD_PER_THREAD:
+        return (f"a {config['WIN']}x{config['BLOCK_N']} window block and a {config['BLOCK_T']}x{config['BLOCK_N']} "
+                f"accumulator over {config['num_warps']} warps are {held} values a thread "
+                f"(> {MAX_HELD_PER_THREAD}): it would spill")
     if outputs_per_window(problem, config) < 1:
         return (f"a {config['WIN']}-wide window holds no output's {problem.kernel_size} taps at dilation "
                 f"{problem.dilation}; take a wider WIN")
@@ -157,19 +166,22 @@ FAMILY = Family(
         "precision": ("tf32", "tf32x3", "ieee"),
     },
     # A 64-row band over a 128-wide window: up to 65 taps at stride 1, x read twice for a short
-    # kernel; one warpgroup's MMA of 64 x 128 x 128 per step, 4 steps a program.
-    defaults=_config(64, 128, 128, 4, 4, 2),
-    # Aimed at classes of shapes by reasoning (not yet measured on the H200):
+    # kernel; two warpgroups share each 64 x 64 x 128 product (48 values a thread), 4 a program.
+    defaults=_config(64, 128, 64, 4, 8, 2),
+    # Aimed at classes of shapes by reasoning and checked for spills with bench/sm90.py (not yet
+    # measured on the H200):
     known_configs={
         # Short kernels (Mamba's K = 4, ConvNeXt-style K <= 8): a 64-wide window keeps 61 of 64
-        # rows, so x is read 1.05 times and the product costs 128 FLOPs an output; long rows of
-        # columns (256 a product) amortise the band.
-        "short_kernel": _config(64, 64, 128, 8, 4, 2),
+        # rows, so x is read 1.05 times and the product costs 128 FLOPs an output; 128 columns a
+        # product and 8 a program amortise the band. One stage: 16-bit windows are loaded through
+        # registers (2-byte elements, no cp.async), and a second set of them would spill.
+        "short_kernel": _config(64, 64, 128, 8, 8, 1),
         # Long kernels (Conformer's K = 31, up to K = 65): all 64 rows fit a 128-wide window, x read
-        # twice, 256 FLOPs an output, still far under the TF32 ridge.
-        "long_kernel": _config(64, 128, 128, 4, 4, 2),
-        # Very long kernels (K up to 129): a 256-wide window at 128 rows, two warpgroups.
-        "very_long_kernel": _config(128, 256, 64, 4, 8, 2),
+        # twice, 256 FLOPs an output, still far under the TF32 ridge; two stages of 32 KiB fp32
+        # windows copied ahead (cp.async), 8 products a program.
+        "long_kernel": _config(64, 128, 64, 8, 8, 2),
+        # Very long kernels (K up to 129): a 256-wide window at 128 rows, 96 values a thread.
+        "very_long_kernel": _config(128, 256, 64, 4, 8, 1),
     },
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,

@@ -102,13 +102,15 @@ def test_banded_runs_every_depthwise_shape_whose_taps_fit_a_window(problem):
         _passes(variant, problem)
 
 
-def test_banded_refuses_taps_wider_than_its_widest_window_and_windows_too_narrow():
+def test_banded_refuses_taps_wider_than_its_widest_window_narrow_windows_and_spilling_blocks():
     long = Problem.from_dict("k65-dil4", dict(batch=1, in_channels=4, out_channels=4, kernel_size=65, length=400,
                                               dilation=4, groups=4))
     assert "span 257 positions" in BANDED.supports(long) and DEPTHWISE.supports(long) is None
     conformer = SUITE.get("conformer-depthwise")
     assert "holds no output's 31 taps" in BANDED.config_limits(conformer, BANDED.config({"WIN": 16}))
     assert BANDED.config_limits(conformer, BANDED.config({"WIN": 32})) is None     # 2 of a band's rows fit
+    assert "384 values a thread (> 96): it would spill" in \
+        BANDED.config_limits(conformer, BANDED.config({"BLOCK_N": 256, "num_warps": 4}))
 
 
 STRICT = [Problem.from_dict("strict-cout19", dict(batch=1, in_channels=12, out_channels=19, kernel_size=5, length=40,

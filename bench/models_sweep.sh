@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One device call: bench/sweep.py over the model-shape suite, each problem's grid of the families
+# that may reach its roofline floor, every variant checked against float64 and timed beside cuDNN.
+# Output: bench/results/models-sweep/<problem>.txt (+ .json, ignored) and $OUT/models-sweep.tgz.
+#   bash bench/models_sweep.sh [PROBLEM ...]      (default: every problem below)
+set -uo pipefail
+source bench/device_env.sh || exit 1
+dir=bench/results/models-sweep
+mkdir -p "$dir"
+trap 'tar czf "$OUT/models-sweep.tgz" "$dir" 2>/dev/null' EXIT
+declare -A GRIDS
+GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64|128|256,STEPS=2|8,num_warps=4|8
+banded:BLOCK_T=128,WIN=128,BLOCK_N=64|128,STEPS=4,num_warps=4|8,num_stages=2|3
+depthwise:BLOCK_C=1|4,BLOCK_L=512|2048,num_warps=4|8"
+GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=128,BLOCK_N=32|64|128,STEPS=2|8,num_warps=4|8
+banded:BLOCK_T=32,WIN=64,BLOCK_N=64|128,STEPS=4|8,num_warps=4
+banded:BLOCK_T=128,WIN=256,BLOCK_N=32|64,STEPS=4,num_warps=4|8"
+GRIDS[grouped-conv]="tap_gemm:LOAD=tma|pointers,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
+CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
+GRIDS[tcn-dilated]="$CHANNELS"
+GRIDS[pointwise-expand]="$CHANNELS"
+GRIDS[whisper-conv1]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=64|128,BLOCK_L=128,BLOCK_CI=16|32,num_warps=4|8,num_stages=3"
+GRIDS[large-kernel]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3|4"
+GRIDS[codec-conv]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=32,BLOCK_L=128|256,BLOCK_CI=32,num_warps=4|8,num_stages=3"
+GRIDS[wav2vec2-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=64,num_warps=8,num_stages=3|4"
+[ $# -gt 0 ] || set -- mamba-depthwise conformer-depthwise grouped-conv tcn-dilated pointwise-expand whisper-conv1 \
+  large-kernel codec-conv wav2vec2-conv
+for p in "$@"; do
+  args=()
+  while IFS= read -r g; do [ -n "$g" ] && args+=(-g "$g"); done <<<"${GRIDS[$p]:-}"
+  for v in $(python3 -c "from workbench import registry; from workbench.problems import load_suite
+p = load_suite().get('$p'); print(' '.join(v.spec for v in registry.every_known_variant(p) if not registry.family(v.family).unsupported(p, v.config)))"); do
+    args+=(-v "$v")
+  done
+  timeout 170 python3 bench/sweep.py -p "$p" "${args[@]}" --target-ms 150 --json "$dir/$p.json" 2>"$dir/$p.log" | tee "$dir/$p.txt"
+done
