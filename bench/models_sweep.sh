@@ -9,12 +9,12 @@ dir=bench/results/models-sweep
 mkdir -p "$dir"
 trap 'tar czf "$OUT/models-sweep.tgz" "$dir" 2>/dev/null' EXIT
 declare -A GRIDS
-GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64|128|256,STEPS=2|8,num_warps=4|8
-banded:BLOCK_T=128,WIN=128,BLOCK_N=64|128,STEPS=4,num_warps=4|8,num_stages=2|3
+GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64|128,STEPS=4|16,num_warps=4|8,num_stages=1
+banded:BLOCK_T=128,WIN=128,BLOCK_N=64,STEPS=4|8,num_warps=8,num_stages=1|2
 depthwise:BLOCK_C=1|4,BLOCK_L=512|2048,num_warps=4|8"
-GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=128,BLOCK_N=32|64|128,STEPS=2|8,num_warps=4|8
-banded:BLOCK_T=32,WIN=64,BLOCK_N=64|128,STEPS=4|8,num_warps=4
-banded:BLOCK_T=128,WIN=256,BLOCK_N=32|64,STEPS=4,num_warps=4|8"
+GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=128,BLOCK_N=32|64|128,STEPS=4|16,num_warps=8,num_stages=1|2
+banded:BLOCK_T=32,WIN=64,BLOCK_N=64|128,STEPS=8,num_warps=4
+banded:BLOCK_T=128,WIN=256,BLOCK_N=32|64,STEPS=4,num_warps=8"
 GRIDS[grouped-conv]="tap_gemm:LOAD=tma|pointers,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
 CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
 GRIDS[tcn-dilated]="$CHANNELS"
