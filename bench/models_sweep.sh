@@ -9,12 +9,9 @@ dir=bench/results/models-sweep
 mkdir -p "$dir"
 trap 'tar czf "$OUT/models-sweep.tgz" "$dir" 2>/dev/null' EXIT
 declare -A GRIDS
-GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64|128,STEPS=4|16,num_warps=4|8,num_stages=1
-banded:BLOCK_T=128,WIN=128,BLOCK_N=64,STEPS=4|8,num_warps=8,num_stages=1|2
-depthwise:BLOCK_C=1|4,BLOCK_L=512|2048,num_warps=4|8"
-GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=128,BLOCK_N=32|64|128,STEPS=4|16,num_warps=8,num_stages=1|2
-banded:BLOCK_T=32,WIN=64,BLOCK_N=64|128,STEPS=8,num_warps=4
-banded:BLOCK_T=128,WIN=256,BLOCK_N=32|64,STEPS=4,num_warps=8"
+GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=32|64,STEPS=1|2,num_warps=4|8,num_stages=1
+depthwise:BLOCK_C=1|2|4|8,BLOCK_L=256|512|1024,num_warps=2|4,num_stages=1|2"
+GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=64|128,BLOCK_N=16|32|64,STEPS=1|2,num_warps=4|8,num_stages=1"
 GRIDS[grouped-conv]="tap_gemm:LOAD=tma|pointers,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
 CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
 GRIDS[tcn-dilated]="$CHANNELS"
@@ -28,9 +25,9 @@ GRIDS[wav2vec2-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_
 for p in "$@"; do
   args=()
   while IFS= read -r g; do [ -n "$g" ] && args+=(-g "$g"); done <<<"${GRIDS[$p]:-}"
-  for v in $(python3 -c "from workbench import registry; from workbench.problems import load_suite
+  [ "${KNOWN:-1}" = 0 ] || for v in $(python3 -c "from workbench import registry; from workbench.problems import load_suite
 p = load_suite().get('$p'); print(' '.join(v.spec for v in registry.every_known_variant(p) if not registry.family(v.family).unsupported(p, v.config)))"); do
     args+=(-v "$v")
   done
-  timeout 170 python3 bench/sweep.py -p "$p" "${args[@]}" --target-ms 150 --json "$dir/$p.json" 2>"$dir/$p.log" | tee "$dir/$p.txt"
+  timeout 170 python3 bench/sweep.py -p "$p" "${args[@]}" --target-ms "${TARGET_MS:-150}" --json "$dir/$p.json" 2>"$dir/$p.log" | tee "$dir/$p.txt"
 done
