@@ -25,6 +25,16 @@ their work here (the seed per group fills one column of each 16-wide tile).
    programs launched together read neighbouring windows of the same rows and their halos
    ((K-1)*D elements each side) meet in L2.
 
+5. READ = "rows" (stride 1): point 2's K shifted reads cost K loads, K addresses and K masks per
+   output, each an unaligned scalar load (2 bytes at bf16), and that instruction count, not DRAM,
+   sets the time on short rows of 16-bit data. Instead a thread holds runs of 8 consecutive
+   positions: the tile is [BLOCK_C, BLOCK_L/8, 8], and x is read as whole aligned runs, the run
+   that holds each output's position plus the few neighbouring runs the taps reach ((K-1)*D + P
+   positions: two runs at Mamba's K=4), each run one 16-byte load where x's rows are aligned.
+   Tap k of output column c is then column (c + k*D - P) mod 8 of one of those runs, known when
+   the kernel is compiled: _columns splits a run into its 8 registers, the taps pick from them
+   with no data movement, and _rows_of joins the 8 outputs back into a run for the store.
+
 BLOCK_C x BLOCK_L sets the bytes each program moves (e.g. 16 x 256 x 2 B = 8 KiB in, 8 KiB out);
 num_warps how many threads share them; num_stages > 1 lets Triton's pipeliner copy later taps'
 windows into shared memory ahead of use, which only pays if the L1 hits of point 2 do not.
@@ -75,7 +85,87 @@ def conv1d_depthwise_kernel(
              mask=mask_c[:, None] & mask_l[None, :])
 
 
+@triton.jit
+def _columns(run):
+    """[C, R, 8] runs -> their 8 columns, each [C, R]: register moves, as a thread holds a whole run."""
+    C: tl.constexpr = run.shape[0]
+    R: tl.constexpr = run.shape[1]
+    even, odd = tl.split(tl.reshape(run, (C, R, 4, 2)))
+    e0, e1 = tl.split(tl.reshape(even, (C, R, 2, 2)))
+    o0, o1 = tl.split(tl.reshape(odd, (C, R, 2, 2)))
+    c0, c4 = tl.split(e0)
+    c2, c6 = tl.split(e1)
+    c1, c5 = tl.split(o0)
+    c3, c7 = tl.split(o1)
+    return (c0, c1, c2, c3, c4, c5, c6, c7)
+
+
+@triton.jit
+def _rows_of(c0, c1, c2, c3, c4, c5, c6, c7):
+    """_columns inverted: 8 columns [C, R] -> [C, R, 8] runs."""
+    C: tl.constexpr = c0.shape[0]
+    R: tl.constexpr = c0.shape[1]
+    even = tl.reshape(tl.join(tl.join(c0, c4), tl.join(c2, c6)), (C, R, 4))
+    odd = tl.reshape(tl.join(tl.join(c1, c5), tl.join(c3, c7)), (C, R, 4))
+    return tl.reshape(tl.join(even, odd), (C, R, 8))
+
+
+@triton.jit
+def _column(runs, wts, c: tl.constexpr, K: tl.constexpr, D: tl.constexpr, SHIFT: tl.constexpr):
+    """Output column c: tap k reads position c + k*D + SHIFT of the held runs laid end to end."""
+    acc = wts[0] * runs[(c + SHIFT) // 8][(c + SHIFT) % 8].to(tl.float32)
+    for k in tl.static_range(1, K):
+        acc += wts[k] * runs[(c + k * D + SHIFT) // 8][(c + k * D + SHIFT) % 8].to(tl.float32)
+    return acc
+
+
+@triton.jit
+def conv1d_depthwise_rows_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr,
+    L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
+    D: tl.constexpr, P: tl.constexpr, K: tl.constexpr, QMIN: tl.constexpr, NQ: tl.constexpr,
+    COUT: tl.constexpr, MULT: tl.constexpr,
+    WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
+):
+    # 1. Our tile, as in conv1d_depthwise_kernel, of BLOCK_R runs of 8 positions.
+    pid = tl.program_id(0)
+    pid_l = pid % n_l
+    pid_c = (pid // n_l) % n_c
+    b = pid // (n_l * n_c)
+    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_c = offs_c < COUT
+    runs = pid_l * BLOCK_R + tl.arange(0, BLOCK_R)
+    lane = tl.arange(0, 8)
+    ci = offs_c // MULT
+    ci_off = ci.to(tl.int64) * x_cs if WIDE else ci * x_cs
+    x_rows = (x_ptr + b.to(tl.int64) * x_bs + ci_off)[:, None, None]
+
+    # 5. The NQ runs the taps reach, from QMIN runs before ours, each split into its columns.
+    held = ()
+    for q in tl.static_range(NQ):
+        pos = ((runs + QMIN + q) * 8)[None, :, None] + lane[None, None, :]
+        run = tl.load(x_rows + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
+        held = held + (_columns(run),)
+    wts = ()
+    for k in tl.static_range(K):
+        wts = wts + (tl.load(w_ptr + offs_c * K + k, mask=mask_c, other=0.0).to(tl.float32)[:, None],)
+    SHIFT: tl.constexpr = -P - QMIN * 8
+    acc = _rows_of(_column(held, wts, 0, K, D, SHIFT), _column(held, wts, 1, K, D, SHIFT),
+                   _column(held, wts, 2, K, D, SHIFT), _column(held, wts, 3, K, D, SHIFT),
+                   _column(held, wts, 4, K, D, SHIFT), _column(held, wts, 5, K, D, SHIFT),
+                   _column(held, wts, 6, K, D, SHIFT), _column(held, wts, 7, K, D, SHIFT))
+
+    # 3. Epilogue, runs stored whole.
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None, None]
+    co_off = offs_c.to(tl.int64) * y_cs if WIDE else offs_c * y_cs
+    y_rows = (y_ptr + b.to(tl.int64) * y_bs + co_off)[:, None, None]
+    l = (runs * 8)[None, :, None] + lane[None, None, :]
+    tl.store(y_rows + l, acc.to(y_ptr.dtype.element_ty), mask=mask_c[:, None, None] & (l < L_out))
+
+
 _launch = DirectLaunch(conv1d_depthwise_kernel)
+_launch_rows = DirectLaunch(conv1d_depthwise_rows_kernel)
 
 
 def launch(x, w, bias, out, problem, config):
@@ -84,12 +174,29 @@ def launch(x, w, bias, out, problem, config):
     bc, bl = config["BLOCK_C"], config["BLOCK_L"]
     n_l, n_c = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.out_channels, bc)
     wide = max(x.stride(0), out.stride(0)) >= 2**31           # a batch row's channel offsets need 64 bits
-    args = (x, w, bias if bias is not None else x, out,
-            problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1), n_l, n_c,
-            problem.stride, problem.dilation, problem.padding, problem.kernel_size,
-            problem.out_channels, problem.out_channels // problem.in_channels,
-            wide, bias is not None, bc, bl)
-    _launch((problem.batch * n_c * n_l,), args, config["num_warps"], config["num_stages"])
+    head = (x, w, bias if bias is not None else x, out,
+            problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1), n_l, n_c)
+    tail = (problem.out_channels, problem.out_channels // problem.in_channels, wide, bias is not None, bc)
+    grid = (problem.batch * n_c * n_l,)
+    if config["READ"] == "rows":
+        first, last = reach(problem)
+        args = (*head, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1, *tail, bl // 8)
+        _launch_rows(grid, args, config["num_warps"], config["num_stages"])
+    else:
+        args = (*head, problem.stride, problem.dilation, problem.padding, problem.kernel_size, *tail, bl)
+        _launch(grid, args, config["num_warps"], config["num_stages"])
+
+
+def reach(problem) -> tuple:
+    """READ=rows: the first and last run of 8 positions, relative to an output's own, that its taps
+    read (point 5)."""
+    return (-problem.padding) // 8, (7 + (problem.kernel_size - 1) * problem.dilation - problem.padding) // 8
+
+
+def config_limits(problem, config):
+    if config["READ"] == "rows" and problem.stride != 1:
+        return f"READ=rows reads runs of 8 consecutive positions, for stride 1 only (stride {problem.stride})"
+    return None
 
 
 def supports(problem):
@@ -104,8 +211,8 @@ def precision(problem, config) -> str:
     return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
-def _config(c, l, warps, stages=1):
-    return {"BLOCK_C": c, "BLOCK_L": l, "num_warps": warps, "num_stages": stages}
+def _config(c, l, warps, stages=1, read="taps"):
+    return {"BLOCK_C": c, "BLOCK_L": l, "num_warps": warps, "num_stages": stages, "READ": read}
 
 
 FAMILY = Family(
@@ -117,6 +224,7 @@ FAMILY = Family(
         "BLOCK_L": (32, 64, 128, 256, 512, 1024, 2048),
         "num_warps": (1, 2, 4, 8, 16),
         "num_stages": (1, 2, 3),
+        "READ": ("taps", "rows"),
     },
     # 16 channels x 256 positions over 8 warps: 16 elements a thread (four 16-byte vectors of
     # fp32, two of bf16), 8-16 KiB in and out per program, thousands of programs on Mamba's and
@@ -139,5 +247,6 @@ FAMILY = Family(
     },
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,
+    config_limits=config_limits,
     precision=precision,
 )
