@@ -45,12 +45,15 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
                           bias=True, dtype="bfloat16"),
     "groups3-stride4": dict(batch=2, in_channels=6, out_channels=12, kernel_size=7, length=5, padding=9, stride=4,
                             groups=3),
+    "depthwise-dil3-pad11-fp16": dict(batch=2, in_channels=6, out_channels=6, kernel_size=7, length=93, dilation=3,
+                                      padding=11, groups=6, bias=True, dtype="float16"),
     "depthwise-x3-fp16": dict(batch=2, in_channels=5, out_channels=15, kernel_size=5, length=101, stride=5,
                               dilation=3, groups=5, bias=True, dtype="float16"),
 }.items()]
 SHAPES = [small(p) for p in MODELS] + ODD
 TAP_VARIANTS = [TAP.variant(c) for c in TAP.known_configs.values()] + [TAP.variant()]
-DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()]
+DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()] + [
+    DEPTHWISE.variant({"READ": "rows"}), DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 2, "BLOCK_L": 32, "num_warps": 1})]
 # the known configs, the default, and the smallest band (16 rows over a 32-wide window: few rows fit)
 BANDED_VARIANTS = [BANDED.variant(c) for c in BANDED.known_configs.values()] + [
     BANDED.variant(), BANDED.variant({"BLOCK_T": 16, "WIN": 32, "BLOCK_N": 16, "STEPS": 2})]
@@ -87,6 +90,10 @@ def test_depthwise_runs_every_depthwise_shape_and_refuses_the_rest(problem):
                                                f"this family takes depthwise convs only (groups = in_channels)")
         return
     for variant in DEPTHWISE_VARIANTS:
+        if variant.config["READ"] == "rows" and problem.stride != 1:
+            assert DEPTHWISE.config_limits(problem, variant.config) == (
+                f"READ=rows reads runs of 8 consecutive positions, for stride 1 only (stride {problem.stride})")
+            continue
         _passes(variant, problem)
 
 
