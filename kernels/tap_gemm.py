@@ -56,22 +56,26 @@ GEMM.
    tail never reads the next group's channels). No element needs an address or a mask, the
    copy runs asynchronously under the MMAs with one thread issuing it, and the tile lands in
    shared memory already swizzled for the MMA. What it asks: consecutive elements (stride 1),
-   rows that are multiples of 16 bytes (L_in and Cin_g elements), and a rectangular box, which
+   rows that are multiples of 16 bytes (L_in and Cin_g elements), boxes that start on a 16-byte
+   boundary along L (P and D multiples of 16 bytes: a pointwise conv, a dilated one with D = 8
+   at fp32; not D = 1 with K > 1, whose taps shift by one element), and a rectangular box, which
    the folded gather of point 4 is not; config_limits refuses the rest to the pointer path.
    The descriptors are built on the device, each program writing its own to global scratch
    that launch has Triton allocate. y is still a masked pointer store: its rows need no
-   alignment. Triton's CPU interpreter asks a box to start 16-byte aligned along L, which real
-   TMA does not, so off the GPU the path runs where P and D are multiples of 16 bytes.
+   alignment. Triton's CPU interpreter runs the same boxes, so the path is checked off the GPU.
 
 8. ACC = "l_co" computes the transposed tile, acc[BLOCK_L, BLOCK_CO] = X_k^T @ W_k^T, with
-   positions as the MMA's M and output channels as N. Hopper's warpgroup MMA reads 16-bit
-   operands from shared memory either way round, but TF32 ones only K-major (contiguous along
-   the reduction). In the default co_l orientation the B operand X_k is contiguous along L,
-   its N, so fp32 cannot take the shared-memory path as it stands; transposed, B is W_k^T,
-   contiguous along C_in, K-major as wgmma wants, and A is X_k^T, the operand wgmma can also
-   take from registers. The epilogue transposes the accumulator back, so y is still written
-   along L whole rows at a time. A 64-row MMA then wants BLOCK_L >= 64 and a C_out tile of
-   any size from 16 up: few output channels (a long kernel over 64) no longer bound M.
+   positions as the MMA's M and output channels as N. x's rows run along L, an M or N dimension
+   of the product whichever way round, never along the reduction. Hopper's warpgroup MMA reads
+   16-bit operands from shared memory in either order, but TF32 ones only K-major. In the co_l
+   orientation fp32 X_k is B, which the MMA reads from shared memory only, so Triton copies
+   each step's X tile transposed through registers and back, and waits for each MMA before the
+   next. Transposed, X_k^T is A, which the MMA also takes from registers: the kernel makes it a
+   computed value (x + 0.0), so Triton loads it into registers once and keeps the MMAs in
+   flight, while W_k^T, contiguous along C_in, is a K-major B as it stands. For 16-bit inputs
+   the orientation only swaps M and N. The epilogue transposes the accumulator back, so y is
+   still written along L. A 64-row MMA then wants BLOCK_L >= 64 and takes C_out tiles from 16
+   up: few output channels no longer bound M.
 
 Which config suits which shape is reasoned below at known_configs; the tile sizes are the
 usual Hopper GEMM tiles (64-128 rows per warpgroup MMA, 64 KiB-ish of pipeline buffers).
@@ -90,9 +94,17 @@ MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold b
 def _product(a, xt, acc, L_CO: tl.constexpr, PRECISION: tl.constexpr):
     """One step's MMA in the accumulator's orientation (point 8): acc[co, l] += a @ xt, or
     acc[l, co] += xt^T @ a^T."""
+    # one return: Triton's frontend traces statements after a return inside a constexpr if too
     if L_CO:
-        return tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
-    return tl.dot(a, xt, acc, input_precision=PRECISION)
+        if xt.dtype == tl.float32:
+            # a computed value, not a loaded one: Triton feeds X^T to the TF32 MMA from registers
+            # instead of copying it transposed through shared memory (point 8); x + 0.0 is x,
+            # and no compiler folds it away, as -0.0 + 0.0 is +0.0
+            xt = xt + 0.0
+        acc = tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
+    else:
+        acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+    return acc
 
 
 @triton.jit
@@ -233,12 +245,11 @@ def tma_limits(problem, config):
         if n * size % 16:
             return (f"LOAD=tma: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
                     f"of 16 (TMA's row alignment)")
-    if triton.knobs.runtime.interpret and (problem.padding * size % 16 or
-                                           problem.kernel_size > 1 and problem.dilation * size % 16):
+    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
         # BLOCK_L >= 16 elements, so a tile's first box starts aligned; tap k shifts it by k*D - P
         return (f"LOAD=tma with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
-                f"Triton's CPU interpreter asks each box to start 16-byte aligned along L (TMA does not); "
-                f"it needs a GPU")
+                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
+                f"otherwise, and Triton's CPU interpreter asserts it)")
     return None
 
 
@@ -303,20 +314,19 @@ FAMILY = Family(
         # 256-position tile amortises the (K-1)*D halo and all of a <= 64-channel C_out sits in
         # one tile, reading each window of x once from DRAM.
         "long_kernel": _config(64, 256, 32, "no", 8, 3),
-        # The same classes with TMA and positions as M (points 7 and 8), for stride-1 shapes with
-        # 16-byte rows, where the pointer gathers' address math and fp32's MN-major X operand
-        # keep the tensor cores from their peak.
-        # Large channels: the "channels" tile with x's rows as the 128-row M; 3 stages are
-        # 192 KiB at fp32 (4 would overflow), 96 at 16 bits.
+        # Positions as M (point 8), so fp32's X tile reaches the MMA from registers, not through a
+        # transposed copy; with TMA (point 7) where the boxes start aligned.
+        # Large channels, taps 16-byte aligned (TCN's D = 8 at fp32, K = 1): the "channels" tile,
+        # x's rows as the 128-row M; 3 stages are 192 KiB at fp32 (4 would overflow), 96 at 16 bits.
         "channels_tma": _config(128, 128, 64, "no", 8, 3, "tma", "l_co"),
-        # Long kernels (K = 31 over 64 channels): 256 positions as M, two warpgroups of 128 rows,
-        # all 64 of C_out as N; the reduction is K x C_in/32 shallow steps, so 4 stages of 40 KiB
-        # (fp32) keep several taps' boxes in flight, each tap's box re-read from L2.
-        "long_kernel_tma": _config(64, 256, 32, "no", 8, 4, "tma", "l_co"),
-        # Pointwise (K = 1): the "pointwise" tile, 256 positions as M and 128 output channels as
-        # N; a descriptor box per step replaces 32 x 256 masked addresses, and 4 stages of 48 KiB
-        # (fp32) fit.
+        # Pointwise (K = 1, no padding: every box aligned): the "pointwise" tile, 256 positions as
+        # M and 128 output channels as N; a box per step replaces 32 x 256 masked addresses, and
+        # 4 stages of 48 KiB (fp32) fit.
         "pointwise_tma": _config(128, 256, 32, "no", 8, 4, "tma", "l_co"),
+        # Long kernels (K = 31 over 64 channels, D = 1): taps shift by one element, off the
+        # 16-byte starts a box needs, so pointers; the "long_kernel" tile transposed: 256
+        # positions as M in two warpgroups of 128 rows, all 64 of C_out as N.
+        "long_kernel_l_co": _config(64, 256, 32, "no", 8, 3, "pointers", "l_co"),
     },
     stages=("grid", "tiling", "memory", "micro"),
     config_limits=config_limits,

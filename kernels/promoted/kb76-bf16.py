@@ -680,9 +680,17 @@ MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold b
 def _product(a, xt, acc, L_CO: tl.constexpr, PRECISION: tl.constexpr):
     """One step's MMA in the accumulator's orientation (point 8): acc[co, l] += a @ xt, or
     acc[l, co] += xt^T @ a^T."""
+    # one return: Triton's frontend traces statements after a return inside a constexpr if too
     if L_CO:
-        return tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
-    return tl.dot(a, xt, acc, input_precision=PRECISION)
+        if xt.dtype == tl.float32:
+            # a computed value, not a loaded one: Triton feeds X^T to the TF32 MMA from registers
+            # instead of copying it transposed through shared memory (point 8); x + 0.0 is x,
+            # and no compiler folds it away, as -0.0 + 0.0 is +0.0
+            xt = xt + 0.0
+        acc = tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
+    else:
+        acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+    return acc
 
 
 @triton.jit
@@ -823,12 +831,11 @@ def tma_limits(problem, config):
         if n * size % 16:
             return (f"LOAD=tma: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
                     f"of 16 (TMA's row alignment)")
-    if triton.knobs.runtime.interpret and (problem.padding * size % 16 or
-                                           problem.kernel_size > 1 and problem.dilation * size % 16):
+    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
         # BLOCK_L >= 16 elements, so a tile's first box starts aligned; tap k shifts it by k*D - P
         return (f"LOAD=tma with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
-                f"Triton's CPU interpreter asks each box to start 16-byte aligned along L (TMA does not); "
-                f"it needs a GPU")
+                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
+                f"otherwise, and Triton's CPU interpreter asserts it)")
     return None
 
 
