@@ -5,7 +5,6 @@ import dataclasses
 
 import pytest
 import torch
-import triton
 
 from workbench import registry
 from workbench.collect import correctness
@@ -49,11 +48,11 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
                               dilation=3, groups=5, bias=True, dtype="float16"),
 }.items()]
 SHAPES = [small(p) for p in MODELS] + ODD
-# Every known config and the defaults, and each pointer-path one transposed (ACC=l_co); the TMA
-# configs run where the interpreter can (test_tma_runs_where_the_interpreter_can covers more).
+# Every known config and the defaults, and each pointer-path co_l one transposed (ACC=l_co); the
+# TMA configs run where their boxes can start (test_tma_runs_on_aligned_taps covers more).
 TAP_CONFIGS = [*TAP.known_configs.values(), TAP.defaults]
 TAP_VARIANTS = [TAP.variant(c) for c in TAP_CONFIGS] + \
-               [TAP.variant({**c, "ACC": "l_co"}) for c in TAP_CONFIGS if c["LOAD"] == "pointers"]
+               [TAP.variant({**c, "ACC": "l_co"}) for c in TAP_CONFIGS if (c["LOAD"], c["ACC"]) == ("pointers", "co_l")]
 TAP_RUNS = [(v, p) for v in TAP_VARIANTS for p in SHAPES if TAP.unsupported(p, v.config) is None]
 DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()]
 
@@ -90,10 +89,9 @@ def test_tap_gemm_runs_every_shape(variant, problem):
     _passes(variant, problem)
 
 
-# Shapes whose every tap starts 16-byte aligned along L (P and D multiples of 16 bytes, rows of
-# 16-byte multiples, stride 1), where the interpreter runs LOAD=tma: padding on both sides,
-# channel tails in both tiles, groups (a tail must not read the next group's channels), several
-# L tiles, 16-bit rows.
+# Shapes LOAD=tma takes (stride 1, rows of 16-byte multiples, every tap's box starting 16-byte
+# aligned: P and D multiples of 16 bytes): padding on both sides, channel tails in both tiles,
+# groups (a tail must not read the next group's channels), several L tiles, 16-bit rows.
 TMA_SHAPES = [Problem.from_dict(name, spec) for name, spec in {
     "tma-k3-d4-p4-tails": dict(batch=2, in_channels=12, out_channels=19, kernel_size=3, length=60, dilation=4,
                                padding=4, bias=True),
@@ -114,19 +112,21 @@ TMA_VARIANTS = [TAP.variant(c) for c in TAP.known_configs.values() if c["LOAD"] 
 
 @pytest.mark.parametrize("problem", TMA_SHAPES, ids=[p.name for p in TMA_SHAPES])
 @pytest.mark.parametrize("variant", TMA_VARIANTS, ids=[v.id for v in TMA_VARIANTS])
-def test_tma_runs_where_the_interpreter_can(variant, problem):
-    """The descriptor loads themselves, on the interpreter: zero-filled boxes are the padding and
-    the channel tails."""
+def test_tma_runs_on_aligned_taps(variant, problem):
+    """The descriptor loads themselves (on the interpreter too): zero-filled boxes are the
+    padding and the channel tails."""
     _passes(variant, problem)
 
 
 def test_tma_refusals():
-    """LOAD=tma is refused for what a box cannot read, with the reason; on the interpreter also
-    for taps that start a box off a 16-byte boundary, which only a GPU takes."""
+    """LOAD=tma is refused, with the reason, for what a box cannot read: strides, rows that are
+    not 16-byte multiples, taps whose boxes would start off a 16-byte boundary, the folded
+    gather."""
     tma = TAP.config({"LOAD": "tma"})
     aligned = Problem.from_dict("aligned", dict(batch=1, in_channels=16, out_channels=16, kernel_size=3, length=64,
                                                 dilation=4, padding=4))
     assert TAP.unsupported(aligned, tma) is None
+    assert TAP.unsupported(dataclasses.replace(aligned, kernel_size=1, dilation=3, padding=0), tma) is None
     cases = {
         "stride2": ({"stride": 2}, tma, "LOAD=tma at stride 2: a descriptor's box reads consecutive positions"),
         "odd rows": ({"length": 66}, tma, "LOAD=tma: x's rows (L_in) of 66 float32 elements are 264 bytes, "
@@ -135,50 +135,17 @@ def test_tma_refusals():
                       "LOAD=tma: x's rows (L_in) of 68 float16 elements are 136 bytes"),
         "weight rows": ({"in_channels": 6}, tma, "LOAD=tma: the weights' rows (C_in per group) of 6 float32 "
                                                  "elements are 24 bytes"),
+        "padding": ({"padding": 1}, tma, "LOAD=tma with taps shifted by P=1, D=4 float32 elements: a descriptor "
+                                         "load must start 16-byte aligned along L"),
+        "dilation": ({"dilation": 1, "padding": 0}, tma, "LOAD=tma with taps shifted by P=0, D=1"),
+        "pointwise padding": ({"kernel_size": 1, "dilation": 1, "padding": 2}, tma,
+                              "LOAD=tma with taps shifted by P=2"),
+        "fp16 dilation": ({"dtype": "float16", "padding": 8}, tma, "LOAD=tma with taps shifted by P=8, D=4 float16"),
         "fold": ({}, {**tma, "FOLD": "yes"}, "LOAD=tma with FOLD=yes"),
     }
     for name, (change, config, reason) in cases.items():
         why = TAP.unsupported(dataclasses.replace(aligned, **change), config)
         assert why is not None and why.startswith(reason), (name, why)
-    shifted = {"padding": (dict(padding=1), "LOAD=tma with taps shifted by P=1, D=4 float32 elements: Triton's "
-                                            "CPU interpreter asks each box to start 16-byte aligned along L"),
-               "dilation": (dict(dilation=3, padding=0), "LOAD=tma with taps shifted by P=0, D=3"),
-               "pointwise padding": (dict(kernel_size=1, dilation=1, padding=1), "LOAD=tma with taps shifted by P=1")}
-    for name, (change, reason) in shifted.items():
-        why = TAP.unsupported(dataclasses.replace(aligned, **change), tma)
-        if triton.knobs.runtime.interpret:
-            assert why is not None and why.startswith(reason) and why.endswith("it needs a GPU"), (name, why)
-        else:
-            assert why is None, (name, why)
-    assert TAP.unsupported(dataclasses.replace(aligned, kernel_size=1, dilation=3, padding=0), tma) is None
-
-
-@pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])
-def test_depthwise_runs_every_depthwise_shape_and_refuses_the_rest(problem):
-    if problem.groups != problem.in_channels:
-        assert DEPTHWISE.supports(problem) == (f"groups = {problem.groups}, in_channels = {problem.in_channels}: "
-                                               f"this family takes depthwise convs only (groups = in_channels)")
-        return
-    for variant in DEPTHWISE_VARIANTS:
-        _passes(variant, problem)
-
-
-STRICT = [Problem.from_dict("strict-cout19", dict(batch=1, in_channels=12, out_channels=19, kernel_size=5, length=40,
-                                                  padding=2, bias=True, strict=True)),
-          Problem.from_dict("strict-depthwise", dict(batch=1, in_channels=6, out_channels=6, kernel_size=31, length=50,
-                                                     padding=15, groups=6, strict=True))]
-
-
-@pytest.mark.parametrize("problem", STRICT, ids=[p.name for p in STRICT])
-@pytest.mark.parametrize("spec", ["tap_gemm:precision=tf32x3", "tap_gemm:precision=ieee",
-                                  "tap_gemm:FOLD=yes,precision=tf32x3", "depthwise"])
-def test_strict_fp32_products(spec, problem):
-    """On a strict problem tap_gemm's TF32 configs are refused, its tf32x3 and ieee ones pass
-    the fp32 tolerance (1e-5), and depthwise's fp32 FMAs do."""
-    variant = registry.parse_variant(spec)
-    assert TAP.unsupported(problem, TAP.defaults) == f"tf32 products; {problem.name} is strict (fp32 products only)"
-    if registry.family(variant.family).supports(problem) is None:
-        _passes(variant, problem)
 
 
 def test_config_limits_refuse_spilling_and_oversized_tiles():
