@@ -51,7 +51,12 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
                               dilation=3, groups=5, bias=True, dtype="float16"),
 }.items()]
 SHAPES = [small(p) for p in MODELS] + ODD
-TAP_VARIANTS = [TAP.variant(c) for c in TAP.known_configs.values()] + [TAP.variant()]
+# Every known config and the defaults, and each pointer-path co_l one transposed (ACC=l_co); the
+# TMA configs run where their boxes can start (test_tma_runs_on_aligned_taps covers more).
+TAP_CONFIGS = [*TAP.known_configs.values(), TAP.defaults]
+TAP_VARIANTS = [TAP.variant(c) for c in TAP_CONFIGS] + \
+               [TAP.variant({**c, "ACC": "l_co"}) for c in TAP_CONFIGS if (c["LOAD"], c["ACC"]) == ("pointers", "co_l")]
+TAP_RUNS = [(v, p) for v in TAP_VARIANTS for p in SHAPES if TAP.unsupported(p, v.config) is None]
 DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()] + [
     DEPTHWISE.variant({"READ": "rows"}), DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 2, "BLOCK_L": 32, "num_warps": 1})]
 # the known configs, the default, and the smallest band (16 rows over a 32-wide window: few rows fit)
@@ -77,8 +82,16 @@ def test_the_small_shapes_keep_what_matters():
         assert s.l_out == 61 and s.batch <= 2 and s.fits_interpreter and s.out_channels <= 32
 
 
-@pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])
-@pytest.mark.parametrize("variant", TAP_VARIANTS, ids=[v.id for v in TAP_VARIANTS])
+def test_the_pointer_path_takes_every_shape():
+    """LOAD=pointers refuses nothing the shapes ask (its configs run each one below); LOAD=tma
+    refuses only for its own reasons."""
+    for v in TAP_VARIANTS:
+        for p in SHAPES:
+            why = TAP.unsupported(p, v.config)
+            assert why is None if v.config["LOAD"] == "pointers" else why is None or why.startswith("LOAD=tma"), why
+
+
+@pytest.mark.parametrize("variant,problem", TAP_RUNS, ids=[f"{v.id}-{p.name}" for v, p in TAP_RUNS])
 def test_tap_gemm_runs_every_shape(variant, problem):
     _passes(variant, problem)
 
@@ -139,14 +152,73 @@ def test_strict_fp32_products(spec, problem):
         _passes(variant, problem)
 
 
+# Shapes LOAD=tma takes (stride 1, rows of 16-byte multiples, every tap's box starting 16-byte
+# aligned: P and D multiples of 16 bytes): padding on both sides, channel tails in both tiles,
+# groups (a tail must not read the next group's channels), several L tiles, 16-bit rows.
+TMA_SHAPES = [Problem.from_dict(name, spec) for name, spec in {
+    "tma-k3-d4-p4-tails": dict(batch=2, in_channels=12, out_channels=19, kernel_size=3, length=60, dilation=4,
+                               padding=4, bias=True),
+    "tma-pointwise": dict(batch=2, in_channels=8, out_channels=24, kernel_size=1, length=64, bias=True),
+    "tma-groups2": dict(batch=2, in_channels=24, out_channels=16, kernel_size=3, length=64, dilation=4, padding=4,
+                        groups=2),
+    "tma-k5-d4-p8-long": dict(batch=1, in_channels=4, out_channels=8, kernel_size=5, length=300, dilation=4,
+                              padding=8),
+    "tma-fp16-d8": dict(batch=2, in_channels=16, out_channels=16, kernel_size=3, length=72, dilation=8, padding=8,
+                        dtype="float16", bias=True),
+    "tma-bf16-k2-d8": dict(batch=1, in_channels=8, out_channels=40, kernel_size=2, length=48, dilation=8,
+                           dtype="bfloat16"),
+}.items()]
+TMA_VARIANTS = [TAP.variant(c) for c in TAP.known_configs.values() if c["LOAD"] == "tma"] + \
+               [TAP.variant({"LOAD": "tma", "ACC": acc, "BLOCK_CO": 16, "BLOCK_L": 32, "BLOCK_CI": 16})
+                for acc in TAP.params["ACC"]]
+
+
+@pytest.mark.parametrize("problem", TMA_SHAPES, ids=[p.name for p in TMA_SHAPES])
+@pytest.mark.parametrize("variant", TMA_VARIANTS, ids=[v.id for v in TMA_VARIANTS])
+def test_tma_runs_on_aligned_taps(variant, problem):
+    """The descriptor loads themselves (on the interpreter too): zero-filled boxes are the
+    padding and the channel tails."""
+    _passes(variant, problem)
+
+
+def test_tma_refusals():
+    """LOAD=tma is refused, with the reason, for what a box cannot read: strides, rows that are
+    not 16-byte multiples, taps whose boxes would start off a 16-byte boundary, the folded
+    gather."""
+    tma = TAP.config({"LOAD": "tma"})
+    aligned = Problem.from_dict("aligned", dict(batch=1, in_channels=16, out_channels=16, kernel_size=3, length=64,
+                                                dilation=4, padding=4))
+    assert TAP.unsupported(aligned, tma) is None
+    assert TAP.unsupported(dataclasses.replace(aligned, kernel_size=1, dilation=3, padding=0), tma) is None
+    cases = {
+        "stride2": ({"stride": 2}, tma, "LOAD=tma at stride 2: a descriptor's box reads consecutive positions"),
+        "odd rows": ({"length": 66}, tma, "LOAD=tma: x's rows (L_in) of 66 float32 elements are 264 bytes, "
+                                          "not a multiple of 16"),
+        "fp16 rows": ({"length": 68, "dtype": "float16", "dilation": 8, "padding": 8}, tma,
+                      "LOAD=tma: x's rows (L_in) of 68 float16 elements are 136 bytes"),
+        "weight rows": ({"in_channels": 6}, tma, "LOAD=tma: the weights' rows (C_in per group) of 6 float32 "
+                                                 "elements are 24 bytes"),
+        "padding": ({"padding": 1}, tma, "LOAD=tma with taps shifted by P=1, D=4 float32 elements: a descriptor "
+                                         "load must start 16-byte aligned along L"),
+        "dilation": ({"dilation": 1, "padding": 0}, tma, "LOAD=tma with taps shifted by P=0, D=1"),
+        "pointwise padding": ({"kernel_size": 1, "dilation": 1, "padding": 2}, tma,
+                              "LOAD=tma with taps shifted by P=2"),
+        "fp16 dilation": ({"dtype": "float16", "padding": 8}, tma, "LOAD=tma with taps shifted by P=8, D=4 float16"),
+        "fold": ({}, {**tma, "FOLD": "yes"}, "LOAD=tma with FOLD=yes"),
+    }
+    for name, (change, config, reason) in cases.items():
+        why = TAP.unsupported(dataclasses.replace(aligned, **change), config)
+        assert why is not None and why.startswith(reason), (name, why)
+
+
 def test_config_limits_refuse_spilling_and_oversized_tiles():
     fp32 = SUITE.get("large-kernel")
     assert "would spill" in TAP.config_limits(fp32, TAP.config({"BLOCK_CO": 256, "BLOCK_L": 256, "num_warps": 4}))
     assert "shared memory" in TAP.config_limits(fp32, TAP.config({"BLOCK_CI": 128, "BLOCK_L": 256, "BLOCK_CO": 128,
                                                                   "num_warps": 8, "num_stages": 4}))
-    for p in MODELS:    # every known config runs every model shape at full size
-        assert [TAP.unsupported(p, TAP.config(c)) for c in [TAP.defaults, *TAP.known_configs.values()]] == \
-               [None] * (1 + len(TAP.known_configs))
+    pointers = [c for c in TAP_CONFIGS if c["LOAD"] == "pointers"]
+    for p in MODELS:    # every pointer-path known config runs every model shape at full size
+        assert [TAP.unsupported(p, TAP.config(c)) for c in pointers] == [None] * len(pointers)
 
 
 def test_the_rules_reach_tap_gemm_from_the_seed():
@@ -157,7 +229,8 @@ def test_the_rules_reach_tap_gemm_from_the_seed():
         seed = registry.seed_default(p)
         proposals = rules.propose(registry, memory, seed, {"sectors_per_request": 8, "dram_pct": 30}, rules.facts(p), set(), p)
         tap = {q.variant.id for q in proposals if q.variant.family == "tap_gemm"}
-        assert {TAP.variant(c).id for c in TAP.known_configs.values()} <= tap
+        assert {TAP.variant(c).id for c in TAP.known_configs.values() if not TAP.unsupported(p, c)} <= tap
+        assert {TAP.variant(c).id for c in TAP.known_configs.values() if c["LOAD"] == "pointers"} <= tap
         assert ("row_gemm" in {q.variant.family for q in proposals}) == (p.groups == 1)
 
 

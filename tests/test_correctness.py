@@ -1,5 +1,6 @@
 """Every registered family's known configs against the float64 reference, on every problem
-small enough for the interpreter (on a GPU machine, `make test-gpu` runs the full sizes)."""
+small enough for the interpreter that the config takes (on a GPU machine, `make test-gpu` runs
+the full sizes)."""
 import dataclasses
 
 import pytest
@@ -12,7 +13,7 @@ from workbench.problems import load_suite
 SUITE = load_suite()
 CASES = [(f.variant(c), p) for f in registry.families().values()
          for c in list(f.known_configs.values()) + [f.defaults]
-         for p in SUITE.problems.values() if p.fits_interpreter and not f.unsupported(p)]
+         for p in SUITE.problems.values() if p.fits_interpreter and not f.unsupported(p, f.config(c))]
 
 
 def test_every_family_loaded():

@@ -64,12 +64,13 @@ def test_the_budget_stops_the_loop(profiles):
     rec, _ = replay(MID_ALL, budget=1)
     assert len(rec.variants) == 2
     assert rec.iterations[0].stop == "budget spent"
-    # one proposal is measured; the other eleven (num_stages 3 up, the row_gemm switch at the shared
+    # one proposal is measured; the other eighteen (num_stages 3 up, the row_gemm switch at the shared
     # config, its defaults and its two known configs, BLOCK_K, the window_taps switch at its defaults
     # and its two known configs, the held_taps switch at the shared config and its defaults, the
-    # tap_gemm switch at the shared config, its defaults and its four known configs) are not
+    # tap_gemm switch at the shared config, its defaults and its five pointer-path known configs:
+    # its TMA ones refuse mid's stride 3) are not
     outcomes = [p.outcome for p in rec.iterations[0].proposals]
-    assert len(outcomes) == 18 and outcomes.count("not_measured") == 17
+    assert len(outcomes) == 19 and outcomes.count("not_measured") == 18
 
 
 def test_what_the_record_lacks_counts_as_untried(profiles):

@@ -677,13 +677,30 @@ MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold b
 
 
 @triton.jit
+def _product(a, xt, acc, L_CO: tl.constexpr, PRECISION: tl.constexpr):
+    """One step's MMA in the accumulator's orientation (point 8): acc[co, l] += a @ xt, or
+    acc[l, co] += xt^T @ a^T."""
+    # one return: Triton's frontend traces statements after a return inside a constexpr if too
+    if L_CO:
+        if xt.dtype == tl.float32:
+            # a computed value, not a loaded one: Triton feeds X^T to the TF32 MMA from registers
+            # instead of copying it transposed through shared memory (point 8); x + 0.0 is x,
+            # and no compiler folds it away, as -0.0 + 0.0 is +0.0
+            xt = xt + 0.0
+        acc = tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
+    else:
+        acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+    return acc
+
+
+@triton.jit
 def conv1d_tap_gemm_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
-    L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_co,
+    n_b, L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_co,
     S: tl.constexpr, D: tl.constexpr, P: tl.constexpr, K: tl.constexpr,
     G: tl.constexpr, CIN_G: tl.constexpr, COUT_G: tl.constexpr,
-    FOLD: tl.constexpr, WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_CO: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr,
+    FOLD: tl.constexpr, TMA: tl.constexpr, L_CO: tl.constexpr, WIDE: tl.constexpr, HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr, BLOCK_CO: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr,
 ):
     # 1. Our tile (point 5): C_out tile fastest, then L tile, group, batch row.
     pid = tl.program_id(0)
@@ -696,14 +713,29 @@ def conv1d_tap_gemm_kernel(
     offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
     mask_co = offs_co < COUT_G
     mask_l = offs_l < L_out
-    # 64-bit bases of this (b, j)'s slabs; 32-bit offsets inside them unless WIDE (point 6).
-    x_slab = x_ptr + b.to(tl.int64) * x_bs + (j * CIN_G).to(tl.int64) * x_cs
-    w_grp = w_ptr + j.to(tl.int64) * (K * COUT_G * CIN_G)
-    pos0 = offs_l * S - P                                   # input position of tap 0, per output
-    acc = tl.zeros((BLOCK_CO, BLOCK_L), dtype=tl.float32)
+    if L_CO:
+        acc = tl.zeros((BLOCK_L, BLOCK_CO), dtype=tl.float32)
+    else:
+        acc = tl.zeros((BLOCK_CO, BLOCK_L), dtype=tl.float32)
+
+    if TMA:
+        # 2a. Both tiles are boxes of 4-D descriptors (point 7): the copy engine zero-fills what
+        #     lies outside [B, G, CIN_G, L_in] and [G, K, COUT_G, CIN_G], so padding and channel
+        #     tails need no masks, and coordinates are per dimension, so no 64-bit offsets either.
+        x_desc = tl.make_tensor_descriptor(x_ptr, shape=[n_b, G, CIN_G, L_in],
+                                           strides=[x_bs, tl.cast(x_cs, tl.int64) * CIN_G, x_cs, 1],
+                                           block_shape=[1, 1, BLOCK_CI, BLOCK_L])
+        w_desc = tl.make_tensor_descriptor(w_ptr, shape=[G, K, COUT_G, CIN_G],
+                                           strides=[K * COUT_G * CIN_G, COUT_G * CIN_G, CIN_G, 1],
+                                           block_shape=[1, 1, BLOCK_CO, BLOCK_CI])
+    else:
+        # 64-bit bases of this (b, j)'s slabs; 32-bit offsets inside them unless WIDE (point 6).
+        x_slab = x_ptr + b.to(tl.int64) * x_bs + (j * CIN_G).to(tl.int64) * x_cs
+        w_grp = w_ptr + j.to(tl.int64) * (K * COUT_G * CIN_G)
+        pos0 = offs_l * S - P                                   # input position of tap 0, per output
 
     if FOLD:
-        # 2a. Reduction r = ci*K + k (point 4); A straight from w's layout, row co at co*CIN_G*K.
+        # 2b. Reduction r = ci*K + k (point 4); A straight from w's layout, row co at co*CIN_G*K.
         for r0 in range(0, CIN_G * K, BLOCK_CI):
             offs_r = r0 + tl.arange(0, BLOCK_CI)
             mask_r = offs_r < CIN_G * K
@@ -714,24 +746,32 @@ def conv1d_tap_gemm_kernel(
             ci_off = ci.to(tl.int64) * x_cs if WIDE else ci * x_cs
             xt = tl.load(x_slab + ci_off[:, None] + pos,
                          mask=mask_r[:, None] & mask_l[None, :] & (pos >= 0) & (pos < L_in), other=0.0)
-            acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+            acc = _product(a, xt, acc, L_CO, PRECISION)
     else:
-        # 2b. Reduction over taps x C_in chunks, one flat loop (point 3); A from the re-laid
+        # 2c. Reduction over taps x C_in chunks, one flat loop (point 3); A from the re-laid
         #     weights [G, K, COUT_G, CIN_G], contiguous along C_in.
         CHUNKS: tl.constexpr = (CIN_G + BLOCK_CI - 1) // BLOCK_CI
         for t in range(0, K * CHUNKS):
             k = t // CHUNKS
-            offs_ci = (t % CHUNKS) * BLOCK_CI + tl.arange(0, BLOCK_CI)
-            mask_ci = offs_ci < CIN_G
-            a = tl.load(w_grp + (k * COUT_G + offs_co)[:, None] * CIN_G + offs_ci[None, :],
-                        mask=mask_co[:, None] & mask_ci[None, :], other=0.0)
-            pos = pos0 + k * D
-            ci_off = offs_ci.to(tl.int64) * x_cs if WIDE else offs_ci * x_cs
-            xt = tl.load(x_slab + ci_off[:, None] + pos[None, :],
-                         mask=mask_ci[:, None] & (mask_l & (pos >= 0) & (pos < L_in))[None, :], other=0.0)
-            acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+            ci0 = (t % CHUNKS) * BLOCK_CI
+            if TMA:
+                a = w_desc.load([j, k, pid_co * BLOCK_CO, ci0]).reshape(BLOCK_CO, BLOCK_CI)
+                xt = x_desc.load([b, j, ci0, pid_l * BLOCK_L + k * D - P]).reshape(BLOCK_CI, BLOCK_L)
+            else:
+                offs_ci = ci0 + tl.arange(0, BLOCK_CI)
+                mask_ci = offs_ci < CIN_G
+                a = tl.load(w_grp + (k * COUT_G + offs_co)[:, None] * CIN_G + offs_ci[None, :],
+                            mask=mask_co[:, None] & mask_ci[None, :], other=0.0)
+                pos = pos0 + k * D
+                ci_off = offs_ci.to(tl.int64) * x_cs if WIDE else offs_ci * x_cs
+                xt = tl.load(x_slab + ci_off[:, None] + pos[None, :],
+                             mask=mask_ci[:, None] & (mask_l & (pos >= 0) & (pos < L_in))[None, :], other=0.0)
+            acc = _product(a, xt, acc, L_CO, PRECISION)
 
-    # 3. Epilogue: bias per output channel, cast, store along L (each warp writes whole rows).
+    # 3. Epilogue: back to [BLOCK_CO, BLOCK_L] (point 8), bias per output channel, cast, store
+    #    along L (each warp writes whole rows; a plain masked store, as y's rows need no alignment).
+    if L_CO:
+        acc = tl.trans(acc)
     if HAS_BIAS:
         acc += tl.load(b_ptr + j * COUT_G + offs_co, mask=mask_co, other=0.0).to(tl.float32)[:, None]
     y_slab = y_ptr + b.to(tl.int64) * y_bs + (j * COUT_G).to(tl.int64) * y_cs
@@ -750,40 +790,75 @@ def tap_major(w, problem):
     return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
 
 
+def _scratch(size, alignment, stream):
+    """Triton's allocator for LOAD = "tma": the global memory each program writes its tensor
+    descriptors to (point 7), a few hundred bytes a program, taken with each launch."""
+    return torch.empty(size, dtype=torch.int8, device="cuda")
+
+
 def portable_launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning); with FOLD = "no" the weights are
     re-laid out first (a small copy, part of every launch)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
     bco, bl = config["BLOCK_CO"], config["BLOCK_L"]
-    fold = config["FOLD"] == "yes"
+    fold, tma = config["FOLD"] == "yes", config["LOAD"] == "tma"
+    w = w if fold else tap_major(w, problem)
+    if tma:
+        # config_limits vouched for contiguous rows; a view of x must keep them 16-byte aligned too
+        assert x.data_ptr() % 16 == 0 and w.data_ptr() % 16 == 0 and \
+            x.stride(0) * x.element_size() % 16 == 0 and x.stride(1) * x.element_size() % 16 == 0, \
+            "LOAD=tma: x and w must start on 16-byte boundaries and x's rows be multiples of 16 bytes"
+        triton.set_allocator(_scratch)
     n_l, n_co = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.group_out, bco)
     wide = max(problem.group_in * x.stride(1), problem.group_out * out.stride(1)) >= 2**31
-    args = (x, w if fold else tap_major(w, problem), bias if bias is not None else x, out,
-            problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1), n_l, n_co,
-            problem.stride, problem.dilation, problem.padding, problem.kernel_size,
+    args = (x, w, bias if bias is not None else x, out,
+            problem.batch, problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1),
+            n_l, n_co, problem.stride, problem.dilation, problem.padding, problem.kernel_size,
             problem.groups, problem.group_in, problem.group_out,
-            fold, wide, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"])
+            fold, tma, config["ACC"] == "l_co", wide, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"])
     _launch((problem.batch * problem.groups * n_l * n_co,), args, config["num_warps"], config["num_stages"])
 
 
+def tma_limits(problem, config):
+    """Why LOAD = "tma" cannot run this problem and config (point 7), or None."""
+    if config["FOLD"] == "yes":
+        return ("LOAD=tma with FOLD=yes: the folded B tile gathers x at (r // K, r % K * D), "
+                "no box a tensor descriptor could load")
+    if problem.stride > 1:
+        return f"LOAD=tma at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
+    size = problem.element_size
+    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
+        if n * size % 16:
+            return (f"LOAD=tma: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
+                    f"of 16 (TMA's row alignment)")
+    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
+        # BLOCK_L >= 16 elements, so a tile's first box starts aligned; tap k shifts it by k*D - P
+        return (f"LOAD=tma with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
+                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
+                f"otherwise, and Triton's CPU interpreter asserts it)")
+    return None
+
+
 def config_limits(problem, config):
-    """A config whose accumulator would spill or whose pipeline buffers overflow shared memory."""
+    """A config whose accumulator would spill, whose pipeline buffers overflow shared memory, or
+    whose tensor descriptors cannot describe the problem."""
     acc = config["BLOCK_CO"] * config["BLOCK_L"] // (32 * config["num_warps"])
     if acc > MAX_ACC_PER_THREAD:
         return (f"a {config['BLOCK_CO']}x{config['BLOCK_L']} fp32 accumulator over {config['num_warps']} warps is "
                 f"{acc} registers a thread (> {MAX_ACC_PER_THREAD}): it would spill")
+    # num_stages buffers of both tiles, whichever way they arrive (cp.async or TMA)
     buffers = (config["num_stages"] * config["BLOCK_CI"] * (config["BLOCK_CO"] + config["BLOCK_L"])
                * problem.element_size)
     if buffers > portable_SMEM_BYTES:
         return (f"{config['num_stages']} stages of {config['BLOCK_CO']}x{config['BLOCK_CI']} and "
                 f"{config['BLOCK_CI']}x{config['BLOCK_L']} {problem.dtype} tiles take {buffers // 1024} KiB "
                 f"of shared memory (> {portable_SMEM_BYTES // 1024})")
-    return None
+    return tma_limits(problem, config) if config["LOAD"] == "tma" else None
 
 
-def _config(co, l, ci, fold, warps, stages):
+def _config(co, l, ci, fold, warps, stages, load="pointers", acc="co_l"):
     return {"BLOCK_CO": co, "BLOCK_L": l, "BLOCK_CI": ci, "FOLD": fold, "num_warps": warps, "num_stages": stages,
-            "precision": "tf32"}
+            "precision": "tf32", "LOAD": load, "ACC": acc}
 
 
 CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'no'}
@@ -814,7 +889,7 @@ PORTABLE = {
     "supports": lambda problem: None,
     "config_limits": config_limits,
     "precision": dot_precision,
-    "config": {'BLOCK_CO': 64, 'BLOCK_L': 128, 'BLOCK_CI': 32, 'FOLD': 'no', 'num_warps': 4, 'num_stages': 3, 'precision': 'tf32'},
+    "config": {'BLOCK_CO': 64, 'BLOCK_L': 128, 'BLOCK_CI': 32, 'FOLD': 'no', 'num_warps': 4, 'num_stages': 3, 'precision': 'tf32', 'LOAD': 'pointers', 'ACC': 'co_l'},
     "interpretable": True,
     "takes_groups": True,
     "aligned": False,
