@@ -13,14 +13,14 @@ GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64,STEPS=1|2,num_warps=
 depthwise:BLOCK_C=1|4,BLOCK_L=512|1024,num_warps=2|4,READ=taps|rows"
 GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=64|128,BLOCK_N=32|64,STEPS=1|2,num_warps=8,num_stages=1
 depthwise:READ=rows,BLOCK_C=1|4,BLOCK_L=256|512|1024,num_warps=4|8"
-GRIDS[grouped-conv]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
+GRIDS[grouped-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
 CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
 GRIDS[tcn-dilated]="$CHANNELS"
 GRIDS[pointwise-expand]="$CHANNELS"
-GRIDS[whisper-conv1]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=64|128,BLOCK_L=128,BLOCK_CI=16|32,num_warps=4|8,num_stages=3"
-GRIDS[large-kernel]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3|4"
-GRIDS[codec-conv]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=32,BLOCK_L=128|256,BLOCK_CI=32,num_warps=4|8,num_stages=3"
-GRIDS[ecg-12lead]="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=16,num_warps=4|8,num_stages=3"
+GRIDS[whisper-conv1]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64|128,BLOCK_L=128,BLOCK_CI=16|32,num_warps=4|8,num_stages=3"
+GRIDS[large-kernel]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3|4"
+GRIDS[codec-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=32,BLOCK_L=128|256,BLOCK_CI=32,num_warps=4|8,num_stages=3"
+GRIDS[ecg-12lead]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=16,num_warps=4|8,num_stages=3"
 GRIDS[wav2vec2-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=64,num_warps=8,num_stages=3|4"
 [ $# -gt 0 ] || set -- grouped-conv mamba-depthwise conformer-depthwise tcn-dilated large-kernel pointwise-expand \
   whisper-conv1 codec-conv ecg-12lead wav2vec2-conv
