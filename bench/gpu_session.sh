@@ -9,6 +9,8 @@
 #                                              seed baseline, promoting after each stage that wins
 #                                              (bench/results/optimize-P.txt). FROM=promoted starts from the promoted
 #                                              kernel; STAGES="memory micro" walks only those
+#   bash bench/gpu_session.sh loop P [P ...]     optimize from the seed on each problem, then bench/targets.py on
+#                                              them (bench/results/optimize-P.txt, targets-loop.txt)
 #   bash bench/gpu_session.sh speed            bench/loop_speed.py: the memory stage on kb76 and optimize on mid, timed,
 #                                              with each variant's cost split (bench/results/loop-speed.md)
 #   bash bench/gpu_session.sh targets          bench/targets.py: each promoted kernel against the seed baseline and
@@ -54,6 +56,18 @@ case "${1:-}" in
       python3 -m workbench optimize -p "$p" --start "${FROM:-seed}" "${stages[@]}" 2>&1 | grep -v "^PASS" \
         | tee bench/results/optimize-$p.txt
     done ;;
+  loop)
+    # `optimize` from the seed on each problem (LOOP_TIMEOUT seconds each, BUDGETS="grid=4 memory=12" to cap
+    # a stage's measurements), then targets for them
+    shift
+    budgets=()
+    for b in ${BUDGETS:-}; do budgets+=(--budget "$b"); done
+    for p in "$@"; do
+      timeout "${LOOP_TIMEOUT:-600}" python3 -m workbench optimize -p "$p" --start seed "${budgets[@]}" 2>&1 | grep -v "^PASS" \
+        | tee bench/results/optimize-$p.txt
+    done
+    python3 bench/targets.py --problems "$(IFS=,; echo "$*")" 2>bench/results/targets-loop.log \
+      | tee bench/results/targets-loop.txt ;;
   speed)
     python3 bench/loop_speed.py --out bench/results ;;
   targets)
@@ -63,5 +77,5 @@ case "${1:-}" in
     else
       python3 bench/targets.py --json bench/results/targets.json 2>bench/results/targets.log | tee bench/results/targets.txt
     fi ;;
-  *) echo "usage: bash bench/gpu_session.sh tests|checks|optimize P [P ...]|speed|targets|diagnose [P=SPEC ...]" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh tests|checks|optimize P [P ...]|loop P [P ...]|speed|targets|diagnose [P=SPEC ...]" >&2; exit 2 ;;
 esac

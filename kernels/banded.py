@@ -177,9 +177,10 @@ FAMILY = Family(
         # registers (2-byte elements, no cp.async), and a second set of them would spill.
         "short_kernel": _config(64, 64, 128, 8, 8, 1),
         # Long kernels (Conformer's K = 31, up to K = 65): all 64 rows fit a 128-wide window, x read
-        # twice, 256 FLOPs an output, still far under the TF32 ridge; two stages of 32 KiB fp32
-        # windows copied ahead (cp.async), 8 products a program.
-        "long_kernel": _config(64, 128, 64, 8, 8, 2),
+        # twice, 256 FLOPs an output, still far under the TF32 ridge; 4 products a program and one
+        # stage: on conformer-depthwise more products a program, or a second stage, were slower
+        # (fewer programs, less in flight; bench/results/models-sweep/conformer-depthwise.txt).
+        "long_kernel": _config(64, 128, 64, 4, 8, 1),
         # Very long kernels (K up to 129): a 256-wide window at 128 rows, 96 values a thread.
         "very_long_kernel": _config(128, 256, 64, 4, 8, 1),
     },
