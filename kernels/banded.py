@@ -51,6 +51,7 @@ from workbench.registry.family import DirectLaunch, Family, dot_precision
 # Values of the window block and the accumulator a thread may hold: above this, sm_90 builds
 # spill (bench/sm90.py on mamba-depthwise: 128 a thread takes all 255 registers, more spills).
 MAX_HELD_PER_THREAD = 96
+MAX_WIN = 256                   # the widest window (WIN), so the longest tap span it takes
 
 
 @triton.jit
@@ -129,9 +130,9 @@ def supports(problem):
         return (f"groups = {problem.groups}, in_channels = {problem.in_channels}: this family takes depthwise "
                 f"convs only (groups = in_channels)")
     span = (problem.kernel_size - 1) * problem.dilation + 1
-    if span > max(FAMILY.params["WIN"]):
+    if span > MAX_WIN:
         return (f"one output's taps span {span} positions of x (K-1)*D+1, more than the widest window "
-                f"({max(FAMILY.params['WIN'])}); depthwise runs it")
+                f"({MAX_WIN}); depthwise runs it")
     return None
 
 
@@ -158,7 +159,7 @@ FAMILY = Family(
     launch=launch,
     params={
         "BLOCK_T": (16, 32, 64, 128),
-        "WIN": (16, 32, 64, 128, 256),
+        "WIN": (16, 32, 64, 128, MAX_WIN),
         "BLOCK_N": (16, 32, 64, 128, 256),
         "STEPS": (1, 2, 4, 8, 16),
         "num_warps": (2, 4, 8),
@@ -177,10 +178,10 @@ FAMILY = Family(
         # registers (2-byte elements, no cp.async), and a second set of them would spill.
         "short_kernel": _config(64, 64, 128, 8, 8, 1),
         # Long kernels (Conformer's K = 31, up to K = 65): all 64 rows fit a 128-wide window, x read
-        # twice, 256 FLOPs an output, still far under the TF32 ridge; 4 products a program and one
+        # twice, 256 FLOPs an output, still far under the TF32 ridge; one product a program and one
         # stage: on conformer-depthwise more products a program, or a second stage, were slower
         # (fewer programs, less in flight; bench/results/models-sweep/conformer-depthwise.txt).
-        "long_kernel": _config(64, 128, 64, 4, 8, 1),
+        "long_kernel": _config(64, 128, 64, 1, 8, 1),
         # Very long kernels (K up to 129): a 256-wide window at 128 rows, 96 values a thread.
         "very_long_kernel": _config(128, 256, 64, 4, 8, 1),
     },

@@ -244,13 +244,14 @@ FAMILY = Family(
         # Long kernels (Conformer's K=31): a tile whose halo (30 elements) is small against 512
         # positions, and 16 warps to overlap the latency of K shifted reads.
         "long_kernel": _config(8, 512, 16),
-        # READ=rows (stride 1), by bench/sm90.py's count of what sm_90 makes of it: at K = 4 in
-        # bf16, 4 channels x 1024 positions over 4 warps hold two runs a thread-row in 56
-        # registers, 16-byte loads, 21 instructions an output against 35 for the shifted reads.
-        "rows_short_kernel": _config(4, 1024, 4, read="rows"),
-        # At K = 31 five runs are held (P = 15 reaches two runs back, two ahead): one channel a
-        # tile keeps that at 71 registers over 8 warps.
-        "rows_long_kernel": _config(1, 1024, 8, read="rows"),
+        # READ=rows (stride 1). Short kernels: one channel over 1024 positions on 2 warps, 16
+        # positions (two runs) a thread in 32 registers, so many small programs keep loads in
+        # flight; on mamba-depthwise 0.086 ms against 0.121-0.134 for 4 channels a tile
+        # (bench/results/models-sweep/mamba-depthwise.txt).
+        "rows_short_kernel": _config(1, 1024, 2, read="rows"),
+        # Long kernels: five runs are held at K = 31 (P = 15 reaches two runs back, two ahead);
+        # one channel a tile keeps that at 80 registers over 4 warps (conformer: 0.048 ms, 8 warps 0.086).
+        "rows_long_kernel": _config(1, 1024, 4, read="rows"),
     },
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,

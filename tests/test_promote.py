@@ -147,3 +147,16 @@ def test_the_seed_format_rendering_computes_conv1d(tmp_path, dtype):
                                           dilation=4)
     assert float((got - expected).norm() / expected.norm()) < (1e-5 if dtype == torch.float32 else 2e-3)
 
+
+
+def test_a_module_that_does_not_import_on_its_own_is_not_promoted(profiles, monkeypatch):
+    """A family whose code reaches outside its file (implicit_gemm_groups loads the seed's
+    module) renders a module that cannot stand alone: promote says so and leaves the promoted
+    module and the registry as they were."""
+    path = promote.promote(MID_ALL, log=lambda line: None)
+    before, table = path.read_text(), promote.registry_file().read_text()
+    monkeypatch.setattr(promote, "render", lambda *a, **k: before.replace("import torch\n", "import torch\nfrom nowhere import x\n", 1))
+    with pytest.raises(WorkbenchError, match=r"its standalone module does not import \(ModuleNotFoundError: "
+                                             r"No module named 'nowhere'\); not promoted, .*mid.py unchanged"):
+        promote.promote(MID_ALL, force=True, log=lambda line: None)
+    assert path.read_text() == before and promote.registry_file().read_text() == table

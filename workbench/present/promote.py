@@ -10,6 +10,7 @@ family changed."""
 import ast
 import inspect
 import re
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -298,8 +299,17 @@ def promote(run: str, force: bool = False, root: Path | None = None, log=print) 
         raise WorkbenchError(f"{variant.id} failed its correctness re-check; not promoted")
     out_dir = Path(root or paths.PROMOTED_DIR)
     module_path = out_dir / f"{problem.name}.py"
-    record.write_text(module_path, render(rec.problem, entry, rec))
-    load_module(module_path)   # it must import on its own
+    text = render(rec.problem, entry, rec)
+    # it must import on its own before it replaces what is promoted now
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = Path(tmp) / module_path.name
+        trial.write_text(text)
+        try:
+            load_module(trial)
+        except Exception as exc:
+            raise WorkbenchError(f"{variant.id}: its standalone module does not import ({type(exc).__name__}: "
+                                 f"{exc}); not promoted, {module_path} unchanged") from exc
+    record.write_text(module_path, text)
     ratios = entry.ratios or {}
     table = promoted(root)
     # earlier promotions stay listed under `history`, newest first: nothing recorded is dropped

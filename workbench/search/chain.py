@@ -103,8 +103,11 @@ def run(chain: record.Chain, plan: Plan, make_runner, observer=None, log=print) 
         leg.seconds = time.monotonic() - started
         carried = registry.variant_of_entry(rec.variants[best])
         if best != rec.baseline and chain.promote:
-            promote.promote(session.run_id, log=log)
-            leg.promoted = True
+            try:
+                promote.promote(session.run_id, log=log)
+                leg.promoted = True
+            except WorkbenchError as exc:   # the next stage still starts from this stage's winner
+                log(f"{leg.stage}: {exc}")
         leg.status = "done"
         record.save_chain(chain)
     chain.finished = record.now()
