@@ -7,6 +7,8 @@ import signal
 
 import pytest
 
+from workbench.errors import WorkbenchError
+
 from workbench import paths, record, registry
 from workbench.collect import isolation
 from workbench.problems import load_suite
@@ -204,6 +206,28 @@ def test_optimize_walks_its_stages_promotes_winners_and_resumes(profiles, tmp_pa
     made.clear()
     chains.run(loaded, plan, runner, log=lambda line: None)
     assert made == ["memory"] and loaded.stages[1].run_id == second.run_id and loaded.finished
+
+
+def test_a_stage_whose_winner_cannot_be_promoted_hands_it_on_all_the_same(profiles, monkeypatch):
+    """A promotion refused (say, a module that does not import on its own) is logged; the next
+    stage starts from the winner, and the chain finishes."""
+    recorded = record.load(MID_ALL)
+    plan = chains.Plan(whole_problem(recorded), load_stages(), ("memory", "memory"), "seed", {"memory": 16}, True,
+                       "test")
+    chain = chains.new_chain(plan, 1)
+    monkeypatch.setattr(Session, "seed_variant", lambda self: registry.variant_of_entry(
+        recorded.variants[recorded.baseline]))
+    from workbench.present import promote
+
+    def refuse(run_id, **kwargs):
+        raise WorkbenchError("its standalone module does not import")
+    monkeypatch.setattr(promote, "promote", refuse)
+    logged = []
+    chains.run(chain, plan, lambda stage: runners.ReplayRunner(recorded, registry), log=logged.append)
+    first, second = chain.stages
+    assert first.status == second.status == "done" and not first.promoted and chain.finished
+    assert first.best != recorded.baseline and second.start == first.best
+    assert "memory: its standalone module does not import" in logged
 
 
 @pytest.mark.parametrize("args,says", [
