@@ -91,8 +91,8 @@ def main():
     ref = correctness.reference(problem, x, w, b)
     out = torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)
     copy_gbps = timing.copy_bandwidth_gbps()
-    facts = {**problem.to_dict(), "min_bytes": problem.min_bytes, "flops": problem.flops}
-    bounds = roofline.floor(facts, copy_gbps, roofline.peak_tflops(facts, torch.cuda.get_device_name()))
+    bounds = roofline.floor(problem.facts(), copy_gbps,
+                            roofline.peak_tflops(problem.facts(), torch.cuda.get_device_name()))
     floor_ms = bounds["floor_ms"]
 
     def timed(run):

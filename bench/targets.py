@@ -92,7 +92,7 @@ def measure_row(problem, variant, copy_gbps, gpu_name, known=False) -> dict:
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = not problem.strict
     row["cudnn_ms"] = timed(lambda x, w, b, out: correctness.torch_conv(problem, x, w, b))
-    facts = {**problem.to_dict(), "min_bytes": problem.min_bytes, "flops": problem.flops}
+    facts = problem.facts()
     position = roofline.position(facts, row["ms"], copy_gbps, roofline.peak_tflops(facts, gpu_name))
     row.update(bound=position["bound"], floor_ms=position["floor_ms"], floor_pct=position["pct_of_floor"],
                pct_of_copy=position["pct_of_copy"])

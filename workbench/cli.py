@@ -96,8 +96,8 @@ def problems(problems_file, as_json, tags):
     """List the problem suite."""
     from workbench.problems import load_suite
     suite = load_suite(problems_file)
-    rows = [{**p.to_dict(), "groups": p.groups, "tags": list(p.tags), "l_out": p.l_out, "min_bytes": p.min_bytes,
-             "flops": p.flops, "default": p.name == suite.default, "fits_interpreter": p.fits_interpreter}
+    rows = [{**p.facts(), "groups": p.groups, "tags": list(p.tags), "default": p.name == suite.default,
+             "fits_interpreter": p.fits_interpreter}
             for p in suite.problems.values() if set(tags) <= set(p.tags)]
     if as_json:
         return _print_json(rows)

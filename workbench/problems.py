@@ -167,6 +167,11 @@ class Problem:
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in OMITTED_AT or v != OMITTED_AT[k]}
 
+    def facts(self) -> dict:
+        """The problem as a run record holds it, and as the roofline reads it: its fields plus the
+        derived output length, bytes that must move and FLOPs."""
+        return {**self.to_dict(), "l_out": self.l_out, "min_bytes": self.min_bytes, "flops": self.flops}
+
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> "Problem":
         known = {f.name for f in fields(cls)} - {"name"}

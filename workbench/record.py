@@ -374,7 +374,6 @@ def load(run: str | Path, root: Path | None = None) -> Run:
 def new(kind: str, problem, stage: dict | None, device_facts: dict, settings: dict, command: str,
         replay_of: str | None = None) -> Run:
     return Run(run_id=new_run_id(kind, problem.name, stage and stage["name"]), kind=kind,
-               problem={**problem.to_dict(), "l_out": problem.l_out, "min_bytes": problem.min_bytes,
-                        "flops": problem.flops},
+               problem=problem.facts(),
                device=device_facts, settings=settings, stage=stage, command=command, created=now(),
                replay_of=replay_of)
