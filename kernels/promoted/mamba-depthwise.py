@@ -36,6 +36,25 @@ class DirectLaunch:
 
 
 @triton.jit
+def _tile(x_ptr, y_ptr, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
+          COUT: tl.constexpr, MULT: tl.constexpr, WIDE: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Point 4's flat program id decoded (L tile fastest, then channel tile, then batch row):
+    the L tile, the tile's output channels and their mask, and the [BLOCK_C] starts of the x rows
+    they read (input channel co // m) and the y rows they write."""
+    pid = tl.program_id(0)
+    pid_l = pid % n_l
+    pid_c = (pid // n_l) % n_c
+    b = pid // (n_l * n_c)
+    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    ci = offs_c // MULT
+    ci_off = ci.to(tl.int64) * x_cs if WIDE else ci * x_cs
+    co_off = offs_c.to(tl.int64) * y_cs if WIDE else offs_c * y_cs
+    x_rows = x_ptr + b.to(tl.int64) * x_bs + ci_off
+    y_rows = y_ptr + b.to(tl.int64) * y_bs + co_off
+    return pid_l, offs_c, offs_c < COUT, x_rows, y_rows
+
+
+@triton.jit
 def conv1d_depthwise_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
@@ -43,18 +62,11 @@ def conv1d_depthwise_kernel(
     COUT: tl.constexpr, MULT: tl.constexpr,
     WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
-    # 1. Our tile (point 4): L tile fastest, then channel tile, then batch row.
-    pid = tl.program_id(0)
-    pid_l = pid % n_l
-    pid_c = (pid // n_l) % n_c
-    b = pid // (n_l * n_c)
-    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)          # output channels
+    # 1. Our tile (point 4).
+    pid_l, offs_c, mask_c, x_rows, y_rows = _tile(x_ptr, y_ptr, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
+                                                  COUT, MULT, WIDE, BLOCK_C)
     offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
-    mask_c = offs_c < COUT
     mask_l = offs_l < L_out
-    ci = offs_c // MULT                                        # the one input channel each reads
-    ci_off = ci.to(tl.int64) * x_cs if WIDE else ci * x_cs
-    x_rows = x_ptr + b.to(tl.int64) * x_bs + ci_off           # [BLOCK_C] row starts
     pos0 = offs_l * S - P                                      # input position of tap 0
     acc = tl.zeros((BLOCK_C, BLOCK_L), dtype=tl.float32)
 
@@ -69,8 +81,6 @@ def conv1d_depthwise_kernel(
     # 3. Epilogue: bias, cast, store along L.
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None]
-    co_off = offs_c.to(tl.int64) * y_cs if WIDE else offs_c * y_cs
-    y_rows = y_ptr + b.to(tl.int64) * y_bs + co_off
     tl.store(y_rows[:, None] + offs_l[None, :], acc.to(y_ptr.dtype.element_ty),
              mask=mask_c[:, None] & mask_l[None, :])
 
@@ -117,24 +127,17 @@ def conv1d_depthwise_rows_kernel(
     COUT: tl.constexpr, MULT: tl.constexpr,
     WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
 ):
-    # 1. Our tile, as in conv1d_depthwise_kernel, of BLOCK_R runs of 8 positions.
-    pid = tl.program_id(0)
-    pid_l = pid % n_l
-    pid_c = (pid // n_l) % n_c
-    b = pid // (n_l * n_c)
-    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_c = offs_c < COUT
+    # 1. Our tile (point 4), of BLOCK_R runs of 8 positions.
+    pid_l, offs_c, mask_c, x_rows, y_rows = _tile(x_ptr, y_ptr, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
+                                                  COUT, MULT, WIDE, BLOCK_C)
     runs = pid_l * BLOCK_R + tl.arange(0, BLOCK_R)
     lane = tl.arange(0, 8)
-    ci = offs_c // MULT
-    ci_off = ci.to(tl.int64) * x_cs if WIDE else ci * x_cs
-    x_rows = (x_ptr + b.to(tl.int64) * x_bs + ci_off)[:, None, None]
 
     # 5. The NQ runs the taps reach, from QMIN runs before ours, each split into its columns.
     held = ()
     for q in tl.static_range(NQ):
         pos = ((runs + QMIN + q) * 8)[None, :, None] + lane[None, None, :]
-        run = tl.load(x_rows + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
+        run = tl.load(x_rows[:, None, None] + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
         held = held + (_columns(run),)
     wts = ()
     for k in tl.static_range(K):
@@ -148,10 +151,8 @@ def conv1d_depthwise_rows_kernel(
     # 3. Epilogue, runs stored whole.
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None, None]
-    co_off = offs_c.to(tl.int64) * y_cs if WIDE else offs_c * y_cs
-    y_rows = (y_ptr + b.to(tl.int64) * y_bs + co_off)[:, None, None]
     l = (runs * 8)[None, :, None] + lane[None, None, :]
-    tl.store(y_rows + l, acc.to(y_ptr.dtype.element_ty), mask=mask_c[:, None, None] & (l < L_out))
+    tl.store(y_rows[:, None, None] + l, acc.to(y_ptr.dtype.element_ty), mask=mask_c[:, None, None] & (l < L_out))
 
 
 _launch = DirectLaunch(conv1d_depthwise_kernel)
