@@ -33,7 +33,7 @@ import torch
 import triton
 
 from workbench.collect import correctness
-from workbench import registry, roofline
+from workbench import problems, registry, roofline
 from workbench.collect import timing
 from workbench.problems import load_suite
 
@@ -91,8 +91,8 @@ def main():
     ref = correctness.reference(problem, x, w, b)
     out = torch.empty(problem.y_shape, device="cuda", dtype=problem.torch_dtype)
     copy_gbps = timing.copy_bandwidth_gbps()
-    bounds = roofline.floor(problem.facts(), copy_gbps,
-                            roofline.peak_tflops(problem.facts(), torch.cuda.get_device_name()))
+    known = problems.facts(problem)
+    bounds = roofline.floor(known, copy_gbps, roofline.peak_tflops(known, torch.cuda.get_device_name()))
     floor_ms = bounds["floor_ms"]
 
     def timed(run):

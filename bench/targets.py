@@ -22,7 +22,7 @@ device.prepare()   # before any kernel below is decorated: the interpreter where
 
 import torch
 
-from workbench import registry, roofline
+from workbench import problems, registry, roofline
 from workbench.collect import correctness, timing, worker
 from workbench.present import promote
 from workbench.problems import load_suite
@@ -92,7 +92,7 @@ def measure_row(problem, variant, copy_gbps, gpu_name, known=False) -> dict:
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = not problem.strict
     row["cudnn_ms"] = timed(lambda x, w, b, out: correctness.torch_conv(problem, x, w, b))
-    facts = problem.facts()
+    facts = problems.facts(problem)
     position = roofline.position(facts, row["ms"], copy_gbps, roofline.peak_tflops(facts, gpu_name))
     row.update(bound=position["bound"], floor_ms=position["floor_ms"], floor_pct=position["pct_of_floor"],
                pct_of_copy=position["pct_of_copy"])

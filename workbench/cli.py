@@ -94,9 +94,9 @@ def _print_json(data):
 @click.option("--tag", "tags", multiple=True, help="only problems with this tag (e.g. models)")
 def problems(problems_file, as_json, tags):
     """List the problem suite."""
-    from workbench.problems import load_suite
+    from workbench.problems import facts, load_suite
     suite = load_suite(problems_file)
-    rows = [{**p.facts(), "groups": p.groups, "tags": list(p.tags), "default": p.name == suite.default,
+    rows = [{**facts(p), "groups": p.groups, "tags": list(p.tags), "default": p.name == suite.default,
              "fits_interpreter": p.fits_interpreter}
             for p in suite.problems.values() if set(tags) <= set(p.tags)]
     if as_json:

@@ -167,11 +167,6 @@ class Problem:
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in OMITTED_AT or v != OMITTED_AT[k]}
 
-    def facts(self) -> dict:
-        """The problem as a run record holds it, and as the roofline reads it: its fields plus the
-        derived output length, bytes that must move and FLOPs."""
-        return {**self.to_dict(), "l_out": self.l_out, "min_bytes": self.min_bytes, "flops": self.flops}
-
     @classmethod
     def from_dict(cls, name: str, spec: dict) -> "Problem":
         known = {f.name for f in fields(cls)} - {"name"}
@@ -186,6 +181,12 @@ class Problem:
     def from_record(cls, data: dict) -> "Problem":
         """Back from a run record's problem (which also holds the derived l_out, bytes, FLOPs)."""
         return cls(**{k: v for k, v in data.items() if k not in ("l_out", "min_bytes", "flops")})
+
+
+def facts(problem: Problem) -> dict:
+    """The problem as a run record holds it, and as the roofline reads it: its fields plus the
+    derived output length, bytes that must move and FLOPs."""
+    return {**problem.to_dict(), "l_out": problem.l_out, "min_bytes": problem.min_bytes, "flops": problem.flops}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workbench import paths
+from workbench import paths, problems
 from workbench.errors import WorkbenchError
 
 SCHEMA_VERSION = 2
@@ -374,6 +374,6 @@ def load(run: str | Path, root: Path | None = None) -> Run:
 def new(kind: str, problem, stage: dict | None, device_facts: dict, settings: dict, command: str,
         replay_of: str | None = None) -> Run:
     return Run(run_id=new_run_id(kind, problem.name, stage and stage["name"]), kind=kind,
-               problem=problem.facts(),
+               problem=problems.facts(problem),
                device=device_facts, settings=settings, stage=stage, command=command, created=now(),
                replay_of=replay_of)
