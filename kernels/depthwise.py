@@ -27,13 +27,16 @@ their work here (the seed per group fills one column of each 16-wide tile).
 
 5. READ = "rows" (stride 1): point 2's K shifted reads cost K loads, K addresses and K masks per
    output, each an unaligned scalar load (2 bytes at bf16), and that instruction count, not DRAM,
-   sets the time on short rows of 16-bit data. Instead a thread holds runs of 8 consecutive
-   positions: the tile is [BLOCK_C, BLOCK_L/8, 8], and x is read as whole aligned runs, the run
-   that holds each output's position plus the few neighbouring runs the taps reach ((K-1)*D + P
-   positions: two runs at Mamba's K=4), each run one 16-byte load where x's rows are aligned.
-   Tap k of output column c is then column (c + k*D - P) mod 8 of one of those runs, known when
-   the kernel is compiled: _columns splits a run into its 8 registers, the taps pick from them
-   with no data movement, and _rows_of joins the 8 outputs back into a run for the store.
+   sets the time on short rows of 16-bit data. Instead a thread holds runs of RUN consecutive
+   positions, RUN = 16 bytes' worth (8 at 16 bits, 4 at fp32): the tile is [BLOCK_C, BLOCK_L/RUN,
+   RUN], and x is read as whole aligned runs, the run that holds each output's position plus the
+   few neighbouring runs the taps reach ((K-1)*D + P positions: two runs at Mamba's K=4), each run
+   one 16-byte load where x's rows are aligned. A run is exactly what Triton gives one thread for
+   a 16-byte load; a longer one would be shared by two threads, and every split below would go
+   through shared memory. Tap k of output column c is then column (c + k*D - P) mod RUN of one
+   of those runs, known when the kernel is compiled: _columns splits a run into its registers,
+   the taps pick from them with no data movement, and _rows_of joins the outputs back into a run
+   for the store. For the same reason a tile needs at least one run per thread (config_limits).
 
 BLOCK_C x BLOCK_L sets the bytes each program moves (e.g. 16 x 256 x 2 B = 8 KiB in, 8 KiB out);
 num_warps how many threads share them; num_stages > 1 lets Triton's pipeliner copy later taps'
@@ -96,36 +99,51 @@ def conv1d_depthwise_kernel(
 
 
 @triton.jit
+def _pairs(t):
+    """[C, R, 2n] -> its even and odd columns, each [C, R, n]: register moves within a thread."""
+    return tl.split(tl.reshape(t, (t.shape[0], t.shape[1], t.shape[2] // 2, 2)))
+
+
+@triton.jit
 def _columns(run):
-    """[C, R, 8] runs -> their 8 columns, each [C, R]: register moves, as a thread holds a whole run."""
-    C: tl.constexpr = run.shape[0]
-    R: tl.constexpr = run.shape[1]
-    even, odd = tl.split(tl.reshape(run, (C, R, 4, 2)))
-    e0, e1 = tl.split(tl.reshape(even, (C, R, 2, 2)))
-    o0, o1 = tl.split(tl.reshape(odd, (C, R, 2, 2)))
-    c0, c4 = tl.split(e0)
-    c2, c6 = tl.split(e1)
-    c1, c5 = tl.split(o0)
-    c3, c7 = tl.split(o1)
-    return (c0, c1, c2, c3, c4, c5, c6, c7)
+    """[C, R, RUN] runs (RUN = 4 or 8) -> their RUN columns, each [C, R]."""
+    even, odd = _pairs(run)
+    if run.shape[2] == 4:
+        c0, c2 = tl.split(even)
+        c1, c3 = tl.split(odd)
+        cols = (c0, c1, c2, c3)
+    else:
+        e0, e1 = _pairs(even)
+        o0, o1 = _pairs(odd)
+        c0, c4 = tl.split(e0)
+        c2, c6 = tl.split(e1)
+        c1, c5 = tl.split(o0)
+        c3, c7 = tl.split(o1)
+        cols = (c0, c1, c2, c3, c4, c5, c6, c7)
+    return cols
 
 
 @triton.jit
-def _rows_of(c0, c1, c2, c3, c4, c5, c6, c7):
-    """_columns inverted: 8 columns [C, R] -> [C, R, 8] runs."""
-    C: tl.constexpr = c0.shape[0]
-    R: tl.constexpr = c0.shape[1]
-    even = tl.reshape(tl.join(tl.join(c0, c4), tl.join(c2, c6)), (C, R, 4))
-    odd = tl.reshape(tl.join(tl.join(c1, c5), tl.join(c3, c7)), (C, R, 4))
-    return tl.reshape(tl.join(even, odd), (C, R, 8))
+def _rows_of(cols, RUN: tl.constexpr):
+    """_columns inverted: RUN columns [C, R] -> [C, R, RUN] runs."""
+    C: tl.constexpr = cols[0].shape[0]
+    R: tl.constexpr = cols[0].shape[1]
+    if RUN == 4:
+        even = tl.join(cols[0], cols[2])
+        odd = tl.join(cols[1], cols[3])
+    else:
+        even = tl.reshape(tl.join(tl.join(cols[0], cols[4]), tl.join(cols[2], cols[6])), (C, R, 4))
+        odd = tl.reshape(tl.join(tl.join(cols[1], cols[5]), tl.join(cols[3], cols[7])), (C, R, 4))
+    return tl.reshape(tl.join(even, odd), (C, R, RUN))
 
 
 @triton.jit
-def _column(runs, wts, c: tl.constexpr, K: tl.constexpr, D: tl.constexpr, SHIFT: tl.constexpr):
+def _column(runs, wts, c: tl.constexpr, K: tl.constexpr, D: tl.constexpr, SHIFT: tl.constexpr,
+            RUN: tl.constexpr):
     """Output column c: tap k reads position c + k*D + SHIFT of the held runs laid end to end."""
-    acc = wts[0] * runs[(c + SHIFT) // 8][(c + SHIFT) % 8].to(tl.float32)
+    acc = wts[0] * runs[(c + SHIFT) // RUN][(c + SHIFT) % RUN].to(tl.float32)
     for k in tl.static_range(1, K):
-        acc += wts[k] * runs[(c + k * D + SHIFT) // 8][(c + k * D + SHIFT) % 8].to(tl.float32)
+        acc += wts[k] * runs[(c + k * D + SHIFT) // RUN][(c + k * D + SHIFT) % RUN].to(tl.float32)
     return acc
 
 
@@ -134,34 +152,34 @@ def conv1d_depthwise_rows_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
     D: tl.constexpr, P: tl.constexpr, K: tl.constexpr, QMIN: tl.constexpr, NQ: tl.constexpr,
-    COUT: tl.constexpr, MULT: tl.constexpr,
+    RUN: tl.constexpr, COUT: tl.constexpr, MULT: tl.constexpr,
     WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
 ):
-    # 1. Our tile (point 4), of BLOCK_R runs of 8 positions.
+    # 1. Our tile (point 4), of BLOCK_R runs of RUN positions.
     pid_l, offs_c, mask_c, x_rows, y_rows = _tile(x_ptr, y_ptr, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
                                                   COUT, MULT, WIDE, BLOCK_C)
     runs = pid_l * BLOCK_R + tl.arange(0, BLOCK_R)
-    lane = tl.arange(0, 8)
+    lane = tl.arange(0, RUN)
 
     # 5. The NQ runs the taps reach, from QMIN runs before ours, each split into its columns.
     held = ()
     for q in tl.static_range(NQ):
-        pos = ((runs + QMIN + q) * 8)[None, :, None] + lane[None, None, :]
+        pos = ((runs + QMIN + q) * RUN)[None, :, None] + lane[None, None, :]
         run = tl.load(x_rows[:, None, None] + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
         held = held + (_columns(run),)
     wts = ()
     for k in tl.static_range(K):
         wts = wts + (tl.load(w_ptr + offs_c * K + k, mask=mask_c, other=0.0).to(tl.float32)[:, None],)
-    SHIFT: tl.constexpr = -P - QMIN * 8
-    acc = _rows_of(_column(held, wts, 0, K, D, SHIFT), _column(held, wts, 1, K, D, SHIFT),
-                   _column(held, wts, 2, K, D, SHIFT), _column(held, wts, 3, K, D, SHIFT),
-                   _column(held, wts, 4, K, D, SHIFT), _column(held, wts, 5, K, D, SHIFT),
-                   _column(held, wts, 6, K, D, SHIFT), _column(held, wts, 7, K, D, SHIFT))
+    SHIFT: tl.constexpr = -P - QMIN * RUN
+    outs = ()
+    for c in tl.static_range(RUN):
+        outs = outs + (_column(held, wts, c, K, D, SHIFT, RUN),)
+    acc = _rows_of(outs, RUN)
 
     # 3. Epilogue, runs stored whole.
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None, None]
-    l = (runs * 8)[None, :, None] + lane[None, None, :]
+    l = (runs * RUN)[None, :, None] + lane[None, None, :]
     tl.store(y_rows[:, None, None] + l, acc.to(y_ptr.dtype.element_ty), mask=mask_c[:, None, None] & (l < L_out))
 
 
@@ -181,22 +199,37 @@ def launch(x, w, bias, out, problem, config):
     grid = (problem.batch * n_c * n_l,)
     if config["READ"] == "rows":
         first, last = reach(problem)
-        args = (*head, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1, *tail, bl // 8)
+        run = run_length(problem)
+        args = (*head, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1, run, *tail,
+                bl // run)
         _launch_rows(grid, args, config["num_warps"], config["num_stages"])
     else:
         args = (*head, problem.stride, problem.dilation, problem.padding, problem.kernel_size, *tail, bl)
         _launch(grid, args, config["num_warps"], config["num_stages"])
 
 
+def run_length(problem) -> int:
+    """READ=rows: positions in a run, one 16-byte load (point 5)."""
+    return 16 // problem.element_size
+
+
 def reach(problem) -> tuple:
-    """READ=rows: the first and last run of 8 positions, relative to an output's own, that its taps
-    read (point 5)."""
-    return (-problem.padding) // 8, (7 + (problem.kernel_size - 1) * problem.dilation - problem.padding) // 8
+    """READ=rows: the first and last run, relative to an output's own, that its taps read (point 5)."""
+    run = run_length(problem)
+    return (-problem.padding) // run, (run - 1 + (problem.kernel_size - 1) * problem.dilation - problem.padding) // run
 
 
 def config_limits(problem, config):
-    if config["READ"] == "rows" and problem.stride != 1:
-        return f"READ=rows reads runs of 8 consecutive positions, for stride 1 only (stride {problem.stride})"
+    if config["READ"] != "rows":
+        return None
+    run = run_length(problem)
+    if problem.stride != 1:
+        return f"READ=rows reads runs of {run} consecutive positions, for stride 1 only (stride {problem.stride})"
+    runs, threads = config["BLOCK_C"] * config["BLOCK_L"] // run, 32 * config["num_warps"]
+    if runs < threads:
+        # Threads would share runs, and Triton moves every split and join of a run through shared memory.
+        return (f"READ=rows: {runs} runs of {run} positions for {threads} threads; a tile needs one run a thread "
+                f"or more (raise BLOCK_C x BLOCK_L or lower num_warps)")
     return None
 
 

@@ -58,7 +58,7 @@ TAP_VARIANTS = [TAP.variant(c) for c in TAP_CONFIGS] + \
                [TAP.variant({**c, "ACC": "l_co"}) for c in TAP_CONFIGS if (c["LOAD"], c["ACC"]) == ("pointers", "co_l")]
 TAP_RUNS = [(v, p) for v in TAP_VARIANTS for p in SHAPES if TAP.unsupported(p, v.config) is None]
 DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()] + [
-    DEPTHWISE.variant({"READ": "rows"}), DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 2, "BLOCK_L": 32, "num_warps": 1})]
+    DEPTHWISE.variant({"READ": "rows"}), DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 8, "BLOCK_L": 32, "num_warps": 1})]
 # the known configs, the default, and the smallest band (16 rows over a 32-wide window: few rows fit)
 BANDED_VARIANTS = [BANDED.variant(c) for c in BANDED.known_configs.values()] + [
     BANDED.variant(), BANDED.variant({"BLOCK_T": 16, "WIN": 32, "BLOCK_N": 16, "STEPS": 2})]
@@ -105,9 +105,25 @@ def test_depthwise_runs_every_depthwise_shape_and_refuses_the_rest(problem):
     for variant in DEPTHWISE_VARIANTS:
         if variant.config["READ"] == "rows" and problem.stride != 1:
             assert DEPTHWISE.config_limits(problem, variant.config) == (
-                f"READ=rows reads runs of 8 consecutive positions, for stride 1 only (stride {problem.stride})")
+                f"READ=rows reads runs of {16 // problem.element_size} consecutive positions, for stride 1 only "
+                f"(stride {problem.stride})")
             continue
         _passes(variant, problem)
+
+
+def test_depthwise_rows_runs_are_16_bytes_and_one_a_thread_at_least():
+    """A run is one 16-byte load, whatever the dtype; fewer runs than threads is refused."""
+    from kernels import depthwise
+    fp32, bf16 = SUITE.get("conformer-depthwise"), SUITE.get("mamba-depthwise")
+    assert (depthwise.run_length(fp32), depthwise.run_length(bf16)) == (4, 8)
+    assert depthwise.reach(fp32) == (-4, 4)       # P = 15 reaches 4 runs of 4 back, the 30-tap span 4 ahead
+    assert depthwise.reach(bf16) == (-1, 0)       # P = 3 one run of 8 back
+    rows = {"READ": "rows", "BLOCK_C": 1, "BLOCK_L": 512, "num_warps": 8, "num_stages": 1}
+    assert DEPTHWISE.config_limits(fp32, rows) == ("READ=rows: 128 runs of 4 positions for 256 threads; a tile "
+                                                   "needs one run a thread or more (raise BLOCK_C x BLOCK_L or "
+                                                   "lower num_warps)")
+    assert DEPTHWISE.config_limits(fp32, {**rows, "num_warps": 4}) is None
+    assert DEPTHWISE.config_limits(bf16, {**rows, "num_warps": 4}).startswith("READ=rows: 64 runs of 8 positions")
 
 
 @pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])
