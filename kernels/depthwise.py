@@ -283,9 +283,12 @@ FAMILY = Family(
         # flight; on mamba-depthwise 0.086 ms against 0.121-0.134 for 4 channels a tile
         # (bench/results/models-sweep/mamba-depthwise.txt).
         "rows_short_kernel": _config(1, 1024, 2, read="rows"),
-        # Long kernels: five runs are held at K = 31 (P = 15 reaches two runs back, two ahead);
-        # one channel a tile keeps that at 80 registers over 4 warps (conformer: 0.048 ms, 8 warps 0.086).
-        "rows_long_kernel": _config(1, 1024, 4, read="rows"),
+        # Long kernels: at K = 31 in fp32 a run is 4 positions and nine runs are held (P = 15 reaches
+        # four back, the span four ahead); one channel over 2048 positions on 4 warps holds four runs
+        # of its own a thread in 43 registers. conformer-depthwise: 0.028 ms, against 0.029-0.038 for
+        # one channel on 2-8 warps and 0.054-0.057 for four channels a tile
+        # (bench/results/models-sweep/conformer-depthwise.txt).
+        "rows_long_kernel": _config(1, 2048, 4, read="rows"),
     },
     stages=("grid", "tiling", "memory", "micro"),
     supports=supports,
