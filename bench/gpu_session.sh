@@ -30,7 +30,7 @@
 set -uo pipefail
 source bench/device_env.sh || exit 1
 mkdir -p bench/results/checks bench/results/pcstalls
-trap 'tar czf "$OUT/results.tgz" profiles bench/results kernels/promoted reports 2>/dev/null' EXIT   # partial results too
+trap 'tar czf "$OUT/results.tgz" --exclude="*.ncu-rep" profiles bench/results kernels/promoted reports 2>/dev/null' EXIT   # partial results too; ncu reports stay behind (size)
 gpu_tests() { python3 -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee bench/results/checks/h200-test-gpu.txt; }
 case "${1:-}" in
   checks)
