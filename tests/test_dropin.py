@@ -319,7 +319,7 @@ def test_its_own_problem_at_a_small_size_runs_the_tuned_kernel(path):
     mod = module(path)
     p = load_suite().get(mod.PROBLEM)
     model = mod.ModelNew(p.in_channels, p.out_channels, p.kernel_size, stride=p.stride, padding=p.padding,
-                         dilation=p.dilation, bias=p.bias).to("cuda", p.torch_dtype)
+                         dilation=p.dilation, groups=p.groups, bias=p.bias).to("cuda", p.torch_dtype)
     x = torch.randn(2, p.in_channels, 8192, device="cuda").to(p.torch_dtype)
     y, said = outputs(model, x)
     assert model.path == "tuned" and said == [], said

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import paths, record, targets
+from workbench import paths, record, roofline, targets
 from workbench.collect import metrics
 from workbench.present import report
 from workbench.problems import load_suite
@@ -404,7 +404,7 @@ def test_a_compute_bound_problem_says_so_and_the_chart_draws_its_compute_roof(wo
 
 def test_the_compute_roof_is_drawn_at_the_precisions_peak(rendered):
     run, _, page = rendered
-    precision = "FP32" if run.problem.get("strict") else "TF32"
+    precision = roofline.precision(run.problem).upper()
     peak = targets.datasheet_peak_tflops(run.gpu["name"], precision.lower())
     assert f"compute roof: the {precision} tensor-core peak {report.fmt_tflops(peak)}" in page.text("roofline")
     assert any(tag == "polyline" and "compute-roof" in a.get("class", "") for tag, a in page.tags)

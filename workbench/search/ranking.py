@@ -3,7 +3,8 @@ promising first and a tight budget is not spent on configs that lose everywhere.
 
 The estimate of a variant on a problem is the problem's roofline floor divided by the share of
 its floor that the same family and config reached on recorded runs of similar problems (same
-precision class, same bound: memory or compute), else the best share that family reached
+precision class, same bound: memory or compute, same structure: dense, grouped or depthwise),
+else the best share that family reached
 there. A tweak of the incumbent's own family with no such record is estimated at the
 incumbent's time: its rule says why it may help, the record says nothing either way.
 Proposals without any estimate keep their rule order after those with one.
@@ -15,9 +16,16 @@ from workbench import paths, record, roofline
 from workbench.errors import WorkbenchError
 
 
+def _structure(problem: dict) -> str:
+    """A family's share of the floor on a dense conv says little about a depthwise one: tensor-core
+    tiles as wide as a group fill one column of each there, a few percent of the floor."""
+    groups = problem.get("groups", 1)
+    return "dense" if groups == 1 else "depthwise" if groups == problem["in_channels"] else "grouped"
+
+
 def _shape_class(problem: dict, copy_gbps, gpu_name) -> tuple:
     bound = roofline.floor(problem, copy_gbps, roofline.peak_tflops(problem, gpu_name))["bound"]
-    return roofline.precision(problem), bound
+    return roofline.precision(problem), bound, _structure(problem)
 
 
 @lru_cache(maxsize=4)

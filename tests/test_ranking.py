@@ -1,0 +1,52 @@
+"""Proposals ranked by a cost estimate from recorded runs (examples/runs, recorded on an H200)."""
+import copy
+import dataclasses
+from types import SimpleNamespace
+
+from workbench import paths, problems, record, registry
+from workbench.search import ranking
+
+CONFORMER_RUN = "20261203-140228-profile-memory-conformer-depthwise"
+
+
+def _proposal(spec):
+    family, _, rest = spec.partition(":")
+    return SimpleNamespace(variant=registry.variant_of(registry.family(family), rest, spec))
+
+
+def _new_depthwise_run():
+    """A user's fp32 depthwise conv the record has never seen: conformer's run, another shape."""
+    run = copy.deepcopy(record.load(paths.EXAMPLES_DIR / CONFORMER_RUN / "run.json"))
+    run.run_id = "20261203-000000-profile-memory-user-depthwise"
+    problem = dataclasses.replace(problems.load_suite().get("conformer-depthwise"), name="user-depthwise", batch=4,
+                                  length=8192, kernel_size=15, padding=7)
+    run.problem, run.variants, run.baseline = problems.facts(problem), {}, None
+    return run, problem
+
+
+def test_the_shape_class_tells_dense_grouped_and_depthwise_apart():
+    dense = {"in_channels": 64, "groups": 1}
+    assert [ranking._structure(p) for p in (dense, {**dense, "groups": 8}, {**dense, "groups": 64})] == \
+           ["dense", "grouped", "depthwise"]
+    assert ranking._structure({"in_channels": 64}) == "dense"       # runs recorded before groups existed
+
+
+def test_a_depthwise_problem_ranks_the_families_that_did_well_on_depthwise_runs_first():
+    run, problem = _new_depthwise_run()
+    specs = ["tap_gemm:BLOCK_CO=64,BLOCK_L=128,BLOCK_CI=32,num_warps=4,num_stages=3",
+             "banded", "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2,num_stages=1"]
+    ranked = ranking.rank([_proposal(s) for s in specs], problem, run, rows=ranking.history())
+    assert [p.variant.family for p, _ in ranked] == ["depthwise", "banded", "tap_gemm"]
+    (_, rows), (_, banded), (_, tap) = ranked
+    # tap_gemm's record on a depthwise conv is its 64-wide tiles holding one channel each
+    assert rows < banded < tap and tap > 20 * rows
+
+
+def test_records_of_dense_convs_do_not_estimate_a_depthwise_one():
+    run, problem = _new_depthwise_run()
+    dense_only = [r for r in ranking.history() if r[1][2] == "dense"]
+    assert dense_only and {r[1][:2] for r in dense_only} >= {("tf32", "memory")}
+    # the same records as if tap_gemm had set them: a share on dense convs, none on depthwise
+    as_tap = [(run_id, shape, "tap_gemm", config, pct) for run_id, shape, _, config, pct in dense_only]
+    assert ranking.estimate_ms(_proposal("tap_gemm").variant, problem, run, as_tap) is None
+    assert ranking.estimate_ms(_proposal("tap_gemm").variant, problem, run, ranking.history()) is not None
