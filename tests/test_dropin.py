@@ -205,13 +205,16 @@ def test_a_module_whose_tuned_kernel_runs_here_keeps_it_to_its_limits(monkeypatc
     if TUNED_RUNS_HERE is None:
         pytest.skip("no promoted module's tuned family runs in the interpreter")
     mod = module(TUNED_RUNS_HERE)
-    model = mod.ModelNew(6, 19, 3)
+    p = load_suite().get(mod.PROBLEM)
+    # a small conv of the module's own kind: a depthwise-only tuned family takes groups = C_in only
+    shape = (6, 18, 3, 6) if p.groups == p.in_channels else (6, 19, 3, 1)
+    model = mod.ModelNew(*shape[:3], groups=shape[3])
     x = torch.randn(2, 6, 30)
     y, said = outputs(model, x)
     assert model.path == "tuned" and said == [] and close(y, model, x)
     # a tuned kernel that fails anyway (a limit its checks missed) falls back, and says so, once
     monkeypatch.setattr(mod, "TUNED", {**mod.TUNED, "launch": lambda *args: 1 / 0})
-    model = mod.ModelNew(6, 19, 3)
+    model = mod.ModelNew(*shape[:3], groups=shape[3])
     y, said = outputs(model, x)
     assert model.path == "portable" and close(y, model, x)
     y, again = outputs(model, x)
