@@ -14,7 +14,9 @@ Each variant's output is checked against the float64 reference first; a failing 
 reported, not timed.
 """
 import argparse
+import contextlib
 import json
+import sys
 
 from workbench.collect import device
 
@@ -56,8 +58,9 @@ def fastest_known(problem, launcher):
         fam = registry.family(v.family)
         if fam.unsupported(problem, v.config) or v.family.startswith("cand_"):
             continue
-        try:
-            ms = worker.time_launch(problem, launcher(v), 100, target_ms=300)["median_ms"]
+        try:   # Triton prints a failed compile's whole PTX to stdout: keep it out of the table
+            with contextlib.redirect_stdout(sys.stderr):
+                ms = worker.time_launch(problem, launcher(v), 100, target_ms=300)["median_ms"]
         except Exception:   # a config that fails to compile or launch here is not a candidate
             continue
         timed.append((ms, v))

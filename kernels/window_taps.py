@@ -162,6 +162,19 @@ def supports(problem):
     return None
 
 
+def config_limits(problem, config):
+    # All of C_out in one tile: the accumulator alone takes BLOCK_L x C_out / threads registers a
+    # thread. Where that reaches the register file's share per thread, ptxas either gives up
+    # (tcn-dilated, 256 channels, wide: "insufficient registers") or spills kilobytes (g4).
+    threads = 32 * config["num_warps"]
+    held = config["BLOCK_L"] * padded(problem.out_channels) // threads
+    cap = min(255, 65536 // threads)
+    if held >= cap:
+        return (f"BLOCK_L {config['BLOCK_L']} x {padded(problem.out_channels)} output channels over {threads} "
+                f"threads: {held} accumulator registers a thread, the register file allows {cap}")
+    return None
+
+
 FAMILY = Family(
     name="window_taps",
     summary="contiguous 16-byte window loads per thread, taps picked out in registers, one tl.dot per tap",
@@ -186,5 +199,6 @@ FAMILY = Family(
     },
     stages=("memory", "micro"),
     supports=supports,
+    config_limits=config_limits,
     precision=dot_precision,
 )

@@ -266,3 +266,16 @@ def test_the_any_shape_families_at_full_size_on_the_gpu(variant, problem):
         pytest.skip(why)
     result = correctness.check(variant, family, problem)
     assert result.passed, result.line()
+
+
+def test_window_taps_refuses_tiles_whose_accumulator_fills_the_registers():
+    """All of C_out in one tile: at 256 channels both known configs would hold 128-256 accumulator
+    registers a thread, which ptxas refuses (wide) or spills (g4) on the H200 (bench/sm90.py)."""
+    wt = registry.family("window_taps")
+    tcn, kb67 = SUITE.get("tcn-dilated"), SUITE.get("kb67")
+    assert wt.config_limits(tcn, wt.known_configs["wide"]) == (
+        "BLOCK_L 256 x 256 output channels over 512 threads: 128 accumulator registers a thread, "
+        "the register file allows 128")
+    assert wt.config_limits(tcn, wt.known_configs["g4"]).endswith("256 accumulator registers a thread, "
+                                                                  "the register file allows 255")
+    assert [wt.config_limits(kb67, c) for c in wt.known_configs.values()] == [None, None]
