@@ -9,10 +9,10 @@ dir=bench/results/models-sweep
 mkdir -p "$dir"
 trap 'tar czf "$OUT/models-sweep.tgz" "$dir" 2>/dev/null' EXIT
 declare -A GRIDS
-GRIDS[mamba-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64,STEPS=1|2,num_warps=8,num_stages=1
-depthwise:BLOCK_C=1|4,BLOCK_L=512|1024,num_warps=2|4,READ=taps|rows"
-GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=64|128,BLOCK_N=32|64,STEPS=1|2,num_warps=8,num_stages=1
-depthwise:READ=rows,BLOCK_C=1|4,BLOCK_L=256|512|1024,num_warps=4|8"
+ROWS="depthwise:READ=rows,BLOCK_C=1,BLOCK_L=512|1024|2048,num_warps=2|4,TILES=1|2|4"
+GRIDS[mamba-depthwise]="$ROWS"
+GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64,STEPS=1,num_warps=8,num_stages=1
+$ROWS"
 GRIDS[grouped-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
 CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
 GRIDS[tcn-dilated]="$CHANNELS"

@@ -38,6 +38,11 @@ their work here (the seed per group fills one column of each 16-wide tile).
    the taps pick from them with no data movement, and _rows_of joins the outputs back into a run
    for the store. For the same reason a tile needs at least one run per thread (config_limits).
 
+6. TILES (READ=rows): a program walks TILES consecutive L tiles, and loads the next tile's runs
+   before the FMAs of this one, so those loads are in flight while it computes (Triton's
+   pipeliner does not stage loads that feed no tl.dot, so the kernel orders them itself). The
+   weights and bias are loaded once for all of them.
+
 BLOCK_C x BLOCK_L sets the bytes each program moves (e.g. 16 x 256 x 2 B = 8 KiB in, 8 KiB out);
 num_warps how many threads share them; num_stages > 1 lets Triton's pipeliner copy later taps'
 windows into shared memory ahead of use, which only pays if the L1 hits of point 2 do not.
@@ -148,39 +153,51 @@ def _column(runs, wts, c: tl.constexpr, K: tl.constexpr, D: tl.constexpr, SHIFT:
 
 
 @triton.jit
+def _held(x_rows, mask_c, runs, L_in, QMIN: tl.constexpr, NQ: tl.constexpr, RUN: tl.constexpr):
+    """Point 5: the NQ runs the taps of `runs` reach, from QMIN runs before each, split into columns."""
+    lane = tl.arange(0, RUN)
+    held = ()
+    for q in tl.static_range(NQ):
+        pos = ((runs + QMIN + q) * RUN)[None, :, None] + lane[None, None, :]
+        run = tl.load(x_rows[:, None, None] + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
+        held = held + (_columns(run),)
+    return held
+
+
+@triton.jit
 def conv1d_depthwise_rows_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
     D: tl.constexpr, P: tl.constexpr, K: tl.constexpr, QMIN: tl.constexpr, NQ: tl.constexpr,
     RUN: tl.constexpr, COUT: tl.constexpr, MULT: tl.constexpr,
     WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
+    TILES: tl.constexpr,
 ):
-    # 1. Our tile (point 4), of BLOCK_R runs of RUN positions.
+    # 1. Our tiles (point 4): TILES consecutive tiles of BLOCK_R runs of RUN positions, in turn.
     pid_l, offs_c, mask_c, x_rows, y_rows = _tile(x_ptr, y_ptr, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
                                                   COUT, MULT, WIDE, BLOCK_C)
-    runs = pid_l * BLOCK_R + tl.arange(0, BLOCK_R)
     lane = tl.arange(0, RUN)
-
-    # 5. The NQ runs the taps reach, from QMIN runs before ours, each split into its columns.
-    held = ()
-    for q in tl.static_range(NQ):
-        pos = ((runs + QMIN + q) * RUN)[None, :, None] + lane[None, None, :]
-        run = tl.load(x_rows[:, None, None] + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
-        held = held + (_columns(run),)
     wts = ()
     for k in tl.static_range(K):
         wts = wts + (tl.load(w_ptr + offs_c * K + k, mask=mask_c, other=0.0).to(tl.float32)[:, None],)
+    bias = tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None, None] if HAS_BIAS else 0.0
     SHIFT: tl.constexpr = -P - QMIN * RUN
-    outs = ()
-    for c in tl.static_range(RUN):
-        outs = outs + (_column(held, wts, c, K, D, SHIFT, RUN),)
-    acc = _rows_of(outs, RUN)
+    # 6. The next tile's runs are loaded before this tile's FMAs, so they are in flight meanwhile.
+    held = _held(x_rows, mask_c, pid_l * TILES * BLOCK_R + tl.arange(0, BLOCK_R), L_in, QMIN, NQ, RUN)
+    for t in tl.static_range(TILES):
+        runs = (pid_l * TILES + t) * BLOCK_R + tl.arange(0, BLOCK_R)
+        if t + 1 < TILES:
+            ahead = _held(x_rows, mask_c, runs + BLOCK_R, L_in, QMIN, NQ, RUN)
+        outs = ()
+        for c in tl.static_range(RUN):
+            outs = outs + (_column(held, wts, c, K, D, SHIFT, RUN),)
+        acc = _rows_of(outs, RUN) + bias
 
-    # 3. Epilogue, runs stored whole.
-    if HAS_BIAS:
-        acc += tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None, None]
-    l = (runs * RUN)[None, :, None] + lane[None, None, :]
-    tl.store(y_rows[:, None, None] + l, acc.to(y_ptr.dtype.element_ty), mask=mask_c[:, None, None] & (l < L_out))
+        # 3. Epilogue, runs stored whole.
+        l = (runs * RUN)[None, :, None] + lane[None, None, :]
+        tl.store(y_rows[:, None, None] + l, acc.to(y_ptr.dtype.element_ty), mask=mask_c[:, None, None] & (l < L_out))
+        if t + 1 < TILES:
+            held = ahead
 
 
 _launch = DirectLaunch(conv1d_depthwise_kernel)
@@ -191,7 +208,8 @@ def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
     bc, bl = config["BLOCK_C"], config["BLOCK_L"]
-    n_l, n_c = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.out_channels, bc)
+    tiles = config["TILES"] if config["READ"] == "rows" else 1
+    n_l, n_c = triton.cdiv(problem.l_out, bl * tiles), triton.cdiv(problem.out_channels, bc)
     wide = max(x.stride(0), out.stride(0)) >= 2**31           # a batch row's channel offsets need 64 bits
     head = (x, w, bias if bias is not None else x, out,
             problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1), n_l, n_c)
@@ -201,7 +219,7 @@ def launch(x, w, bias, out, problem, config):
         first, last = reach(problem)
         run = run_length(problem)
         args = (*head, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1, run, *tail,
-                bl // run)
+                bl // run, tiles)
         _launch_rows(grid, args, config["num_warps"], config["num_stages"])
     else:
         args = (*head, problem.stride, problem.dilation, problem.padding, problem.kernel_size, *tail, bl)
@@ -221,7 +239,7 @@ def reach(problem) -> tuple:
 
 def config_limits(problem, config):
     if config["READ"] != "rows":
-        return None
+        return "TILES > 1 is READ=rows's (READ=taps walks one tile a program)" if config["TILES"] > 1 else None
     run = run_length(problem)
     if problem.stride != 1:
         return f"READ=rows reads runs of {run} consecutive positions, for stride 1 only (stride {problem.stride})"
@@ -245,8 +263,8 @@ def precision(problem, config) -> str:
     return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
 
 
-def _config(c, l, warps, stages=1, read="taps"):
-    return {"BLOCK_C": c, "BLOCK_L": l, "num_warps": warps, "num_stages": stages, "READ": read}
+def _config(c, l, warps, stages=1, read="taps", tiles=1):
+    return {"BLOCK_C": c, "BLOCK_L": l, "num_warps": warps, "num_stages": stages, "READ": read, "TILES": tiles}
 
 
 FAMILY = Family(
@@ -259,6 +277,7 @@ FAMILY = Family(
         "num_warps": (1, 2, 4, 8, 16),
         "num_stages": (1, 2, 3),
         "READ": ("taps", "rows"),
+        "TILES": (1, 2, 4, 8),
     },
     # 16 channels x 256 positions over 8 warps: 16 elements a thread (four 16-byte vectors of
     # fp32, two of bf16), 8-16 KiB in and out per program, thousands of programs on Mamba's and

@@ -58,7 +58,9 @@ TAP_VARIANTS = [TAP.variant(c) for c in TAP_CONFIGS] + \
                [TAP.variant({**c, "ACC": "l_co"}) for c in TAP_CONFIGS if (c["LOAD"], c["ACC"]) == ("pointers", "co_l")]
 TAP_RUNS = [(v, p) for v in TAP_VARIANTS for p in SHAPES if TAP.unsupported(p, v.config) is None]
 DEPTHWISE_VARIANTS = [DEPTHWISE.variant(c) for c in DEPTHWISE.known_configs.values()] + [DEPTHWISE.variant()] + [
-    DEPTHWISE.variant({"READ": "rows"}), DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 8, "BLOCK_L": 32, "num_warps": 1})]
+    DEPTHWISE.variant({"READ": "rows"}), DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 8, "BLOCK_L": 32, "num_warps": 1}),
+    # two tiles a program (61 positions: the second partly past the end), four (two wholly past it)
+    *(DEPTHWISE.variant({"READ": "rows", "BLOCK_C": 8, "BLOCK_L": 32, "num_warps": 1, "TILES": t}) for t in (2, 4))]
 # the known configs, the default, and the smallest band (16 rows over a 32-wide window: few rows fit)
 BANDED_VARIANTS = [BANDED.variant(c) for c in BANDED.known_configs.values()] + [
     BANDED.variant(), BANDED.variant({"BLOCK_T": 16, "WIN": 32, "BLOCK_N": 16, "STEPS": 2})]
@@ -118,12 +120,15 @@ def test_depthwise_rows_runs_are_16_bytes_and_one_a_thread_at_least():
     assert (depthwise.run_length(fp32), depthwise.run_length(bf16)) == (4, 8)
     assert depthwise.reach(fp32) == (-4, 4)       # P = 15 reaches 4 runs of 4 back, the 30-tap span 4 ahead
     assert depthwise.reach(bf16) == (-1, 0)       # P = 3 one run of 8 back
-    rows = {"READ": "rows", "BLOCK_C": 1, "BLOCK_L": 512, "num_warps": 8, "num_stages": 1}
+    rows = {"READ": "rows", "BLOCK_C": 1, "BLOCK_L": 512, "num_warps": 8, "num_stages": 1, "TILES": 1}
     assert DEPTHWISE.config_limits(fp32, rows) == ("READ=rows: 128 runs of 4 positions for 256 threads; a tile "
                                                    "needs one run a thread or more (raise BLOCK_C x BLOCK_L or "
                                                    "lower num_warps)")
     assert DEPTHWISE.config_limits(fp32, {**rows, "num_warps": 4}) is None
     assert DEPTHWISE.config_limits(bf16, {**rows, "num_warps": 4}).startswith("READ=rows: 64 runs of 8 positions")
+    assert DEPTHWISE.config_limits(fp32, {**rows, "num_warps": 4, "TILES": 4}) is None
+    assert DEPTHWISE.config_limits(fp32, {**rows, "READ": "taps", "TILES": 2}) == (
+        "TILES > 1 is READ=rows's (READ=taps walks one tile a program)")
 
 
 @pytest.mark.parametrize("problem", SHAPES, ids=[p.name for p in SHAPES])

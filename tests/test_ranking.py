@@ -50,3 +50,15 @@ def test_records_of_dense_convs_do_not_estimate_a_depthwise_one():
     as_tap = [(run_id, shape, "tap_gemm", config, pct) for run_id, shape, _, config, pct in dense_only]
     assert ranking.estimate_ms(_proposal("tap_gemm").variant, problem, run, as_tap) is None
     assert ranking.estimate_ms(_proposal("tap_gemm").variant, problem, run, ranking.history()) is not None
+
+
+def test_a_config_recorded_before_a_parameter_existed_still_matches_it():
+    """conformer's run predates depthwise's TILES: its configs read as TILES=1 now, so each config
+    keeps its own share instead of the family's best."""
+    run, problem = _new_depthwise_run()
+    rows_cfg = "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2,num_stages=1"
+    taps_cfg = "depthwise:READ=taps,BLOCK_C=16,BLOCK_L=256,num_warps=8,num_stages=1"
+    assert _proposal(rows_cfg).variant.config["TILES"] == 1
+    rows, taps = (ranking.estimate_ms(_proposal(s).variant, problem, run, ranking.history())
+                  for s in (rows_cfg, taps_cfg))
+    assert taps > 4 * rows       # 10.9% of conformer's floor against 53%

@@ -12,7 +12,7 @@ Proposals without any estimate keep their rule order after those with one.
 from functools import lru_cache
 from pathlib import Path
 
-from workbench import paths, record, roofline
+from workbench import paths, record, registry, roofline
 from workbench.errors import WorkbenchError
 
 
@@ -48,8 +48,18 @@ def _history(roots: tuple) -> tuple:
                 pos = roofline.position(run.problem, entry.median_ms, copy_gbps,
                                         roofline.peak_tflops(run.problem, gpu_name))
                 if pos and pos["pct_of_floor"]:
-                    rows.append((run.run_id, shape, entry.family, tuple(sorted(entry.config.items())), pos["pct_of_floor"]))
+                    rows.append((run.run_id, shape, entry.family, _config(entry), pos["pct_of_floor"]))
     return tuple(rows)
+
+
+def _config(entry) -> tuple:
+    """The entry's config as its family reads it now: a parameter added since it was recorded
+    takes its default, so the record still matches that config."""
+    try:
+        config = registry.variant_of_entry(entry).config
+    except WorkbenchError:   # a family no longer registered (an imported candidate's, say)
+        config = entry.config
+    return tuple(sorted(config.items()))
 
 
 def history(roots=None) -> tuple:
