@@ -127,6 +127,17 @@ def test_depthwise_rows_runs_are_16_bytes_and_one_a_thread_at_least():
     assert DEPTHWISE.config_limits(fp32, {**rows, "num_warps": 4}) is None
     assert DEPTHWISE.config_limits(bf16, {**rows, "num_warps": 4}).startswith("READ=rows: 64 runs of 8 positions")
     assert DEPTHWISE.config_limits(fp32, {**rows, "num_warps": 4, "TILES": 4}) is None
+    # register bounds (bench/sm90.py): 32 runs of 9 x 4 values read a thread spill, 16 do not; a
+    # second tile's 8 runs held ahead spill, 4 do not
+    wide = {**rows, "BLOCK_C": 4, "BLOCK_L": 2048, "num_warps": 2}
+    assert DEPTHWISE.config_limits(fp32, wide) == ("READ=rows: 1152 values of x read a thread would spill; at "
+                                                   "most 640 (fewer positions a thread)")
+    assert DEPTHWISE.config_limits(fp32, {**wide, "BLOCK_C": 2}) is None
+    assert DEPTHWISE.config_limits(bf16, wide) is None           # mamba reads two runs of 8 per run
+    ahead = {**rows, "BLOCK_L": 2048, "num_warps": 2, "TILES": 2}
+    assert DEPTHWISE.config_limits(fp32, ahead) == ("READ=rows: 288 values of x held ahead (TILES 2) a thread "
+                                                    "would spill; at most 160 (fewer positions a thread, or TILES 1)")
+    assert DEPTHWISE.config_limits(fp32, {**ahead, "BLOCK_L": 1024}) is None
     assert DEPTHWISE.config_limits(fp32, {**rows, "READ": "taps", "TILES": 2}) == (
         "TILES > 1 is READ=rows's (READ=taps walks one tile a program)")
 

@@ -35,6 +35,10 @@ class DirectLaunch:
             self._compiled[key] = compiled
 
 
+MAX_LOADED_PER_THREAD = 640    # READ=rows register bounds (config_limits)
+MAX_AHEAD_PER_THREAD = 160
+
+
 @triton.jit
 def _tile(x_ptr, y_ptr, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
           COUT: tl.constexpr, MULT: tl.constexpr, WIDE: tl.constexpr, BLOCK_C: tl.constexpr):
@@ -230,6 +234,17 @@ def config_limits(problem, config):
         # Threads would share runs, and Triton moves every split and join of a run through shared memory.
         return (f"READ=rows: {runs} runs of {run} positions for {threads} threads; a tile needs one run a thread "
                 f"or more (raise BLOCK_C x BLOCK_L or lower num_warps)")
+    # Register bounds from bench/sm90.py (conformer-depthwise: K 31, fp32, nine runs read per run):
+    # a thread that reads 576 values a tile takes 168-202 registers, 1152 spill 1.9 KB. With
+    # TILES > 1 the next tile's values stay held through this tile's FMAs: 144 take 168 registers,
+    # 288 spill 0.5 KB.
+    first, last = reach(problem)
+    loaded = runs // threads * (last - first + 1) * run
+    cap = MAX_LOADED_PER_THREAD if config["TILES"] == 1 else MAX_AHEAD_PER_THREAD
+    if loaded > cap:
+        held = "read" if config["TILES"] == 1 else f"held ahead (TILES {config['TILES']})"
+        return (f"READ=rows: {loaded} values of x {held} a thread would spill; at most {cap} "
+                f"(fewer positions a thread{'' if config['TILES'] == 1 else ', or TILES 1'})")
     return None
 
 
