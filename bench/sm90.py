@@ -88,13 +88,14 @@ def facts(compiled) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-p", "--problem", required=True)
+    parser.add_argument("--problems-file", help="a problem suite to use instead of problems.yaml")
     parser.add_argument("-v", "--variant", action="append", default=[])
     parser.add_argument("-g", "--grid", action="append", default=[])
     parser.add_argument("--layouts", action="store_true", help="print the blocked layouts of each kernel")
     parser.add_argument("--dump", help="write each kernel's ttgir, ptx and sass here (diff the sass against the last "
                                        "measured revision's after a change to a hot loop: ptxas may schedule it anew)")
     args = parser.parse_args()
-    problem = load_suite().get(args.problem)
+    problem = load_suite(args.problems_file).get(args.problem)
     for spec in args.variant + [s for g in args.grid for s in expand(g)]:
         variant = registry.parse_variant(spec)
         for i, (kernel, kargs, kwargs) in enumerate(captured_launches(variant, problem)):

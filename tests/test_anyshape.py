@@ -49,6 +49,8 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
                                       padding=11, groups=6, bias=True, dtype="float16"),
     "depthwise-x3-fp16": dict(batch=2, in_channels=5, out_channels=15, kernel_size=5, length=101, stride=5,
                               dilation=3, groups=5, bias=True, dtype="float16"),
+    "depthwise-s2-fp32": dict(batch=2, in_channels=8, out_channels=8, kernel_size=5, length=130, stride=2,
+                              padding=2, groups=8, bias=True),
 }.items()]
 SHAPES = [small(p) for p in MODELS] + ODD
 # Every known config and the defaults, and each pointer-path co_l one transposed (ACC=l_co); the
@@ -105,11 +107,6 @@ def test_depthwise_runs_every_depthwise_shape_and_refuses_the_rest(problem):
                                                f"this family takes depthwise convs only (groups = in_channels)")
         return
     for variant in DEPTHWISE_VARIANTS:
-        if variant.config["READ"] == "rows" and problem.stride != 1:
-            assert DEPTHWISE.config_limits(problem, variant.config) == (
-                f"READ=rows reads runs of {16 // problem.element_size} consecutive positions, for stride 1 only "
-                f"(stride {problem.stride})")
-            continue
         _passes(variant, problem)
 
 

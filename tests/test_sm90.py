@@ -122,3 +122,20 @@ def test_strict_products_are_three_per_tap_and_chunk(tmp_path):
     count = {p.stem.split("precision")[1].split("-")[0]: p.read_text().count("wgmma.mma_async")
              for p in tmp_path.glob("*.ptx")}
     assert count["tf32x3"] == 3 * count["tf32"] > 0
+
+
+def test_depthwise_rows_hold_whole_runs_at_any_stride_and_dtype(tmp_path):
+    """READ=rows' splits and joins stay in registers (no shared memory) when a run is one thread's
+    16-byte load: fp32 and bf16, stride 1 and 2, from a problem file of the user's own."""
+    suite = tmp_path / "problems.yaml"
+    suite.write_text("default: s2\nproblems:\n"
+                     "  s2: {batch: 4, in_channels: 64, out_channels: 64, kernel_size: 5, length: 4096, stride: 2,"
+                     " padding: 2, groups: 64, bias: true}\n"
+                     "  s2-bf16: {batch: 4, in_channels: 64, out_channels: 64, kernel_size: 5, length: 4096, stride: 2,"
+                     " padding: 2, groups: 64, dtype: bfloat16}\n")
+    for problem in ("s2", "s2-bf16", "conformer-depthwise"):
+        args = ("--problems-file", str(suite)) if problem != "conformer-depthwise" else ()
+        done = sm90(*args, "-p", problem, "-v", "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2")
+        assert done.returncode == 0, done.stderr
+        row = next(line for line in done.stdout.splitlines() if line.startswith("regs"))
+        assert "ld.global.v4" in row and "ld.shared" not in row and "stack 0 " in row, row

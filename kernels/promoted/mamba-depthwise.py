@@ -129,22 +129,23 @@ def _rows_of(cols, RUN: tl.constexpr):
 
 
 @triton.jit
-def _column(runs, wts, c: tl.constexpr, K: tl.constexpr, D: tl.constexpr, SHIFT: tl.constexpr,
-            RUN: tl.constexpr):
-    """Output column c: tap k reads position c + k*D + SHIFT of the held runs laid end to end."""
-    acc = wts[0] * runs[(c + SHIFT) // RUN][(c + SHIFT) % RUN].to(tl.float32)
+def _column(runs, wts, c: tl.constexpr, K: tl.constexpr, S: tl.constexpr, D: tl.constexpr,
+            SHIFT: tl.constexpr, RUN: tl.constexpr):
+    """Output column c: tap k reads position S*c + k*D + SHIFT of the held runs laid end to end."""
+    acc = wts[0] * runs[(S * c + SHIFT) // RUN][(S * c + SHIFT) % RUN].to(tl.float32)
     for k in tl.static_range(1, K):
-        acc += wts[k] * runs[(c + k * D + SHIFT) // RUN][(c + k * D + SHIFT) % RUN].to(tl.float32)
+        acc += wts[k] * runs[(S * c + k * D + SHIFT) // RUN][(S * c + k * D + SHIFT) % RUN].to(tl.float32)
     return acc
 
 
 @triton.jit
-def _held(x_rows, mask_c, runs, L_in, QMIN: tl.constexpr, NQ: tl.constexpr, RUN: tl.constexpr):
-    """Point 5: the NQ runs the taps of `runs` reach, from QMIN runs before each, split into columns."""
+def _held(x_rows, mask_c, runs, L_in, S: tl.constexpr, QMIN: tl.constexpr, NQ: tl.constexpr, RUN: tl.constexpr):
+    """Point 5: the NQ runs of x the taps of output `runs` reach, from QMIN runs before run S*r of x,
+    each split into its columns."""
     lane = tl.arange(0, RUN)
     held = ()
     for q in tl.static_range(NQ):
-        pos = ((runs + QMIN + q) * RUN)[None, :, None] + lane[None, None, :]
+        pos = ((runs * S + QMIN + q) * RUN)[None, :, None] + lane[None, None, :]
         run = tl.load(x_rows[:, None, None] + pos, mask=mask_c[:, None, None] & (pos >= 0) & (pos < L_in), other=0.0)
         held = held + (_columns(run),)
     return held
@@ -154,7 +155,7 @@ def _held(x_rows, mask_c, runs, L_in, QMIN: tl.constexpr, NQ: tl.constexpr, RUN:
 def conv1d_depthwise_rows_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_c,
-    D: tl.constexpr, P: tl.constexpr, K: tl.constexpr, QMIN: tl.constexpr, NQ: tl.constexpr,
+    S: tl.constexpr, D: tl.constexpr, P: tl.constexpr, K: tl.constexpr, QMIN: tl.constexpr, NQ: tl.constexpr,
     RUN: tl.constexpr, COUT: tl.constexpr, MULT: tl.constexpr,
     WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
     TILES: tl.constexpr,
@@ -169,14 +170,14 @@ def conv1d_depthwise_rows_kernel(
     bias = tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)[:, None, None] if HAS_BIAS else 0.0
     SHIFT: tl.constexpr = -P - QMIN * RUN
     # 6. The next tile's runs are loaded before this tile's FMAs, so they are in flight meanwhile.
-    held = _held(x_rows, mask_c, pid_l * TILES * BLOCK_R + tl.arange(0, BLOCK_R), L_in, QMIN, NQ, RUN)
+    held = _held(x_rows, mask_c, pid_l * TILES * BLOCK_R + tl.arange(0, BLOCK_R), L_in, S, QMIN, NQ, RUN)
     for t in tl.static_range(TILES):
         runs = (pid_l * TILES + t) * BLOCK_R + tl.arange(0, BLOCK_R)
         if t + 1 < TILES:
-            ahead = _held(x_rows, mask_c, runs + BLOCK_R, L_in, QMIN, NQ, RUN)
+            ahead = _held(x_rows, mask_c, runs + BLOCK_R, L_in, S, QMIN, NQ, RUN)
         outs = ()
         for c in tl.static_range(RUN):
-            outs = outs + (_column(held, wts, c, K, D, SHIFT, RUN),)
+            outs = outs + (_column(held, wts, c, K, S, D, SHIFT, RUN),)
         acc = _rows_of(outs, RUN) + bias
 
         # 3. Epilogue, runs stored whole.
@@ -204,7 +205,8 @@ def launch(x, w, bias, out, problem, config):
     if config["READ"] == "rows":
         first, last = reach(problem)
         run = run_length(problem)
-        args = (*head, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1, run, *tail,
+        args = (*head, problem.stride, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1,
+                run, *tail,
                 bl // run, tiles)
         _launch_rows(grid, args, config["num_warps"], config["num_stages"])
     else:
@@ -218,17 +220,17 @@ def run_length(problem) -> int:
 
 
 def reach(problem) -> tuple:
-    """READ=rows: the first and last run, relative to an output's own, that its taps read (point 5)."""
+    """READ=rows: the first and last run of x, relative to run S*r, that the taps of output run r
+    read (point 5)."""
     run = run_length(problem)
-    return (-problem.padding) // run, (run - 1 + (problem.kernel_size - 1) * problem.dilation - problem.padding) // run
+    span = problem.stride * (run - 1) + (problem.kernel_size - 1) * problem.dilation
+    return (-problem.padding) // run, (span - problem.padding) // run
 
 
 def config_limits(problem, config):
     if config["READ"] != "rows":
         return "TILES > 1 is READ=rows's (READ=taps walks one tile a program)" if config["TILES"] > 1 else None
     run = run_length(problem)
-    if problem.stride != 1:
-        return f"READ=rows reads runs of {run} consecutive positions, for stride 1 only (stride {problem.stride})"
     runs, threads = config["BLOCK_C"] * config["BLOCK_L"] // run, 32 * config["num_warps"]
     if runs < threads:
         # Threads would share runs, and Triton moves every split and join of a run through shared memory.
