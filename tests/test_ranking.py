@@ -62,3 +62,17 @@ def test_a_config_recorded_before_a_parameter_existed_still_matches_it():
     rows, taps = (ranking.estimate_ms(_proposal(s).variant, problem, run, ranking.history())
                   for s in (rows_cfg, taps_cfg))
     assert taps > 4 * rows       # 10.9% of conformer's floor against 53%
+
+
+def test_a_class_with_no_record_widens_to_other_precisions_of_its_structure():
+    """No fp16 depthwise conv is on record: the fp32 and bf16 ones rank it, not the dense records."""
+    run, problem = _new_depthwise_run()
+    problem = dataclasses.replace(problem, dtype="float16")
+    run.problem = problems.facts(problem)
+    rows = ranking.history()
+    assert not [r for r in rows if r[1] == ("fp16", "memory", "depthwise")]
+    specs = ["tap_gemm:BLOCK_CO=64,BLOCK_L=128,BLOCK_CI=32,num_warps=4,num_stages=3", "banded",
+             "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2,num_stages=1"]
+    ranked = ranking.rank([_proposal(s) for s in specs], problem, run, rows=rows)
+    assert [p.variant.family for p, _ in ranked] == ["depthwise", "banded", "tap_gemm"]
+    assert all(estimate is not None for _, estimate in ranked)

@@ -4,8 +4,9 @@ promising first and a tight budget is not spent on configs that lose everywhere.
 The estimate of a variant on a problem is the problem's roofline floor divided by the share of
 its floor that the same family and config reached on recorded runs of similar problems (same
 precision class, same bound: memory or compute, same structure: dense, grouped or depthwise),
-else the best share that family reached
-there. A tweak of the incumbent's own family with no such record is estimated at the
+else the best share that family reached there. Where the record has no such problem, the class
+widens: any precision, then the structure alone (a first fp16 depthwise conv is estimated from the
+bf16 and fp32 ones). A tweak of the incumbent's own family with no such record is estimated at the
 incumbent's time: its rule says why it may help, the record says nothing either way.
 Proposals without any estimate keep their rule order after those with one.
 """
@@ -76,10 +77,12 @@ def estimate_ms(variant, problem, run, rows) -> float | None:
     config = tuple(sorted(variant.config.items()))
     # a replay is not told what the run it replays measured, nor a run what it measured itself
     rows = [r[1:] for r in rows if r[0] not in (run.replay_of, run.run_id)]
-    same = [pct for s, fam, cfg, pct in rows if s == shape and fam == variant.family and cfg == config]
-    family = [pct for s, fam, _, pct in rows if s == shape and fam == variant.family]
-    share = max(same or family, default=None)
-    return floor["floor_ms"] * 100.0 / share if share else None
+    for depth in (3, 2, 1):     # the whole class; then any precision; then the structure alone
+        similar = [(fam, cfg, pct) for s, fam, cfg, pct in rows if s[-depth:] == shape[-depth:] and fam == variant.family]
+        share = max([pct for _, cfg, pct in similar if cfg == config] or [pct for *_, pct in similar], default=None)
+        if share:
+            return floor["floor_ms"] * 100.0 / share
+    return None
 
 
 def rank(proposals: list, problem, run, catalog=None, rows=None) -> list:
