@@ -35,7 +35,7 @@ def test_a_depthwise_problem_ranks_the_families_that_did_well_on_depthwise_runs_
     run, problem = _new_depthwise_run()
     specs = ["tap_gemm:BLOCK_CO=64,BLOCK_L=128,BLOCK_CI=32,num_warps=4,num_stages=3",
              "banded", "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2,num_stages=1"]
-    ranked = ranking.rank([_proposal(s) for s in specs], problem, run, rows=ranking.history())
+    ranked = ranking.rank([_proposal(s) for s in specs], problem, run, registry, rows=ranking.history())
     assert [p.variant.family for p, _ in ranked] == ["depthwise", "banded", "tap_gemm"]
     (_, rows), (_, banded), (_, tap) = ranked
     # tap_gemm's record on a depthwise conv is its 64-wide tiles holding one channel each
@@ -59,9 +59,12 @@ def test_a_config_recorded_before_a_parameter_existed_still_matches_it():
     rows_cfg = "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2,num_stages=1"
     taps_cfg = "depthwise:READ=taps,BLOCK_C=16,BLOCK_L=256,num_warps=8,num_stages=1"
     assert _proposal(rows_cfg).variant.config["TILES"] == 1
-    rows, taps = (ranking.estimate_ms(_proposal(s).variant, problem, run, ranking.history())
+    rows, taps = (ranking.estimate_ms(_proposal(s).variant, problem, run, ranking.history(), registry)
                   for s in (rows_cfg, taps_cfg))
     assert taps > 4 * rows       # 10.9% of conformer's floor against 53%
+    # without the catalog to read it by, the record matches neither config: both get the family's best
+    assert len({ranking.estimate_ms(_proposal(s).variant, problem, run, ranking.history())
+                for s in (rows_cfg, taps_cfg)}) == 1
 
 
 def test_a_class_with_no_record_widens_to_other_precisions_of_its_structure():
@@ -73,6 +76,6 @@ def test_a_class_with_no_record_widens_to_other_precisions_of_its_structure():
     assert not [r for r in rows if r[1] == ("fp16", "memory", "depthwise")]
     specs = ["tap_gemm:BLOCK_CO=64,BLOCK_L=128,BLOCK_CI=32,num_warps=4,num_stages=3", "banded",
              "depthwise:READ=rows,BLOCK_C=1,BLOCK_L=1024,num_warps=2,num_stages=1"]
-    ranked = ranking.rank([_proposal(s) for s in specs], problem, run, rows=rows)
+    ranked = ranking.rank([_proposal(s) for s in specs], problem, run, registry, rows=rows)
     assert [p.variant.family for p, _ in ranked] == ["depthwise", "banded", "tap_gemm"]
     assert all(estimate is not None for _, estimate in ranked)

@@ -13,7 +13,7 @@ Proposals without any estimate keep their rule order after those with one.
 from functools import lru_cache
 from pathlib import Path
 
-from workbench import paths, record, registry, roofline
+from workbench import paths, record, roofline
 from workbench.errors import WorkbenchError
 
 
@@ -49,25 +49,27 @@ def _history(roots: tuple) -> tuple:
                 pos = roofline.position(run.problem, entry.median_ms, copy_gbps,
                                         roofline.peak_tflops(run.problem, gpu_name))
                 if pos and pos["pct_of_floor"]:
-                    rows.append((run.run_id, shape, entry.family, _config(entry), pos["pct_of_floor"]))
+                    rows.append((run.run_id, shape, entry.family, tuple(sorted(entry.config.items())),
+                                 pos["pct_of_floor"]))
     return tuple(rows)
 
 
-def _config(entry) -> tuple:
-    """The entry's config as its family reads it now: a parameter added since it was recorded
-    takes its default, so the record still matches that config."""
+def _as_now(catalog, family: str, config: tuple) -> tuple:
+    """A recorded config as its family reads it now: a parameter added since it was recorded takes
+    its default, so the record still matches that config."""
+    if catalog is None:
+        return config
     try:
-        config = registry.variant_of_entry(entry).config
+        return tuple(sorted(catalog.family(family).config(dict(config)).items()))
     except WorkbenchError:   # a family no longer registered (an imported candidate's, say)
-        config = entry.config
-    return tuple(sorted(config.items()))
+        return config
 
 
 def history(roots=None) -> tuple:
     return _history(tuple(str(r) for r in (roots or (paths.PROFILES_DIR, paths.EXAMPLES_DIR))))
 
 
-def estimate_ms(variant, problem, run, rows) -> float | None:
+def estimate_ms(variant, problem, run, rows, catalog=None) -> float | None:
     """The variant's expected time on `problem` from the recorded share of the floor, or None."""
     floor = roofline.floor(run.problem, run.device.get("copy_gbps"),
                            roofline.peak_tflops(run.problem, run.gpu.get("name")))
@@ -78,8 +80,9 @@ def estimate_ms(variant, problem, run, rows) -> float | None:
     # a replay is not told what the run it replays measured, nor a run what it measured itself
     rows = [r[1:] for r in rows if r[0] not in (run.replay_of, run.run_id)]
     for depth in (3, 2, 1):     # the whole class; then any precision; then the structure alone
-        similar = [(fam, cfg, pct) for s, fam, cfg, pct in rows if s[-depth:] == shape[-depth:] and fam == variant.family]
-        share = max([pct for _, cfg, pct in similar if cfg == config] or [pct for *_, pct in similar], default=None)
+        similar = [(cfg, pct) for s, fam, cfg, pct in rows if s[-depth:] == shape[-depth:] and fam == variant.family]
+        same = [pct for cfg, pct in similar if _as_now(catalog, variant.family, cfg) == config]
+        share = max(same or [pct for _, pct in similar], default=None)
         if share:
             return floor["floor_ms"] * 100.0 / share
     return None
@@ -92,7 +95,7 @@ def rank(proposals: list, problem, run, catalog=None, rows=None) -> list:
     incumbent = run.best_entry
     scored = []
     for order, p in enumerate(proposals):
-        estimate = estimate_ms(p.variant, problem, run, rows)
+        estimate = estimate_ms(p.variant, problem, run, rows, catalog)
         if estimate is None and incumbent is not None and p.variant.family == incumbent.family:
             estimate = incumbent.median_ms
         scored.append((estimate is None, estimate or 0.0, order, p, estimate))
