@@ -206,8 +206,7 @@ def launch(x, w, bias, out, problem, config):
         first, last = reach(problem)
         run = run_length(problem)
         args = (*head, problem.stride, problem.dilation, problem.padding, problem.kernel_size, first, last - first + 1,
-                run, *tail,
-                bl // run, tiles)
+                run, *tail, bl // run, tiles)
         _launch_rows(grid, args, config["num_warps"], config["num_stages"])
     else:
         args = (*head, problem.stride, problem.dilation, problem.padding, problem.kernel_size, *tail, bl)
