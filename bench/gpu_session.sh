@@ -17,6 +17,8 @@
 #                                              cuDNN in one process (bench/results/targets.txt); TAG=models for the
 #                                              model-shape suite (bench/results/targets-models.txt, --known where
 #                                              nothing is promoted)
+#   bash bench/gpu_session.sh tma-probe        bench/tma_load_probe.py: does a TMA load take a box that starts off a
+#                                              16-byte boundary? (bench/results/tma_load_probe.txt)
 #   bash bench/gpu_session.sh diagnose [P=SPEC ...]
 #                                              bench/traffic.py (a kernel that only streams each problem's bytes: the
 #                                              reachable ceiling), then where each variant's warps wait per SASS
@@ -70,6 +72,8 @@ case "${1:-}" in
       | tee bench/results/targets-loop.txt ;;
   speed)
     python3 bench/loop_speed.py --out bench/results ;;
+  tma-probe)
+    python3 bench/tma_load_probe.py 2>&1 | tee bench/results/tma_load_probe.txt ;;
   targets)
     if [ -n "${TAG:-}" ]; then
       python3 bench/targets.py --tag "$TAG" --known --json bench/results/targets-$TAG.json \
@@ -77,5 +81,5 @@ case "${1:-}" in
     else
       python3 bench/targets.py --json bench/results/targets.json 2>bench/results/targets.log | tee bench/results/targets.txt
     fi ;;
-  *) echo "usage: bash bench/gpu_session.sh tests|checks|optimize P [P ...]|loop P [P ...]|speed|targets|diagnose [P=SPEC ...]" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_session.sh tests|checks|optimize P [P ...]|loop P [P ...]|speed|targets|tma-probe|diagnose [P=SPEC ...]" >&2; exit 2 ;;
 esac

@@ -139,3 +139,26 @@ def test_depthwise_rows_hold_whole_runs_at_any_stride_and_dtype(tmp_path):
         assert done.returncode == 0, done.stderr
         row = next(line for line in done.stdout.splitlines() if line.startswith("regs"))
         assert "ld.global.v4" in row and "ld.shared" not in row and "stack 0 " in row, row
+
+
+def test_the_tma_load_probe_compiles_for_sm90():
+    """bench/tma_load_probe.py (run on the GPU) asks whether a box may start off a 16-byte
+    boundary; each of its cases at least compiles to a tensor copy."""
+    code = """
+import sys, torch
+sys.argv = ["sm90"]
+sys.path.insert(0, "bench")
+import bench.sm90 as s, tma_load_probe as p
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+for name, (dtype, swizzle, coord) in p.CASES.items():
+    x = torch.empty((p.ROWS, 256), dtype=dtype, device="meta")
+    desc = TensorDescriptor.from_tensor(x, [p.ROWS, p.BOX], gl.NVMMASharedLayout(swizzle, torch.finfo(dtype).bits, rank=2))
+    y = torch.empty((p.ROWS, p.BOX), dtype=dtype, device="meta")
+    ptx = s.compile_sm90(p.probe_kernel, (desc, y, coord), {"ROWS": p.ROWS, "BOX": p.BOX, "num_warps": 4}).asm["ptx"]
+    print(name, "cp.async.bulk.tensor.2d" in ptx)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert [line.split()[1] for line in lines if line] == ["True"] * 6, done.stdout
