@@ -44,13 +44,16 @@ def probe_kernel(x_desc, y_ptr, coord, ROWS: gl.constexpr, BOX: gl.constexpr):
     gl.store(y_ptr + rows[:, None] * BOX + cols[None, :], smem.load(layout))
 
 
+def descriptor(x, swizzle: int):
+    """x's [ROWS, BOX] boxes, landing in shared memory under `swizzle` (0, 32, 64 or 128 bytes)."""
+    return TensorDescriptor.from_tensor(x, [ROWS, BOX], gl.NVMMASharedLayout(swizzle, torch.finfo(x.dtype).bits, rank=2))
+
+
 def run(name):
     dtype, swizzle, coord = CASES[name]
     x = torch.arange(ROWS * 256, device="cuda", dtype=torch.float32).reshape(ROWS, 256)
     y = torch.full((ROWS, BOX), -1.0, device="cuda", dtype=dtype)
-    layout = gl.NVMMASharedLayout(swizzle, torch.finfo(dtype).bits, rank=2)
-    probe_kernel[(1,)](TensorDescriptor.from_tensor(x.to(dtype), [ROWS, BOX], layout), y, coord, ROWS=ROWS, BOX=BOX,
-                       num_warps=4)
+    probe_kernel[(1,)](descriptor(x.to(dtype), swizzle), y, coord, ROWS=ROWS, BOX=BOX, num_warps=4)
     torch.cuda.synchronize()
     i = torch.arange(coord, coord + BOX)
     want = torch.where((i >= 0) & (i < 256), torch.arange(ROWS)[:, None] * 256 + i, 0).float()

@@ -46,7 +46,7 @@ about once.
 import triton
 import triton.language as tl
 
-from workbench.registry.family import DirectLaunch, Family, dot_precision
+from workbench.registry.family import DirectLaunch, Family, depthwise_only, dot_precision
 
 # Values of the window block and the accumulator a thread may hold: above this, sm_90 builds
 # spill (bench/sm90.py on mamba-depthwise: 128 a thread takes all 255 registers, more spills).
@@ -126,9 +126,9 @@ def launch(x, w, bias, out, problem, config):
 
 
 def supports(problem):
-    if problem.groups != problem.in_channels:
-        return (f"groups = {problem.groups}, in_channels = {problem.in_channels}: this family takes depthwise "
-                f"convs only (groups = in_channels)")
+    why = depthwise_only(problem)
+    if why:
+        return why
     span = (problem.kernel_size - 1) * problem.dilation + 1
     if span > MAX_WIN:
         return (f"one output's taps span {span} positions of x (K-1)*D+1, more than the widest window "

@@ -51,7 +51,7 @@ windows into shared memory ahead of use, which only pays if the L1 hits of point
 import triton
 import triton.language as tl
 
-from workbench.registry.family import DirectLaunch, Family
+from workbench.registry.family import DirectLaunch, Family, depthwise_only
 
 
 MAX_LOADED_PER_THREAD = 640    # READ=rows register bounds (config_limits)
@@ -268,13 +268,6 @@ def config_limits(problem, config):
     return None
 
 
-def supports(problem):
-    if problem.groups != problem.in_channels:
-        return (f"groups = {problem.groups}, in_channels = {problem.in_channels}: this family takes depthwise "
-                f"convs only (groups = in_channels)")
-    return None
-
-
 def precision(problem, config) -> str:
     """fp32 FMAs on the inputs as given: exact products for every dtype, only the output rounds."""
     return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
@@ -314,7 +307,7 @@ FAMILY = Family(
         # Long kernels (Conformer's K=31): a tile whose halo (30 elements) is small against 512
         # positions, and 16 warps to overlap the latency of K shifted reads.
         "long_kernel": _config(8, 512, 16),
-        # READ=rows (stride 1). Short kernels: one channel over 1024 positions on 2 warps, 16
+        # READ=rows. Short kernels: one channel over 1024 positions on 2 warps, 16
         # positions (two runs) a thread in 32 registers, so many small programs keep loads in
         # flight; on mamba-depthwise 0.086 ms against 0.121-0.134 for 4 channels a tile
         # (bench/results/models-sweep/mamba-depthwise.txt).
@@ -327,7 +320,7 @@ FAMILY = Family(
         "rows_long_kernel": _config(1, 2048, 4, read="rows"),
     },
     stages=("grid", "tiling", "memory", "micro"),
-    supports=supports,
+    supports=depthwise_only,
     config_limits=config_limits,
     precision=precision,
 )

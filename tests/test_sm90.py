@@ -149,11 +149,8 @@ import sys, torch
 sys.argv = ["sm90"]
 sys.path.insert(0, "bench")
 import bench.sm90 as s, tma_load_probe as p
-from triton.experimental.gluon import language as gl
-from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
 for name, (dtype, swizzle, coord) in p.CASES.items():
-    x = torch.empty((p.ROWS, 256), dtype=dtype, device="meta")
-    desc = TensorDescriptor.from_tensor(x, [p.ROWS, p.BOX], gl.NVMMASharedLayout(swizzle, torch.finfo(dtype).bits, rank=2))
+    desc = p.descriptor(torch.empty((p.ROWS, 256), dtype=dtype, device="meta"), swizzle)
     y = torch.empty((p.ROWS, p.BOX), dtype=dtype, device="meta")
     ptx = s.compile_sm90(p.probe_kernel, (desc, y, coord), {"ROWS": p.ROWS, "BOX": p.BOX, "num_warps": 4}).asm["ptx"]
     print(name, "cp.async.bulk.tensor.2d" in ptx)

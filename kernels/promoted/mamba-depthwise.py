@@ -35,6 +35,14 @@ class DirectLaunch:
             self._compiled[key] = compiled
 
 
+def depthwise_only(problem) -> str | None:
+    """supports() of a family written for depthwise convs: why it refuses any other, or None."""
+    if problem.groups != problem.in_channels:
+        return (f"groups = {problem.groups}, in_channels = {problem.in_channels}: this family takes depthwise "
+                f"convs only (groups = in_channels)")
+    return None
+
+
 MAX_LOADED_PER_THREAD = 640    # READ=rows register bounds (config_limits)
 MAX_AHEAD_PER_THREAD = 160
 
@@ -246,13 +254,6 @@ def config_limits(problem, config):
         held = "read" if config["TILES"] == 1 else f"held ahead (TILES {config['TILES']})"
         return (f"READ=rows: {loaded} values of x {held} a thread would spill; at most {cap} "
                 f"(fewer positions a thread{'' if config['TILES'] == 1 else ', or TILES 1'})")
-    return None
-
-
-def supports(problem):
-    if problem.groups != problem.in_channels:
-        return (f"groups = {problem.groups}, in_channels = {problem.in_channels}: this family takes depthwise "
-                f"convs only (groups = in_channels)")
     return None
 
 
@@ -476,7 +477,7 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 TUNED = {
     "name": 'depthwise',
     "launch": launch,
-    "supports": supports,
+    "supports": depthwise_only,
     "config_limits": config_limits,
     "precision": precision,
     "config": CONFIG,

@@ -49,6 +49,14 @@ def ungrouped(problem) -> str | None:
     return f"groups = {problem.groups}: this family takes groups = 1 only" if problem.groups > 1 else None
 
 
+def depthwise_only(problem) -> str | None:
+    """supports() of a family written for depthwise convs: why it refuses any other, or None."""
+    if problem.groups != problem.in_channels:
+        return (f"groups = {problem.groups}, in_channels = {problem.in_channels}: this family takes depthwise "
+                f"convs only (groups = in_channels)")
+    return None
+
+
 # Precision classes; correctness.TOLERANCES holds the error each may show.
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 

@@ -49,8 +49,7 @@ def _history(roots: tuple) -> tuple:
                 pos = roofline.position(run.problem, entry.median_ms, copy_gbps,
                                         roofline.peak_tflops(run.problem, gpu_name))
                 if pos and pos["pct_of_floor"]:
-                    rows.append((run.run_id, shape, entry.family, tuple(sorted(entry.config.items())),
-                                 pos["pct_of_floor"]))
+                    rows.append((run.run_id, shape, entry.family, tuple(sorted(entry.config.items())), pos["pct_of_floor"]))
     return tuple(rows)
 
 
