@@ -313,11 +313,12 @@ FAMILY = Family(
         # (bench/results/models-sweep/mamba-depthwise.txt).
         "rows_short_kernel": _config(1, 1024, 2, read="rows"),
         # Long kernels: at K = 31 in fp32 a run is 4 positions and nine runs are held (P = 15 reaches
-        # four back, the span four ahead); one channel over 2048 positions on 4 warps holds four runs
-        # of its own a thread in 43 registers. conformer-depthwise: 0.028 ms, against 0.029-0.038 for
-        # one channel on 2-8 warps and 0.054-0.057 for four channels a tile
-        # (bench/results/models-sweep/conformer-depthwise.txt).
-        "rows_long_kernel": _config(1, 2048, 4, read="rows"),
+        # four back, the span four ahead). One channel over 512 positions on 4 warps, a run a thread,
+        # walking 4 tiles with the next tile's loads issued before this tile's 31 FMAs an output:
+        # conformer-depthwise 0.026 ms (60% of the floor) against 0.028-0.029 for the same 2048
+        # positions as one tile, and 0.054-0.057 for four channels a tile
+        # (bench/results/models-sweep/conformer-depthwise.txt, conformer-depthwise-tiles.txt).
+        "rows_long_kernel": _config(1, 512, 4, read="rows", tiles=4),
     },
     stages=("grid", "tiling", "memory", "micro"),
     supports=depthwise_only,

@@ -159,3 +159,15 @@ for name, (dtype, swizzle, coord) in p.CASES.items():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split("\n")
     assert [line.split()[1] for line in lines if line] == ["True"] * 6, done.stdout
+
+
+def test_staged_taps_copies_a_padded_grouped_window_in_16_byte_pieces(tmp_path):
+    """grouped-conv (8 groups, padding 1, fp32): with the window started E = 3 positions early, the
+    copies stay whole 16-byte cp.async (kernel point 2) and each program holds one group's 64 x 64
+    weights (point 11)."""
+    done = sm90("-p", "grouped-conv", "-v", "staged_taps:wide", "--dump", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    ptx = next(tmp_path.glob("*.ptx")).read_text()
+    copies = [line for line in ptx.splitlines() if "cp.async.c" in line and "shared.global" in line]
+    assert copies and all("0x10" in line for line in copies)
+    assert "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32" in ptx

@@ -3,7 +3,11 @@ element size needs, and the configs a problem cannot take, said before any compi
 
 from dataclasses import replace
 
+import pytest
+import torch
+
 from workbench import registry
+from workbench.collect import correctness
 from workbench.problems import Problem, load_suite
 
 SUITE = load_suite()
@@ -36,14 +40,37 @@ def test_16_bit_inputs_halve_the_bytes_and_need_16_channels():
     assert FAMILY.precision(bf16, FAMILY.defaults) == "bf16"
 
 
-def test_16_bit_windows_that_would_start_2_bytes_off_are_refused_before_any_compile():
-    """cp.async copies 4, 8 or 16 bytes: an odd length or padding put some 16-bit window 2 bytes
-    off, and Triton failed in ConvertTritonGPUToLLVM (explore38's checks on mid)."""
+def test_16_bit_rows_of_odd_length_are_refused_before_any_compile():
+    """cp.async copies 4, 8 or 16 bytes: an odd length puts some 16-bit row of x 2 bytes off, and
+    Triton failed in ConvertTritonGPUToLLVM (explore38's checks on mid)."""
     bf16 = replace(SUITE.get("mid"), dtype="bfloat16")
-    for odd in (replace(bf16, length=20001), replace(bf16, padding=3)):
-        assert "cp.async copies at least 4" in FAMILY.config_limits(odd, FAMILY.known_configs["bf16"])
-    assert FAMILY.config_limits(replace(bf16, length=20002, padding=2), FAMILY.known_configs["bf16"]) is None
+    assert "cp.async copies at least 4" in FAMILY.config_limits(replace(bf16, length=20001), FAMILY.known_configs["bf16"])
+    assert FAMILY.config_limits(replace(bf16, length=20002, padding=3), FAMILY.config({"BLOCK_C": 32})) is None
     assert FAMILY.config_limits(replace(SUITE.get("mid"), length=20001), FAMILY.defaults) is None    # fp32: 4 bytes
+
+
+@pytest.mark.parametrize("dtype,padding,e", [("float32", 0, 0), ("float32", 1, 3), ("float32", 15, 1),
+                                             ("bfloat16", 3, 5), ("float16", 8, 0)])
+def test_windows_start_16_bytes_aligned_at_any_padding(dtype, padding, e):
+    """A window starts E = -padding mod 16 bytes before its first tap, so its copies are whole
+    16-byte pieces (bench/sm90.py on grouped-conv, padding 1: every cp.async 16 bytes); the window
+    is E positions longer."""
+    p = replace(SUITE.get("kb67"), dtype=dtype, padding=padding)
+    geo = geometry(p, FAMILY.defaults)
+    vec = 16 // p.element_size
+    assert geo["E"] == e and (padding + e) % vec == 0
+    assert geo["SPAN"] == -(-(63 + 2 + 1 + e) // vec) * vec      # 64 outputs at stride 1, K 3
+
+
+def test_a_grouped_conv_holds_one_groups_weights():
+    """Point 11: a program runs one group, Cin -> Cout a group's; depthwise convs are refused."""
+    grouped = SUITE.get("grouped-conv")          # 8 groups of 64 -> 64
+    geo = geometry(grouped, FAMILY.known_configs["wide"])
+    dense = geometry(replace(grouped, in_channels=64, out_channels=64, groups=1), FAMILY.known_configs["wide"])
+    assert (geo["COUT_P"], geo["NCHUNK"]) == (64, 2) and geo["SMEM"] == dense["SMEM"]
+    assert "depthwise and banded" in FAMILY.supports(SUITE.get("mamba-depthwise"))
+    wide = replace(grouped, out_channels=8 * 320)
+    assert FAMILY.supports(wide) == "320 output channels a group > 256: one MMA tile holds all of them"
 
 
 def test_planes_fit_beside_the_windows_and_take_only_what_they_can_read():
@@ -107,3 +134,27 @@ def test_strides_the_padded_view_cannot_take_are_refused_before_any_compile():
                                     "length": 4096, "stride": 3, "dilation": 40})
     geo = geometry(far, FAMILY.defaults)       # 3*63 + 80 + 1 positions: W 512, 320 past 3*64
     assert geo["W"] == 512 and "row step must be a power of two" in geo["unsupported"]
+
+
+ODD = [Problem.from_dict(name, spec) for name, spec in {
+    "g4-pad3-bf16": dict(batch=2, in_channels=64, out_channels=96, kernel_size=4, length=300, padding=3, groups=4,
+                         bias=True, dtype="bfloat16"),
+    "g2-s2-pad1-odd-fp32": dict(batch=3, in_channels=32, out_channels=40, kernel_size=3, length=301, stride=2,
+                                padding=1, groups=2, bias=True),
+    "g8-s3-d2-pad5-fp16": dict(batch=2, in_channels=128, out_channels=128, kernel_size=3, length=400, stride=3,
+                               dilation=2, padding=5, groups=8, dtype="float16"),
+    "pad2-fp32": dict(batch=2, in_channels=16, out_channels=24, kernel_size=4, length=1000, padding=2),
+}.items()]
+ODD_RUNS = [(FAMILY.variant(c), p) for c in [FAMILY.defaults, *FAMILY.known_configs.values(),
+                                             {**FAMILY.defaults, "COPY": "tma"}] for p in ODD]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("variant,problem", ODD_RUNS, ids=[f"{p.name}-{v.id}" for v, p in ODD_RUNS])
+def test_groups_and_any_padding_against_float64_on_the_gpu(variant, problem):
+    why = FAMILY.unsupported(problem, variant.config)
+    if why:
+        pytest.skip(why)
+    result = correctness.check(variant, FAMILY, problem)
+    assert result.passed, result.line()

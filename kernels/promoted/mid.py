@@ -28,11 +28,6 @@ def sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
-def ungrouped(problem) -> str | None:
-    """supports() of a family written for groups = 1: why it refuses a grouped problem, or None."""
-    return f"groups = {problem.groups}: this family takes groups = 1 only" if problem.groups > 1 else None
-
-
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 # What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
@@ -110,10 +105,10 @@ def _pack(v0, v1, v2, v3, i1: gl.constexpr, i2: gl.constexpr):
 
 @gluon.jit
 def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
-            BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
+            E: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
     """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, S*n + D*k],
     positions contiguous (the MMA's A operand, M-major): each thread loads 32 positions from
-    S*8*u in four 16-byte loads, picks tap k's 8 positions S*t + D*k out of its registers
+    S*8*u in four 16-byte loads, picks tap k's 8 positions E + S*t + D*k out of its registers
     (one byte permute per word, _pack) and stores them as one 16-byte run of plane k."""
     NU: gl.constexpr = BLOCK_L // 8
     TU: gl.constexpr = 32 if NU > 32 else NU
@@ -125,10 +120,10 @@ def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.co
     v3 = _at(xbuf, offset + 24)._reinterpret(gl.uint32, [BLOCK_C, NU, 4], span).load(words)
     out_layout: gl.constexpr = gl.NVMMASharedLayout(128, 32, rank=2)
     for k in gl.static_range(K):
-        w0 = _pack(v0, v1, v2, v3, D * k, S + D * k)
-        w1 = _pack(v0, v1, v2, v3, 2 * S + D * k, 3 * S + D * k)
-        w2 = _pack(v0, v1, v2, v3, 4 * S + D * k, 5 * S + D * k)
-        w3 = _pack(v0, v1, v2, v3, 6 * S + D * k, 7 * S + D * k)
+        w0 = _pack(v0, v1, v2, v3, E + D * k, E + S + D * k)
+        w1 = _pack(v0, v1, v2, v3, E + 2 * S + D * k, E + 3 * S + D * k)
+        w2 = _pack(v0, v1, v2, v3, E + 4 * S + D * k, E + 5 * S + D * k)
+        w3 = _pack(v0, v1, v2, v3, E + 6 * S + D * k, E + 7 * S + D * k)
         run = gl.join(gl.join(w0, w2), gl.join(w1, w3)).reshape([BLOCK_C, BLOCK_L // 2])
         planes.index(first + k)._reinterpret(gl.uint32, [BLOCK_C, BLOCK_L // 2], out_layout).store(run)
 
@@ -167,9 +162,9 @@ def _tf32(v):
 
 @gluon.jit
 def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
-                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr,
-                 S: gl.constexpr, P: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr,
-                 T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, G: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, E: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr,
+                 SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
     """Start the copies of work item `item` into buffer `slot` (point 2), as one commit group.
     Whole rows of W are copied; past SPAN the masked copies write zeros, which is why a slot
     ends a full row after its last row group starts."""
@@ -180,11 +175,11 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
     b = tile // TILES
     offs_r = gl.arange(0, GROUP, layout=gl.SliceLayout(1, layout))
     offs_p = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
-    pos = (tile % TILES) * (T * S) - P + offs_p
+    pos = (tile % TILES) * (T * S) - P - E + offs_p
     ok = (offs_p < SPAN) & (pos >= 0) & (pos < L_in) & (item < n_items)
     for q in gl.static_range(4):
         chan = c0 + q * GROUP + offs_r
-        ptrs = x_ptr + (b * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
+        ptrs = x_ptr + (b * G * Cin).to(gl.int64) * L_in + (chan * L_in)[:, None] + pos[None, :]
         rows = _at(xbuf, slot * SLOT + q * (GROUP * W + Q))
         dst = rows._reinterpret(xbuf.dtype, [GROUP, W], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
         async_copy.async_copy_global_to_shared(dst, ptrs, mask=ok[None, :] & (chan < Cin)[:, None])
@@ -192,9 +187,10 @@ def _copy_window(x_ptr, xbuf, item, slot, n_items, first_tile, step,
 
 
 @gluon.jit
-def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
-                 TILES: gl.constexpr, NCHUNK: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
-                 BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr):
+def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step, group,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, G: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
+                 E: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
+                 Q: gl.constexpr):
     """The same copies as _copy_window by the tensor memory accelerator (COPY=tma):
     one instruction per row group, completion counted in bytes on the slot's mbarrier, and no
     thread spends issue slots or registers on addresses. A TMA destination must be 128-byte
@@ -208,7 +204,8 @@ def _load_window(x_desc, xbuf, bars, item, slot, n_items, first_tile, step,
     for q in gl.static_range(4):
         dst = _at(xbuf, slot * SLOT + q * GROUP * W)._reinterpret(xbuf.dtype, [1, GROUP, W], x_desc.layout)
         tma.async_copy_global_to_shared(
-            x_desc, [tile // TILES, (item % NCHUNK) * BLOCK_C + q * GROUP, (tile % TILES) * (T * S) - P - q * Q],
+            x_desc, [tile // TILES * G + group, (item % NCHUNK) * BLOCK_C + q * GROUP,
+                     (tile % TILES) * (T * S) - P - E - q * Q],
             bar, dst, pred=ok)
 
 
@@ -253,7 +250,7 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 
 @gluon.jit
 def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
-                 TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
+                 TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr,
                  BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, STORE: gl.constexpr):
     """5. The epilogue of tile t, this program's i-th, after its last chunk: stored in the store layout
     (see the kernel), or (STORE=worker, point 10) handed to the store worker once it has written
@@ -265,7 +262,7 @@ def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.conste
         mbarrier.arrive(handoff.index(0), count=1)
     else:
         out = _biased(gl.convert_layout(acc, store_layout), b_ptr, HAS_BIAS, Cout, COUT_P)
-        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, G, BLOCK_L, COUT_P)
 
 
 @gluon.jit
@@ -278,22 +275,23 @@ def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.c
 
 @gluon.jit
 def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
-                BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
+                G: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
     """Tile t's outputs `out` [position, channel], in whatever layout they are held, into y: the
     first T positions, those inside y's rows and channels."""
     layout: gl.constexpr = out.type.layout
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
     offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
     offs_l = (t % TILES) * T + offs_m
-    y_ptrs = y_ptr + (t // TILES * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+    y_ptrs = y_ptr + (t // TILES * G * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
              mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
 
 
 @gluon.jit
 def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
-                 L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr,
+                 L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
+                 E: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
@@ -312,13 +310,13 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
         for chunk in gl.static_range(NCHUNK):
             item = i * NCHUNK + chunk
             _next_window(x_ptr, x_desc, xbuf, bars, item, item % STAGES, (item + STAGES - 1) % STAGES, n_items,
-                         first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
+                         first_tile, step, group, TILES, NCHUNK, Cin, G, L_in, S, P, E, BLOCK_C, W, SPAN, T, SLOT, Q,
                          STAGES, TMA, num_warps)
             if PLANES:
                 # the products that read this set (two items back) are done; then its planes
                 # are rewritten, and every warp's writes are in before the products read them
                 acc, a_prev = warpgroup_mma_wait(num_outstanding=K, deps=(acc, a_prev))
-                _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, BLOCK_L, BLOCK_C, W, Q,
+                _planes(xbuf, (item % STAGES) * SLOT, planes, (item % 2) * K, K, S, D, E, BLOCK_L, BLOCK_C, W, Q,
                         num_warps)
                 fence_async_shared()
                 gl.thread_barrier()
@@ -327,17 +325,18 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
                                         _weights(w01, w23, k, chunk, NCHUNK, TERMS, 0).permute((1, 0)), acc,
                                         use_acc=chunk > 0 or k > 0, is_async=True)
             else:
-                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT, acc, a_prev, w01, w23, chunk, chunk > 0,
+                acc, a_prev = _taps(xbuf, (item % STAGES) * SLOT + E, acc, a_prev, w01, w23, chunk, chunk > 0,
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
         acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
         _finish_tile(y_ptr, b_ptr, acc, i, first_tile + i * step, ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
-                     Cout, BLOCK_L, COUT_P, STORE)
+                     Cout, G, BLOCK_L, COUT_P, STORE)
 
 
 @gluon.jit
 def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
-                 L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr,
+                 L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
+                 E: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
@@ -356,24 +355,25 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
             item = base + slot
             if item < n_items:
                 _next_window(x_ptr, x_desc, xbuf, bars, item, slot, (slot + STAGES - 1) % STAGES, n_items,
-                             first_tile, step, TILES, NCHUNK, Cin, L_in, S, P, BLOCK_C, W, SPAN, T, SLOT, Q,
-                             STAGES, TMA, num_warps)
+                             first_tile, step, group, TILES, NCHUNK, Cin, G, L_in, S, P, E, BLOCK_C, W, SPAN, T,
+                             SLOT, Q, STAGES, TMA, num_warps)
                 chunk = item % NCHUNK
                 # zeros after the stores, not use_acc=False on the next product: the moves wait
                 # until the stores have read their registers before the next copies and loads
                 # are issued, a cheap fence that keeps those from queueing behind the stores
-                acc, a_prev = _taps(xbuf, slot * SLOT, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
+                acc, a_prev = _taps(xbuf, slot * SLOT + E, acc, a_prev, w01, w23, chunk, True, a_layout, K, S, D,
                                     BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                 if chunk == NCHUNK - 1:
                     _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, first_tile + item // NCHUNK * step, ybuf, handoff,
-                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, BLOCK_L, COUT_P, STORE)
+                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, G, BLOCK_L, COUT_P, STORE)
                     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
 
 
 @gluon.jit
 def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-           first_tile, step, Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
-           L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+           first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr,
+           L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
+           E: gl.constexpr, HAS_BIAS: gl.constexpr,
            COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
            W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
            STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
@@ -382,18 +382,19 @@ def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, hand
     """The loop over this program's tiles, by MMA."""
     if ASYNC_MMA:
         _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                     first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                     first_tile, step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
                      W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                      num_warps)
     else:
         _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                    first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                    first_tile, step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                     num_warps)
 
 
 @gluon.jit
-def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, L_out: gl.constexpr,
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, G: gl.constexpr,
+                  L_out: gl.constexpr,
                   COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
     """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
     y's rows, lanes on consecutive positions (whole sectors per request), then handed back."""
@@ -405,21 +406,29 @@ def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.const
         out = ybuf.load(layout)
         gl.thread_barrier()
         mbarrier.arrive(handoff.index(1), count=1)
-        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, BLOCK_L, COUT_P)
+        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, G, BLOCK_L, COUT_P)
 
 
 @gluon.jit
 def conv1d_staged_taps_kernel(
     x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
-    Cin: gl.constexpr, Cout: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
-    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, HAS_BIAS: gl.constexpr,
+    Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
     STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
+    # 11. Groups: program (i, g) runs group g as a conv of its own, Cin -> Cout channels (the
+    # group's), over x's rows of that group; its tiles are i, i + step, ... of the batch's.
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
+    group = gl.program_id(1)
+    x_ptr += group * (Cin * L_in)
+    y_ptr += group * (Cout * L_out)
+    w_ptr += group * (Cout * Cin * K)
+    if HAS_BIAS:
+        b_ptr += group * Cout
 
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
@@ -475,11 +484,11 @@ def conv1d_staged_taps_kernel(
     n_items = n_mine * NCHUNK
     for ahead in gl.static_range(STAGES - 1):
         if TMA:
-            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, S, P,
-                         BLOCK_C, W, T, SLOT, Q)
+            _load_window(x_desc, xbuf, bars, ahead, ahead, n_items, first_tile, step, group, TILES, NCHUNK, G, S, P,
+                         E, BLOCK_C, W, T, SLOT, Q)
         else:
-            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in, S, P,
-                         BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+            _copy_window(x_ptr, xbuf, ahead, ahead, n_items, first_tile, step, TILES, NCHUNK, Cin, G, L_in, S, P,
+                         E, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
     if STORE == "worker":      # point 10: the stores in their own warps, fed a tile at a time
         ybuf = gl.allocate_shared_memory(y_ptr.dtype.element_ty, [BLOCK_L, COUT_P], gl.SwizzledSharedLayout(
             128 // y_ptr.dtype.element_ty.primitive_bitwidth, 1, 8, order=[0, 1]))
@@ -488,36 +497,36 @@ def conv1d_staged_taps_kernel(
         mbarrier.init(handoff.index(1), count=1)
         gl.warp_specialize([
             (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                      first_tile, step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                      BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                      first_tile, step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK,
+                      BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
                       store_layout, ASYNC_MMA, num_warps)),
-            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, L_out, COUT_P, BLOCK_L, T)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, G, L_out, COUT_P, BLOCK_L, T)),
         ], [4], [96])
     else:
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
-               step, Cin, Cout, K, L_in, L_out, S, D, P, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
+               step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
                SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
 
 @gluon.jit
-def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, TILES: gl.constexpr,
-                 NCHUNK: gl.constexpr, Cin: gl.constexpr, L_in: gl.constexpr, S: gl.constexpr, P: gl.constexpr,
-                 BLOCK_C: gl.constexpr, W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr,
-                 Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
+def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, group,
+                 TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, G: gl.constexpr, L_in: gl.constexpr,
+                 S: gl.constexpr, P: gl.constexpr, E: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr,
+                 SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
     """Wait until `item`'s window is in `slot` for every warp, then start the copies of the item
     STAGES - 1 ahead into `refill`, the slot the previous item was read from."""
     if TMA:
         mbarrier.wait(bars.index(slot), (item // STAGES) & 1)   # `item` has landed
         gl.thread_barrier()                 # and every warp is done reading the slot refilled next
-        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, S,
-                     P, BLOCK_C, W, T, SLOT, Q)
+        _load_window(x_desc, xbuf, bars, item + STAGES - 1, refill, n_items, first_tile, step, group, TILES, NCHUNK,
+                     G, S, P, E, BLOCK_C, W, T, SLOT, Q)
     else:
         async_copy.wait_group(STAGES - 2)  # this thread's copies of `item` have landed
         gl.thread_barrier()                 # everyone's have, and the slot refilled next is read
-        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, L_in,
-                     S, P, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
+        _copy_window(x_ptr, xbuf, item + STAGES - 1, refill, n_items, first_tile, step, TILES, NCHUNK, Cin, G,
+                     L_in, S, P, E, BLOCK_C, W, SPAN, T, SLOT, Q, num_warps)
 
 
 def geometry(problem, config) -> dict:
@@ -530,11 +539,14 @@ def geometry(problem, config) -> dict:
     of 16 bytes so windows start aligned, against 68 of 128 positions of W used under "outputs").
     COPY "tma" starts row group q's windows Q*q positions early (see _load_window), so a row
     holds the window plus 3*Q positions, and one box of a TMA copy is at most 256 positions wide.
+    A window starts E = (-padding) mod 16 bytes before its first tap's position, on a 16-byte
+    boundary (whole 16-byte copies whatever the padding), and the taps' views start E in.
     """
     bl, bc, s = config["BLOCK_L"], config["BLOCK_C"], problem.stride
     size = problem.element_size
     vec, q = 16 // size, BANK_SHIFT_BYTES // size          # elements in 16 bytes, in Q
-    reach = problem.dilation * (problem.kernel_size - 1)
+    e = -problem.padding % vec
+    reach = problem.dilation * (problem.kernel_size - 1) + e     # from a window's start to its last tap
     shift = 3 * q if config["COPY"] == "tma" else 0      # positions in a row ahead of its window
     geo = {}
     if config["FILL"] == "window":
@@ -552,10 +564,10 @@ def geometry(problem, config) -> dict:
                                   f"step must be a power of two (the dilated kernel reaches {reach} past the tile)")
     if config["precision"] == "tf32x3" and size != 4:
         geo["unsupported"] = f"precision=tf32x3 splits fp32 inputs; {problem.dtype} inputs multiply exactly (tf32)"
-    if size == 2 and (problem.length % 2 or problem.padding % 2):
-        # a window row then starts 2 bytes off a 4-byte boundary somewhere, and cp.async copies 4, 8 or 16
-        geo["unsupported"] = (f"16-bit x with length {problem.length} and padding {problem.padding}: a window's "
-                              "copies start 2 bytes off, and cp.async copies at least 4 (both must be even)")
+    if size == 2 and problem.length % 2:
+        # some row of x then starts 2 bytes off a 4-byte boundary, and cp.async copies 4, 8 or 16
+        geo["unsupported"] = (f"16-bit x with an odd length ({problem.length}): some window's copies start 2 bytes "
+                              "off, and cp.async copies at least 4")
     if bc < 32 // size:     # one MMA's K: 8 TF32 or 16 16-bit channels
         geo["unsupported"] = f"BLOCK_C {bc} < {32 // size}: the 16-bit MMA takes 16 channels at a time"
     if config["COPY"] == "tma":
@@ -563,8 +575,9 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
         if problem.length % vec:
             geo["unsupported"] = f"COPY={config['COPY']}: x's rows ({problem.length} values) must be a multiple of 16 bytes"
-    nchunk = triton.next_power_of_2(triton.cdiv(problem.in_channels, bc))
-    cout_p = max(8, triton.next_power_of_2(problem.out_channels))   # an MMA N, and a power-of-two allocation
+    cin, cout = problem.in_channels // problem.groups, problem.out_channels // problem.groups   # a group's (point 11)
+    nchunk = triton.next_power_of_2(triton.cdiv(cin, bc))
+    cout_p = max(8, triton.next_power_of_2(cout))   # an MMA N, and a power-of-two allocation
     slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
@@ -581,10 +594,10 @@ def geometry(problem, config) -> dict:
         nu = bl // 8
         if size != 2 or config["MMA"] != "async" or config["COPY"] != "cp_async" or config["FILL"] != "outputs":
             geo["unsupported"] = "PLANES=yes: 16-bit inputs (M-major A operands), MMA=async, COPY=cp_async, FILL=outputs"
-        elif 7 * s + problem.dilation * (k - 1) >= 32 or 8 * s * (nu - 1) + 32 > w:
+        elif 7 * s + reach >= 32 or 8 * s * (nu - 1) + 32 > w:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
-    geo.update({"W": w, "SPAN": span, "T": t, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot, "XALLOC": xalloc,
-                "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
+    geo.update({"W": w, "SPAN": span, "T": t, "E": e, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot,
+                "XALLOC": xalloc, "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -599,37 +612,41 @@ def launch(x, w, bias, out, problem, config):
     if "unsupported" in geo:
         raise WorkbenchError(f"staged_taps {config}: {geo['unsupported']}")
     x_desc = None
+    g = problem.groups
     if config["COPY"] == "tma":
-        # x as (batch, channel, position); one box is a row group's windows
-        x_desc = TensorDescriptor.from_tensor(x, [1, config["BLOCK_C"] // 4, geo["W"]],
+        # x as (batch x group, a group's channel, position); one box is a row group's windows
+        x_desc = TensorDescriptor.from_tensor(x.view(problem.batch * g, -1, problem.length),
+                                              [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
-    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])
-    conv1d_staged_taps_kernel[(min(n_tiles, sm_count(x.device)),)](
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])     # a group's
+    # a persistent grid of about one program per SM, the same number for every group (point 11)
+    conv1d_staged_taps_kernel[(min(n_tiles, max(1, sm_count(x.device) // g)), g)](
         x, x_desc, w, bias if bias is not None else x, out, n_tiles,
-        Cin=problem.in_channels, Cout=problem.out_channels, K=problem.kernel_size,
+        Cin=problem.in_channels // g, Cout=problem.out_channels // g, G=g, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
         PLANES=config["PLANES"] == "yes",
-        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "SLOT", "XALLOC", "Q", "W01", "W23",
-                                     "TERMS")},
+        **{key: geo[key] for key in ("COUT_P", "NCHUNK", "W", "SPAN", "T", "E", "SLOT", "XALLOC", "Q", "W01",
+                                     "W23", "TERMS")},
         num_warps=config["num_warps"],
     )
 
 
 def supports(problem):
-    if problem.groups > 1:
-        return ungrouped(problem)
+    if problem.groups > 1 and problem.groups == problem.in_channels:
+        return (f"groups = in_channels = {problem.groups}: one channel a group would fill one column of an MMA's "
+                f"{32 // problem.element_size}; depthwise convs go to the depthwise and banded families")
     if problem.stride > 3:
         # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
         # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
         return f"stride {problem.stride}: the strided view (a padded shared layout) takes strides 1, 2 and 3"
-    if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
-        return "needs an sm_90 GPU (warpgroup MMA)"
     if problem.kernel_size > 4:
         return f"kernel_size {problem.kernel_size} > 4"
-    if problem.out_channels > 256:
-        return f"out_channels {problem.out_channels} > 256: one MMA tile holds all of C_out"
+    if problem.out_channels // problem.groups > 256:
+        return f"{problem.out_channels // problem.groups} output channels a group > 256: one MMA tile holds all of them"
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
+        return "needs an sm_90 GPU (warpgroup MMA)"
     return None     # what one config needs (shared memory, alignment) is config_limits' to say
 
 
