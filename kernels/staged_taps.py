@@ -9,7 +9,8 @@ built on that:
 
 1. The weights are loaded once per program into shared memory, W_k[co, c] per tap and
    channel chunk, K-major as the warpgroup MMA wants its B operand. A persistent grid of
-   one program per SM then streams only x.
+   one program per SM (PER_SM=2: two, where both fit the SM's shared memory) then streams
+   only x.
 2. A work item is (tile, channel chunk): BLOCK_C channels' windows of the tile's BLOCK_L
    outputs, S*(BLOCK_L-1) + D*(K-1) + 1 positions each, copied into row `c` at
    g(c) = c*W + Q*(c // (BLOCK_C/4)), W the window rounded up to a power of two. STAGES items
@@ -84,6 +85,7 @@ from workbench.errors import WorkbenchError
 from workbench.registry.family import Family, sm_count
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+SM_SMEM_BYTES = 233472       # an sm_90 SM's (228 KiB), 1 KiB of it reserved per resident block
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 # What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
 # over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
@@ -653,6 +655,8 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "E": e, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot,
                 "XALLOC": xalloc, "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
+    if config["PER_SM"] * (smem + 1024) > SM_SMEM_BYTES and smem <= SMEM_BYTES and "unsupported" not in geo:
+        geo["unsupported"] = f"PER_SM={config['PER_SM']}: {config['PER_SM']} programs of {smem // 1024} KiB exceed an SM's 228 KiB"
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -674,8 +678,8 @@ def launch(x, w, bias, out, problem, config):
                                               [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
     n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])     # a group's
-    # a persistent grid of about one program per SM, the same number for every group (point 11)
-    conv1d_staged_taps_kernel[(min(n_tiles, max(1, sm_count(x.device) // g)), g)](
+    # a persistent grid of PER_SM programs an SM, the same number for every group (point 11)
+    conv1d_staged_taps_kernel[(min(n_tiles, max(1, config["PER_SM"] * sm_count(x.device) // g)), g)](
         x, x_desc, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels // g, Cout=problem.out_channels // g, G=g, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
@@ -752,12 +756,14 @@ FAMILY = Family(
         # yes: 16-bit windows de-interleaved into one plane per tap, both MMA operands from shared memory
         # (point 8); with row or worker stores (2-byte fragment stores take back more than the planes save)
         "PLANES": ("no", "yes"),
+        # programs resident per SM: 2 gives an SM two pipelines of windows where both fit its shared memory
+        "PER_SM": (1, 2),
     },
     # The fastest config on kb76 with fragment stores: 5 slots of 16 channels, four windows in flight
     # ahead of the one in use (depth is not monotone: 4, 6, 7 and 8 slots are slower). With its stores
     # in their own warps it is the known config `worker`, kb76's choice.
     # The defaults keep fragment stores: promoted configs recorded before a parameter existed take its default.
-    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+    defaults={"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1},
     # The fastest on the other problems, measured too when a rule switches to this family (those
     # a problem cannot take are left out: config_limits): worker on kb76; wide on mid and kb67; window
     # on kb67 (FILL=window: little shared memory left empty at stride 1); bf16 on kb76-bf16 (128
@@ -767,12 +773,12 @@ FAMILY = Family(
     # accumulator is small enough for 128 positions a tile, 4 slots deep (0.182 ms there against
     # wide's 0.200, bench/results/models-sweep/grouped-conv-staged*.txt).
     known_configs={
-        "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
-        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes"},
-        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no"},
-        "narrow": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no"},
+        "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1},
+        "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1},
+        "window": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 6, "FILL": "window", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1},
+        "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes", "PER_SM": 1},
+        "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no", "PER_SM": 1},
+        "narrow": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1},
     },
     stages=("memory",),
     supports=supports,

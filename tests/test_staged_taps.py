@@ -146,7 +146,8 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
     "pad2-fp32": dict(batch=2, in_channels=16, out_channels=24, kernel_size=4, length=1000, padding=2),
 }.items()]
 ODD_RUNS = [(FAMILY.variant(c), p) for c in [FAMILY.defaults, *FAMILY.known_configs.values(),
-                                             {**FAMILY.defaults, "COPY": "tma"}] for p in ODD]
+                                             {**FAMILY.defaults, "COPY": "tma"},
+                                             {**FAMILY.known_configs["wide"], "PER_SM": 2}] for p in ODD]
 
 
 @pytest.mark.gpu
@@ -158,3 +159,10 @@ def test_groups_and_any_padding_against_float64_on_the_gpu(variant, problem):
         pytest.skip(why)
     result = correctness.check(variant, FAMILY, problem)
     assert result.passed, result.line()
+
+
+def test_two_programs_an_sm_must_both_fit_its_shared_memory():
+    grouped, kb67 = SUITE.get("grouped-conv"), SUITE.get("kb67")
+    two = {**FAMILY.known_configs["wide"], "PER_SM": 2}
+    assert FAMILY.config_limits(grouped, two) is None          # 97 KiB each (bench/sm90.py)
+    assert FAMILY.config_limits(kb67, two) == "PER_SM=2: 2 programs of 145 KiB exceed an SM's 228 KiB"

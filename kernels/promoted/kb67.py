@@ -29,6 +29,7 @@ def sm_count(device: torch.device) -> int:
 
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
+SM_SMEM_BYTES = 233472       # an sm_90 SM's (228 KiB), 1 KiB of it reserved per resident block
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 # What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
 # over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
@@ -598,6 +599,8 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "E": e, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot,
                 "XALLOC": xalloc, "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
+    if config["PER_SM"] * (smem + 1024) > SM_SMEM_BYTES and smem <= SMEM_BYTES and "unsupported" not in geo:
+        geo["unsupported"] = f"PER_SM={config['PER_SM']}: {config['PER_SM']} programs of {smem // 1024} KiB exceed an SM's 228 KiB"
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -619,8 +622,8 @@ def launch(x, w, bias, out, problem, config):
                                               [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
     n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])     # a group's
-    # a persistent grid of about one program per SM, the same number for every group (point 11)
-    conv1d_staged_taps_kernel[(min(n_tiles, max(1, sm_count(x.device) // g)), g)](
+    # a persistent grid of PER_SM programs an SM, the same number for every group (point 11)
+    conv1d_staged_taps_kernel[(min(n_tiles, max(1, config["PER_SM"] * sm_count(x.device) // g)), g)](
         x, x_desc, w, bias if bias is not None else x, out, n_tiles,
         Cin=problem.in_channels // g, Cout=problem.out_channels // g, G=g, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
@@ -878,7 +881,7 @@ def _config(co, l, ci, fold, warps, stages, load="pointers", acc="co_l"):
             "precision": "tf32", "LOAD": load, "ACC": acc}
 
 
-CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'no'}
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'no', 'PER_SM': 1}
 PROBLEM = 'kb67'  # the problem it was tuned on
 STRICT = False  # whether fp32 inputs want fp32 products (no TF32), as on kb67
 # Triton's CPU interpreter decorated the kernels above (TRITON_INTERPRET=1 when this module was imported)
