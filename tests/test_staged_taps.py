@@ -144,6 +144,10 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
     "g8-s3-d2-pad5-fp16": dict(batch=2, in_channels=128, out_channels=128, kernel_size=3, length=400, stride=3,
                                dilation=2, padding=5, groups=8, dtype="float16"),
     "pad2-fp32": dict(batch=2, in_channels=16, out_channels=24, kernel_size=4, length=1000, padding=2),
+    "k7-pad3-fp32": dict(batch=2, in_channels=32, out_channels=32, kernel_size=7, length=1000, padding=3, bias=True),
+    "k5-cin12-fp32": dict(batch=3, in_channels=12, out_channels=64, kernel_size=5, length=500, padding=2, bias=True),
+    "k9-s2-d2-bf16": dict(batch=2, in_channels=32, out_channels=48, kernel_size=9, length=800, stride=2, dilation=2,
+                          padding=8, dtype="bfloat16"),
 }.items()]
 ODD_RUNS = [(FAMILY.variant(c), p) for c in [FAMILY.defaults, *FAMILY.known_configs.values(),
                                              {**FAMILY.defaults, "COPY": "tma"},
@@ -166,3 +170,15 @@ def test_two_programs_an_sm_must_both_fit_its_shared_memory():
     two = {**FAMILY.known_configs["wide"], "PER_SM": 2}
     assert FAMILY.config_limits(grouped, two) is None          # 97 KiB each (bench/sm90.py)
     assert FAMILY.config_limits(kb67, two) == "PER_SM=2: 2 programs of 145 KiB exceed an SM's 228 KiB"
+
+
+def test_any_kernel_size_whose_weights_fit():
+    """Taps 2..K-1 share one allocation rounded up to a power of two: K = 3 and 4 as before, K = 7
+    in room for 2 + 8 taps (codec-conv: 32 -> 32 channels, 28 KiB of weights); a K = 31 conv over
+    64 channels needs 0.5 MiB of weights and is refused by its shared memory, not its K."""
+    codec, large = SUITE.get("codec-conv"), SUITE.get("large-kernel")
+    assert FAMILY.supports(codec) in (None, "needs an sm_90 GPU (warpgroup MMA)")
+    geo = geometry(codec, FAMILY.known_configs["wide"])
+    assert (geo["W01"], geo["W23"]) == (2, 8) and "unsupported" not in geo
+    assert (geometry(SUITE.get("kb67"), FAMILY.defaults)["W01"], geometry(SUITE.get("kb67"), FAMILY.defaults)["W23"]) == (8, 4)
+    assert "KiB of shared memory" in FAMILY.config_limits(large, FAMILY.known_configs["wide"])

@@ -147,8 +147,9 @@ def _at(buf, offset):
 
 @gluon.jit
 def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
-    """W_k of one chunk; taps 0-1 and 2-3 live in two allocations (each a power of two). Under
-    precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
+    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations, each a power of two (so that
+    K = 3 needs 3 taps' room, not 4; the second is rounded up past 4 taps). Under precision=tf32x3
+    each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
         return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
     else:
@@ -584,7 +585,8 @@ def geometry(problem, config) -> dict:
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
     terms = 2 if config["precision"] == "tf32x3" else 1
-    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 1))]  # _weights' two allocations
+    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1),     # _weights' two allocations
+                                                   (triton.next_power_of_2(k - 2) if k > 2 else 1))]
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
@@ -644,8 +646,6 @@ def supports(problem):
         # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
         # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
         return f"stride {problem.stride}: the strided view (a padded shared layout) takes strides 1, 2 and 3"
-    if problem.kernel_size > 4:
-        return f"kernel_size {problem.kernel_size} > 4"
     if problem.out_channels // problem.groups > 256:
         return f"{problem.out_channels // problem.groups} output channels a group > 256: one MMA tile holds all of them"
     if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
