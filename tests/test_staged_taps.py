@@ -69,8 +69,6 @@ def test_a_grouped_conv_holds_one_groups_weights():
     dense = geometry(replace(grouped, in_channels=64, out_channels=64, groups=1), FAMILY.known_configs["wide"])
     assert (geo["COUT_P"], geo["NCHUNK"]) == (64, 2) and geo["SMEM"] == dense["SMEM"]
     assert "depthwise and banded" in FAMILY.supports(SUITE.get("mamba-depthwise"))
-    wide = replace(grouped, out_channels=8 * 320)
-    assert FAMILY.supports(wide) == "320 output channels a group > 256: one MMA tile holds all of them"
 
 
 def test_planes_fit_beside_the_windows_and_take_only_what_they_can_read():
@@ -144,6 +142,9 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
     "g8-s3-d2-pad5-fp16": dict(batch=2, in_channels=128, out_channels=128, kernel_size=3, length=400, stride=3,
                                dilation=2, padding=5, groups=8, dtype="float16"),
     "pad2-fp32": dict(batch=2, in_channels=16, out_channels=24, kernel_size=4, length=1000, padding=2),
+    "cout384-pad1-fp16": dict(batch=2, in_channels=80, out_channels=384, kernel_size=3, length=300, padding=1,
+                              bias=True, dtype="float16"),
+    "g2-cout640-fp32": dict(batch=2, in_channels=32, out_channels=640, kernel_size=2, length=200, groups=2, bias=True),
     "k7-pad3-fp32": dict(batch=2, in_channels=32, out_channels=32, kernel_size=7, length=1000, padding=3, bias=True),
     "k5-cin12-fp32": dict(batch=3, in_channels=12, out_channels=64, kernel_size=5, length=500, padding=2, bias=True),
     "k9-s2-d2-bf16": dict(batch=2, in_channels=32, out_channels=48, kernel_size=9, length=800, stride=2, dilation=2,
@@ -151,7 +152,8 @@ ODD = [Problem.from_dict(name, spec) for name, spec in {
 }.items()]
 ODD_RUNS = [(FAMILY.variant(c), p) for c in [FAMILY.defaults, *FAMILY.known_configs.values(),
                                              {**FAMILY.defaults, "COPY": "tma"},
-                                             {**FAMILY.known_configs["wide"], "PER_SM": 2}] for p in ODD]
+                                             {**FAMILY.known_configs["wide"], "PER_SM": 2},
+                                             {**FAMILY.known_configs["wide"], "COUT_MAX": 64}] for p in ODD]
 
 
 @pytest.mark.gpu
@@ -182,3 +184,30 @@ def test_any_kernel_size_whose_weights_fit():
     assert (geo["W01"], geo["W23"]) == (2, 8) and "unsupported" not in geo
     assert (geometry(SUITE.get("kb67"), FAMILY.defaults)["W01"], geometry(SUITE.get("kb67"), FAMILY.defaults)["W23"]) == (8, 4)
     assert "KiB of shared memory" in FAMILY.config_limits(large, FAMILY.known_configs["wide"])
+
+
+def test_a_wide_c_out_is_split_into_equal_parts():
+    """Point 11: a group's C_out over COUT_MAX goes to CT programs of C_out/CT channels each."""
+    cout_part = FAMILY.module.cout_part
+    whisper, pointwise, grouped = SUITE.get("whisper-conv1"), SUITE.get("pointwise-expand"), SUITE.get("grouped-conv")
+    assert [cout_part(whisper, FAMILY.config({"COUT_MAX": m})) for m in (256, 128, 64)] == [192, 128, 64]
+    assert [cout_part(pointwise, FAMILY.config({"COUT_MAX": m})) for m in (256, 128, 64)] == [256, 128, 64]
+    assert cout_part(grouped, FAMILY.defaults) == 64 and geometry(whisper, FAMILY.defaults)["COUT_P"] == 256
+    prime = replace(SUITE.get("kb67"), out_channels=257)
+    assert FAMILY.config_limits(prime, FAMILY.defaults) == (
+        "COUT_MAX=256: no divisor of a group's 257 output channels brings a part to 8-256 channels")
+    assert FAMILY.supports(prime) in (None, "needs an sm_90 GPU (warpgroup MMA)")
+
+
+def test_taps_0_and_1_alone_need_no_second_allocation():
+    pointwise = SUITE.get("pointwise-expand")       # K 1: 16 chunks of 32 channels (12 rounded up)
+    geo = geometry(pointwise, FAMILY.config({"BLOCK_C": 32, "COUT_MAX": 128}))
+    assert (geo["W01"], geo["W23"]) == (16, 0)
+
+
+def test_accumulators_that_would_spill_are_refused():
+    """128 positions x 256 channels on one warpgroup is 256 fp32 registers a thread: ptxas spilled
+    1 KiB of it (bench/sm90.py); kb76-bf16's 128 x 128 (128 a thread) runs."""
+    wide_out = replace(SUITE.get("kb67"), out_channels=256)
+    assert "256 accumulator registers a thread would spill" in FAMILY.config_limits(wide_out, FAMILY.known_configs["narrow"])
+    assert FAMILY.config_limits(SUITE.get("kb76-bf16"), FAMILY.known_configs["bf16"]) is None

@@ -30,6 +30,7 @@ def sm_count(device: torch.device) -> int:
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 SM_SMEM_BYTES = 233472       # an sm_90 SM's (228 KiB), 1 KiB of it reserved per resident block
+MAX_ACC_PER_THREAD = 128     # fp32 accumulator registers a thread; 128 x 256 on one warpgroup spilled 1 KiB (bench/sm90.py)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 # What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
 # over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
@@ -252,7 +253,7 @@ def _taps(xbuf, offset, acc, a_prev, w01, w23, chunk, USE_ACC: gl.constexpr, a_l
 
 @gluon.jit
 def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.constexpr, HAS_BIAS: gl.constexpr,
-                 TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr,
+                 TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr, PARTS: gl.constexpr,
                  BLOCK_L: gl.constexpr, COUT_P: gl.constexpr, STORE: gl.constexpr):
     """5. The epilogue of tile t, this program's i-th, after its last chunk: stored in the store layout
     (see the kernel), or (STORE=worker, point 10) handed to the store worker once it has written
@@ -264,7 +265,7 @@ def _finish_tile(y_ptr, b_ptr, acc, i, t, ybuf, handoff, store_layout: gl.conste
         mbarrier.arrive(handoff.index(0), count=1)
     else:
         out = _biased(gl.convert_layout(acc, store_layout), b_ptr, HAS_BIAS, Cout, COUT_P)
-        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, G, BLOCK_L, COUT_P)
+        _write_tile(y_ptr, out, t, TILES, T, L_out, Cout, PARTS, BLOCK_L, COUT_P)
 
 
 @gluon.jit
@@ -277,21 +278,23 @@ def _biased(out, b_ptr, HAS_BIAS: gl.constexpr, Cout: gl.constexpr, COUT_P: gl.c
 
 @gluon.jit
 def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.constexpr, Cout: gl.constexpr,
-                G: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
+                PARTS: gl.constexpr, BLOCK_L: gl.constexpr, COUT_P: gl.constexpr):
     """Tile t's outputs `out` [position, channel], in whatever layout they are held, into y: the
-    first T positions, those inside y's rows and channels."""
+    first T positions, those inside y's rows and channels; a batch row of y holds PARTS tiles of
+    Cout channels (point 11)."""
     layout: gl.constexpr = out.type.layout
     offs_m = gl.arange(0, BLOCK_L, layout=gl.SliceLayout(1, layout))
     offs_n = gl.arange(0, COUT_P, layout=gl.SliceLayout(0, layout))
     offs_l = (t % TILES) * T + offs_m
-    y_ptrs = y_ptr + (t // TILES * G * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
+    y_ptrs = y_ptr + (t // TILES * PARTS * Cout).to(gl.int64) * L_out + (offs_n * L_out)[None, :] + offs_l[:, None]
     gl.store(y_ptrs, out.to(y_ptr.dtype.element_ty),
              mask=((offs_m < T) & (offs_l < L_out))[:, None] & (offs_n < Cout)[None, :])
 
 
 @gluon.jit
 def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr,
+                 first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
+                 K: gl.constexpr,
                  L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
                  E: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
@@ -331,12 +334,13 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
                                     a_layout, K, S, D, BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, True, TERMS)
         acc, a_prev = warpgroup_mma_wait(num_outstanding=0, deps=(acc, a_prev))
         _finish_tile(y_ptr, b_ptr, acc, i, first_tile + i * step, ybuf, handoff, store_layout, HAS_BIAS, TILES, T, L_out,
-                     Cout, G, BLOCK_L, COUT_P, STORE)
+                     Cout, G * CT, BLOCK_L, COUT_P, STORE)
 
 
 @gluon.jit
 def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                 first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr,
+                 first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
+                 K: gl.constexpr,
                  L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
                  E: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
@@ -367,13 +371,14 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
                                     BLOCK_L, BLOCK_C, W, Q, KW, NCHUNK, False, TERMS)
                 if chunk == NCHUNK - 1:
                     _finish_tile(y_ptr, b_ptr, acc, item // NCHUNK, first_tile + item // NCHUNK * step, ybuf, handoff,
-                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, G, BLOCK_L, COUT_P, STORE)
+                                 store_layout, HAS_BIAS, TILES, T, L_out, Cout, G * CT, BLOCK_L, COUT_P, STORE)
                     acc = gl.zeros([BLOCK_L, COUT_P], gl.float32, acc_layout)
 
 
 @gluon.jit
 def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-           first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr,
+           first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
+                 K: gl.constexpr,
            L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
            E: gl.constexpr, HAS_BIAS: gl.constexpr,
            COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
@@ -384,18 +389,20 @@ def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, hand
     """The loop over this program's tiles, by MMA."""
     if ASYNC_MMA:
         _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                     first_tile, step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                     first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                     BLOCK_C,
                      W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                      num_warps)
     else:
         _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                    first_tile, step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C,
+                    first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
+                     BLOCK_C,
                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
                     num_warps)
 
 
 @gluon.jit
-def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, G: gl.constexpr,
+def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, PARTS: gl.constexpr,
                   L_out: gl.constexpr,
                   COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
     """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
@@ -408,29 +415,31 @@ def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.const
         out = ybuf.load(layout)
         gl.thread_barrier()
         mbarrier.arrive(handoff.index(1), count=1)
-        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, G, BLOCK_L, COUT_P)
+        _write_tile(y_ptr, out, first_tile + i * step, TILES, T, L_out, Cout, PARTS, BLOCK_L, COUT_P)
 
 
 @gluon.jit
 def conv1d_staged_taps_kernel(
     x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
-    Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr,
+    Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
+    L_out: gl.constexpr,
     S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
     STORE: gl.constexpr, TERMS: gl.constexpr, PLANES: gl.constexpr, num_warps: gl.constexpr,
 ):
-    # 11. Groups: program (i, g) runs group g as a conv of its own, Cin -> Cout channels (the
-    # group's), over x's rows of that group; its tiles are i, i + step, ... of the batch's.
+    # 11. Groups and C_out parts: program (i, p) runs part p % CT of group p // CT as a conv of its
+    # own, Cin -> Cout channels (a group's inputs, a part's outputs); its tiles are i, i + step, ...
     first_tile = gl.program_id(0)
     step = gl.num_programs(0)
-    group = gl.program_id(1)
+    part = gl.program_id(1)         # C_out tile `part % CT` of group `part // CT`
+    group = part // CT
     x_ptr += group * (Cin * L_in)
-    y_ptr += group * (Cout * L_out)
-    w_ptr += group * (Cout * Cin * K)
+    y_ptr += part * (Cout * L_out)
+    w_ptr += part * (Cout * Cin * K)
     if HAS_BIAS:
-        b_ptr += group * Cout
+        b_ptr += part * Cout
 
     dtype: gl.constexpr = x_ptr.dtype.element_ty
     KW: gl.constexpr = 32 // dtype.primitive_bitwidth    # K columns per register: 1 (TF32), 2 (16-bit)
@@ -439,7 +448,10 @@ def conv1d_staged_taps_kernel(
     # (TERMS = 2: their TF32 parts, then what those leave out).
     w_layout: gl.constexpr = gl.NVMMASharedLayout.get_default_for([COUT_P, BLOCK_C], dtype)
     w01 = gl.allocate_shared_memory(dtype, [W01, COUT_P, BLOCK_C], w_layout)
-    w23 = gl.allocate_shared_memory(dtype, [W23, COUT_P, BLOCK_C], w_layout)
+    if K > 2:
+        w23 = gl.allocate_shared_memory(dtype, [W23, COUT_P, BLOCK_C], w_layout)
+    else:
+        w23 = w01       # not read: taps 0-1 only
     ld_layout: gl.constexpr = gl.BlockedLayout([1, 4], [4, 8], [num_warps, 1], [1, 0])
     offs_o = gl.arange(0, COUT_P, layout=gl.SliceLayout(1, ld_layout))
     cols = gl.arange(0, BLOCK_C, layout=gl.SliceLayout(0, ld_layout))
@@ -499,14 +511,15 @@ def conv1d_staged_taps_kernel(
         mbarrier.init(handoff.index(1), count=1)
         gl.warp_specialize([
             (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                      first_tile, step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK,
-                      BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                      first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P,
+                      NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
                       store_layout, ASYNC_MMA, num_warps)),
-            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, G, L_out, COUT_P, BLOCK_L, T)),
+            (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, G * CT, L_out, COUT_P, BLOCK_L,
+                             T)),
         ], [4], [96])
     else:
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
-               step, group, Cin, Cout, G, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
+               step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
                SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
@@ -577,7 +590,11 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = f"COPY={config['COPY']}: a window row of {w} positions is wider than a TMA box (256)"
         if problem.length % vec:
             geo["unsupported"] = f"COPY={config['COPY']}: x's rows ({problem.length} values) must be a multiple of 16 bytes"
-    cin, cout = problem.in_channels // problem.groups, problem.out_channels // problem.groups   # a group's (point 11)
+    cin, cout = problem.in_channels // problem.groups, cout_part(problem, config)    # point 11
+    if cout is None:
+        geo["unsupported"] = (f"COUT_MAX={config['COUT_MAX']}: no divisor of a group's {problem.out_channels // problem.groups} "
+                              f"output channels brings a part to 8-{config['COUT_MAX']} channels")
+        cout = config["COUT_MAX"]
     nchunk = triton.next_power_of_2(triton.cdiv(cin, bc))
     cout_p = max(8, triton.next_power_of_2(cout))   # an MMA N, and a power-of-two allocation
     slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
@@ -586,7 +603,7 @@ def geometry(problem, config) -> dict:
     k = problem.kernel_size
     terms = 2 if config["precision"] == "tf32x3" else 1
     w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1),     # _weights' two allocations
-                                                   (triton.next_power_of_2(k - 2) if k > 2 else 1))]
+                                                   (triton.next_power_of_2(k - 2) if k > 2 else 0))]
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
@@ -601,6 +618,10 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
     geo.update({"W": w, "SPAN": span, "T": t, "E": e, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot,
                 "XALLOC": xalloc, "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
+    acc = bl * cout_p // (32 * config["num_warps"])
+    if acc > MAX_ACC_PER_THREAD:
+        geo["unsupported"] = (f"BLOCK_L {bl} x {cout_p} output channels: {acc} accumulator registers a thread would "
+                              f"spill (at most {MAX_ACC_PER_THREAD}; lower COUT_MAX or BLOCK_L)")
     if config["PER_SM"] * (smem + 1024) > SM_SMEM_BYTES and smem <= SMEM_BYTES and "unsupported" not in geo:
         geo["unsupported"] = f"PER_SM={config['PER_SM']}: {config['PER_SM']} programs of {smem // 1024} KiB exceed an SM's 228 KiB"
     if smem > SMEM_BYTES and "unsupported" not in geo:
@@ -608,6 +629,14 @@ def geometry(problem, config) -> dict:
         weights = "weights and their residuals" if terms == 2 else "weights"
         geo["unsupported"] = f"needs {smem // 1024} KiB of shared memory ({weights}, {config['STAGES']} windows{scratch})"
     return geo
+
+
+def cout_part(problem, config) -> int | None:
+    """A program's output channels (point 11): a group's C_out in the fewest equal parts of at most
+    COUT_MAX and at least 8 (one MMA's N), or None where no such split exists."""
+    cout = problem.out_channels // problem.groups
+    return next((cout // n for n in range(1, cout + 1)
+                 if cout % n == 0 and min(cout, 8) <= cout // n <= config["COUT_MAX"]), None)
 
 
 def launch(x, w, bias, out, problem, config):
@@ -623,11 +652,13 @@ def launch(x, w, bias, out, problem, config):
         x_desc = TensorDescriptor.from_tensor(x.view(problem.batch * g, -1, problem.length),
                                               [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
-    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])     # a group's
-    # a persistent grid of PER_SM programs an SM, the same number for every group (point 11)
-    conv1d_staged_taps_kernel[(min(n_tiles, max(1, config["PER_SM"] * sm_count(x.device) // g)), g)](
+    n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])     # a part's
+    cout = cout_part(problem, config)
+    parts = problem.out_channels // cout
+    # a persistent grid of PER_SM programs an SM, the same number for every part (point 11)
+    conv1d_staged_taps_kernel[(min(n_tiles, max(1, config["PER_SM"] * sm_count(x.device) // parts)), parts)](
         x, x_desc, w, bias if bias is not None else x, out, n_tiles,
-        Cin=problem.in_channels // g, Cout=problem.out_channels // g, G=g, K=problem.kernel_size,
+        Cin=problem.in_channels // g, Cout=cout, G=g, CT=parts // g, K=problem.kernel_size,
         L_in=problem.length, L_out=problem.l_out, S=problem.stride, D=problem.dilation, P=problem.padding,
         HAS_BIAS=bias is not None, BLOCK_L=config["BLOCK_L"], BLOCK_C=config["BLOCK_C"], STAGES=config["STAGES"],
         TMA=config["COPY"] == "tma", ASYNC_MMA=config["MMA"] == "async", STORE=config["STORE"],
@@ -646,8 +677,6 @@ def supports(problem):
         # S - 1 must be a padding amount (0 or a power of two), and so must W - S*BLOCK_L, with W a
         # power of two: S*BLOCK_L = 2^b - 2^a, so S's odd part is 2^n - 1. Strides 1-3 only.
         return f"stride {problem.stride}: the strided view (a padded shared layout) takes strides 1, 2 and 3"
-    if problem.out_channels // problem.groups > 256:
-        return f"{problem.out_channels // problem.groups} output channels a group > 256: one MMA tile holds all of them"
     if not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] != 9:
         return "needs an sm_90 GPU (warpgroup MMA)"
     return None     # what one config needs (shared memory, alignment) is config_limits' to say
@@ -693,7 +722,7 @@ def dot_precision(problem, config) -> str:
 
 
 portable_SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
-MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold before the tile spills
+portable_MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold before the tile spills
 
 
 @triton.jit
@@ -863,9 +892,9 @@ def config_limits(problem, config):
     """A config whose accumulator would spill, whose pipeline buffers overflow shared memory, or
     whose tensor descriptors cannot describe the problem."""
     acc = config["BLOCK_CO"] * config["BLOCK_L"] // (32 * config["num_warps"])
-    if acc > MAX_ACC_PER_THREAD:
+    if acc > portable_MAX_ACC_PER_THREAD:
         return (f"a {config['BLOCK_CO']}x{config['BLOCK_L']} fp32 accumulator over {config['num_warps']} warps is "
-                f"{acc} registers a thread (> {MAX_ACC_PER_THREAD}): it would spill")
+                f"{acc} registers a thread (> {portable_MAX_ACC_PER_THREAD}): it would spill")
     # num_stages buffers of both tiles, whichever way they arrive (cp.async or TMA)
     buffers = (config["num_stages"] * config["BLOCK_CI"] * (config["BLOCK_CO"] + config["BLOCK_L"])
                * problem.element_size)
@@ -881,7 +910,7 @@ def _config(co, l, ci, fold, warps, stages, load="pointers", acc="co_l"):
             "precision": "tf32", "LOAD": load, "ACC": acc}
 
 
-CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'no', 'PER_SM': 1}
+CONFIG = {'BLOCK_L': 64, 'BLOCK_C': 32, 'STAGES': 3, 'FILL': 'outputs', 'MMA': 'async', 'COPY': 'cp_async', 'STORE': 'fragments', 'num_warps': 4, 'precision': 'tf32', 'PLANES': 'no', 'PER_SM': 1, 'COUT_MAX': 256}
 PROBLEM = 'mid'  # the problem it was tuned on
 STRICT = False  # whether fp32 inputs want fp32 products (no TF32), as on mid
 # Triton's CPU interpreter decorated the kernels above (TRITON_INTERPRET=1 when this module was imported)
