@@ -808,7 +808,11 @@ FAMILY = Family(
     # planes, point 8; 4 deep; its stores in their own warps, point 10); strict on kb76-strict (point 7);
     # narrow where a program writes at most 64 output channels (a group of grouped-conv): the
     # accumulator is small enough for 128 positions a tile, 4 slots deep (0.182 ms there against
-    # wide's 0.200, bench/results/models-sweep/grouped-conv-staged*.txt).
+    # wide's 0.200, bench/results/models-sweep/grouped-conv-staged*.txt); pair, wide's tiles two
+    # programs an SM where both fit (grouped-conv 0.172 ms: 8 groups leave 4 of 132 SMs idle at one
+    # an SM, grouped-conv-per-sm.txt); few_inputs for a handful of input channels (12 ECG leads:
+    # 16-channel chunks waste less of each product than 32, 128 positions a tile; ecg-12lead 0.145 ms
+    # against narrow's 0.171, ecg-12lead-staged.txt).
     known_configs={
         "worker": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1, "COUT_MAX": 256},
         "wide": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1, "COUT_MAX": 256},
@@ -816,6 +820,8 @@ FAMILY = Family(
         "bf16": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "worker", "num_warps": 4, "precision": "tf32", "PLANES": "yes", "PER_SM": 1, "COUT_MAX": 256},
         "strict": {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 2, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32x3", "PLANES": "no", "PER_SM": 1, "COUT_MAX": 256},
         "narrow": {"BLOCK_L": 128, "BLOCK_C": 32, "STAGES": 4, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1, "COUT_MAX": 256},
+        "pair": {"BLOCK_L": 64, "BLOCK_C": 32, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 2, "COUT_MAX": 256},
+        "few_inputs": {"BLOCK_L": 128, "BLOCK_C": 16, "STAGES": 3, "FILL": "outputs", "MMA": "async", "COPY": "cp_async", "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1, "COUT_MAX": 256},
     },
     stages=("memory",),
     supports=supports,

@@ -114,9 +114,10 @@ def test_anchor_measurement_proposals():
         # config and at its defaults
         "memory": [("stages-up-on-memory-stalls", {"num_stages": 3}), ("block-k-reuse", {"BLOCK_K": 64}),
                    ("stages-if-unsure", {"num_stages": 1})] + [("weights-reread-from-l2", {"family": "held_taps"})] * 2
-        # and DRAM under 70% with those stalls: staged_taps at its defaults and its six known configs
+        # and DRAM under 70% with those stalls: staged_taps at its defaults and each known config
         # (no problem given, so none is left out)
-        + [("windows-staged-in-shared-memory", {"family": "staged_taps"})] * 7,
+        + [("windows-staged-in-shared-memory", {"family": "staged_taps"})]
+        * (1 + len(registry.family("staged_taps").known_configs)),
         "micro": [("warps-up-on-low-occupancy", {"num_warps": 16}), ("stages-deeper", {"num_stages": 3})],
     }
 
