@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+import triton
 
 from workbench import registry
 from workbench.collect import correctness
@@ -159,3 +160,21 @@ def test_the_rules_take_a_grouped_run_to_the_families_that_take_groups(name, exp
     assert {q.variant.family for q in proposals if q.rule == "grouped-below-the-roof"} == expected
     assert all(registry.family(q.variant.family).unsupported(p, q.variant.config) is None for q in proposals)
     assert not rules.propose(registry, memory, registry.seed_default(p), {"dram_pct": 65}, rules.facts(p), set(), p)
+
+
+def test_on_an_sm90_gpu_the_rule_takes_grouped_conv_to_staged_taps(monkeypatch):
+    """What the H200's loop did (bench/results/optimize-grouped-conv.txt), on the CPU: with an
+    sm_90 GPU taken as present, the grouped rule proposes staged_taps' configs that fit, `pair`
+    (the promoted one) among them, and none for a depthwise problem."""
+    staged = registry.family("staged_taps")
+    monkeypatch.setattr(triton.knobs.runtime, "interpret", False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args: (9, 0))
+    memory = load_stages().get("memory")
+    for name, wanted in (("grouped-conv", True), ("mamba-depthwise", False)):
+        p = SUITE.get(name)
+        proposals = rules.propose(registry, memory, registry.seed_default(p), {"dram_pct": 35}, rules.facts(p), set(),
+                                  p)
+        configs = [q.variant.config for q in proposals if q.variant.family == "staged_taps"]
+        assert (staged.known_configs["pair"] in configs) == wanted, name
+        assert all(staged.config_limits(p, c) is None for c in configs)

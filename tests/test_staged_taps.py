@@ -44,7 +44,8 @@ def test_16_bit_rows_of_odd_length_are_refused_before_any_compile():
     """cp.async copies 4, 8 or 16 bytes: an odd length puts some 16-bit row of x 2 bytes off, and
     Triton failed in ConvertTritonGPUToLLVM (explore38's checks on mid)."""
     bf16 = replace(SUITE.get("mid"), dtype="bfloat16")
-    assert "cp.async copies at least 4" in FAMILY.config_limits(replace(bf16, length=20001), FAMILY.known_configs["bf16"])
+    odd = replace(bf16, length=20001)
+    assert "cp.async copies at least 4" in FAMILY.config_limits(odd, FAMILY.known_configs["bf16"])
     assert FAMILY.config_limits(replace(bf16, length=20002, padding=3), FAMILY.config({"BLOCK_C": 32})) is None
     assert FAMILY.config_limits(replace(SUITE.get("mid"), length=20001), FAMILY.defaults) is None    # fp32: 4 bytes
 
@@ -172,17 +173,20 @@ def test_two_programs_an_sm_must_both_fit_its_shared_memory():
     two = {**FAMILY.known_configs["wide"], "PER_SM": 2}
     assert FAMILY.config_limits(grouped, two) is None          # 97 KiB each (bench/sm90.py)
     assert FAMILY.config_limits(kb67, two) == "PER_SM=2: 2 programs of 145 KiB exceed an SM's 228 KiB"
+    worker = {**FAMILY.config({"BLOCK_C": 32, "STAGES": 2, "MMA": "async", "STORE": "worker"}), "PER_SM": 2}
+    assert "fill an SM's register file" in FAMILY.config_limits(grouped, worker)    # 255 registers on 8 warps
 
 
 def test_any_kernel_size_whose_weights_fit():
     """Taps 2..K-1 share one allocation rounded up to a power of two: K = 3 and 4 as before, K = 7
-    in room for 2 + 8 taps (codec-conv: 32 -> 32 channels, 28 KiB of weights); a K = 31 conv over
-    64 channels needs 0.5 MiB of weights and is refused by its shared memory, not its K."""
+    in room for 2 + 8 taps (codec-conv: 32 -> 32 channels, 28 KiB of weights in 40 KiB); a K = 31
+    conv over 64 channels needs 0.5 MiB of weights and is refused by its shared memory, not its K."""
     codec, large = SUITE.get("codec-conv"), SUITE.get("large-kernel")
     assert FAMILY.supports(codec) in (None, "needs an sm_90 GPU (warpgroup MMA)")
     geo = geometry(codec, FAMILY.known_configs["wide"])
     assert (geo["W01"], geo["W23"]) == (2, 8) and "unsupported" not in geo
-    assert (geometry(SUITE.get("kb67"), FAMILY.defaults)["W01"], geometry(SUITE.get("kb67"), FAMILY.defaults)["W23"]) == (8, 4)
+    kb67 = geometry(SUITE.get("kb67"), FAMILY.defaults)
+    assert (kb67["W01"], kb67["W23"]) == (8, 4)
     assert "KiB of shared memory" in FAMILY.config_limits(large, FAMILY.known_configs["wide"])
 
 
@@ -209,5 +213,6 @@ def test_accumulators_that_would_spill_are_refused():
     """128 positions x 256 channels on one warpgroup is 256 fp32 registers a thread: ptxas spilled
     1 KiB of it (bench/sm90.py); kb76-bf16's 128 x 128 (128 a thread) runs."""
     wide_out = replace(SUITE.get("kb67"), out_channels=256)
-    assert "256 accumulator registers a thread would spill" in FAMILY.config_limits(wide_out, FAMILY.known_configs["narrow"])
+    why = FAMILY.config_limits(wide_out, FAMILY.known_configs["narrow"])
+    assert "256 accumulator registers a thread would spill" in why
     assert FAMILY.config_limits(SUITE.get("kb76-bf16"), FAMILY.known_configs["bf16"]) is None

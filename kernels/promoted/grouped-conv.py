@@ -30,7 +30,7 @@ def sm_count(device: torch.device) -> int:
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 SM_SMEM_BYTES = 233472       # an sm_90 SM's (228 KiB), 1 KiB of it reserved per resident block
-MAX_ACC_PER_THREAD = 128     # fp32 accumulator registers a thread; 128 x 256 on one warpgroup spilled 1 KiB (bench/sm90.py)
+MAX_ACC_PER_THREAD = 128     # fp32 accumulator registers a thread (128 x 256 on a warpgroup spilled 1 KiB: bench/sm90.py)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 # What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
 # over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
@@ -107,8 +107,9 @@ def _pack(v0, v1, v2, v3, i1: gl.constexpr, i2: gl.constexpr):
 
 @gluon.jit
 def _planes(xbuf, offset, planes, first: gl.constexpr, K: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
-            E: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr, num_warps: gl.constexpr):
-    """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, S*n + D*k],
+            E: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr, Q: gl.constexpr,
+            num_warps: gl.constexpr):
+    """8. De-interleave the window at `offset` into K planes, plane k[c, n] = window[c, E + S*n + D*k],
     positions contiguous (the MMA's A operand, M-major): each thread loads 32 positions from
     S*8*u in four 16-byte loads, picks tap k's 8 positions E + S*t + D*k out of its registers
     (one byte permute per word, _pack) and stores them as one 16-byte run of plane k."""
@@ -148,8 +149,8 @@ def _at(buf, offset):
 
 @gluon.jit
 def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
-    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations, each a power of two (so that
-    K = 3 needs 3 taps' room, not 4; the second is rounded up past 4 taps). Under precision=tf32x3
+    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations, each a power of two: K = 3
+    needs 3 taps' room, not 4; for K > 4 the second holds K - 2 rounded up (K = 7: 2 + 8 taps). Under precision=tf32x3
     each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
         return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
@@ -378,8 +379,7 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
 @gluon.jit
 def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
            first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
-                 K: gl.constexpr,
-           L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
+           K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
            E: gl.constexpr, HAS_BIAS: gl.constexpr,
            COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
            W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
@@ -389,16 +389,14 @@ def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, hand
     """The loop over this program's tiles, by MMA."""
     if ASYNC_MMA:
         _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                     first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                     BLOCK_C,
-                     W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
-                     num_warps)
+                     first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK,
+                     BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                     store_layout, num_warps)
     else:
         _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
-                    first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L,
-                     BLOCK_C,
-                    W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout,
-                    num_warps)
+                    first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK,
+                    BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
+                    store_layout, num_warps)
 
 
 @gluon.jit
@@ -512,15 +510,15 @@ def conv1d_staged_taps_kernel(
         gl.warp_specialize([
             (_tiles, (x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
                       first_tile, step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P,
-                      NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout,
-                      store_layout, ASYNC_MMA, num_warps)),
+                      NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout,
+                      a_layout, store_layout, ASYNC_MMA, num_warps)),
             (_store_worker, (y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout, G * CT, L_out, COUT_P, BLOCK_L,
                              T)),
         ], [4], [96])
     else:
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
-               step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W, SPAN, T,
-               SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
+               step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W,
+               SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
@@ -529,7 +527,8 @@ def conv1d_staged_taps_kernel(
 def _next_window(x_ptr, x_desc, xbuf, bars, item, slot, refill, n_items, first_tile, step, group,
                  TILES: gl.constexpr, NCHUNK: gl.constexpr, Cin: gl.constexpr, G: gl.constexpr, L_in: gl.constexpr,
                  S: gl.constexpr, P: gl.constexpr, E: gl.constexpr, BLOCK_C: gl.constexpr, W: gl.constexpr,
-                 SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, num_warps: gl.constexpr):
+                 SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr, STAGES: gl.constexpr,
+                 TMA: gl.constexpr, num_warps: gl.constexpr):
     """Wait until `item`'s window is in `slot` for every warp, then start the copies of the item
     STAGES - 1 ahead into `refill`, the slot the previous item was read from."""
     if TMA:
@@ -592,8 +591,9 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = f"COPY={config['COPY']}: x's rows ({problem.length} values) must be a multiple of 16 bytes"
     cin, cout = problem.in_channels // problem.groups, cout_part(problem, config)    # point 11
     if cout is None:
-        geo["unsupported"] = (f"COUT_MAX={config['COUT_MAX']}: no divisor of a group's {problem.out_channels // problem.groups} "
-                              f"output channels brings a part to 8-{config['COUT_MAX']} channels")
+        geo["unsupported"] = (f"COUT_MAX={config['COUT_MAX']}: no divisor of a group's "
+                              f"{problem.out_channels // problem.groups} output channels brings a part to "
+                              f"8-{config['COUT_MAX']} channels")
         cout = config["COUT_MAX"]
     nchunk = triton.next_power_of_2(triton.cdiv(cin, bc))
     cout_p = max(8, triton.next_power_of_2(cout))   # an MMA N, and a power-of-two allocation
@@ -622,8 +622,12 @@ def geometry(problem, config) -> dict:
     if acc > MAX_ACC_PER_THREAD:
         geo["unsupported"] = (f"BLOCK_L {bl} x {cout_p} output channels: {acc} accumulator registers a thread would "
                               f"spill (at most {MAX_ACC_PER_THREAD}; lower COUT_MAX or BLOCK_L)")
+    if config["PER_SM"] > 1 and config["STORE"] == "worker":
+        # bench/sm90.py: the specialized kernel takes 255 registers on 8 warps, one program's worth of the SM
+        geo["unsupported"] = "PER_SM=2 with STORE=worker: its 8 warps at 255 registers fill an SM's register file"
     if config["PER_SM"] * (smem + 1024) > SM_SMEM_BYTES and smem <= SMEM_BYTES and "unsupported" not in geo:
-        geo["unsupported"] = f"PER_SM={config['PER_SM']}: {config['PER_SM']} programs of {smem // 1024} KiB exceed an SM's 228 KiB"
+        geo["unsupported"] = (f"PER_SM={config['PER_SM']}: {config['PER_SM']} programs of {smem // 1024} KiB exceed an "
+                              f"SM's 228 KiB")
     if smem > SMEM_BYTES and "unsupported" not in geo:
         scratch = {"rows": " and the STORE=rows scratch", "worker": " and the STORE=worker tile"}.get(config["STORE"], "")
         weights = "weights and their residuals" if terms == 2 else "weights"
@@ -633,7 +637,9 @@ def geometry(problem, config) -> dict:
 
 def cout_part(problem, config) -> int | None:
     """A program's output channels (point 11): a group's C_out in the fewest equal parts of at most
-    COUT_MAX and at least 8 (one MMA's N), or None where no such split exists."""
+    COUT_MAX and at least 8 (one MMA's N), or None where no such split exists. The fewest parts read
+    x the fewest times; a part that is not a power of two pads its accumulator and weights to one
+    (384 channels: 2 x 192 padded to 256 at COUT_MAX 256, 3 x 128 exactly at 128)."""
     cout = problem.out_channels // problem.groups
     return next((cout // n for n in range(1, cout + 1)
                  if cout % n == 0 and min(cout, 8) <= cout // n <= config["COUT_MAX"]), None)
