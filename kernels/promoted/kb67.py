@@ -30,7 +30,7 @@ def sm_count(device: torch.device) -> int:
 
 SMEM_BYTES = 232448          # an sm_90 block's shared memory (227 KiB)
 SM_SMEM_BYTES = 233472       # an sm_90 SM's (228 KiB), 1 KiB of it reserved per resident block
-MAX_ACC_PER_THREAD = 128     # fp32 accumulator registers a thread (128 x 256 on a warpgroup spilled 1 KiB: bench/sm90.py)
+MAX_ACC_PER_THREAD = 128     # fp32 accumulator registers a thread (128 x 256 on a warpgroup spilled: bench/sm90.py)
 BANK_SHIFT_BYTES = 32        # Q: 8 banks between the rows of neighbouring channel groups
 # What the compiler allocates past our count (compiled shared memory minus geometry's, bench.sm90
 # over kb76, kb76-bf16 and kb67; tests/test_sm90.py): mbarriers and alignment, 0-768 bytes, and
@@ -150,8 +150,8 @@ def _at(buf, offset):
 @gluon.jit
 def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
     """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations, each a power of two: K = 3
-    needs 3 taps' room, not 4; for K > 4 the second holds K - 2 rounded up (K = 7: 2 + 8 taps). Under precision=tf32x3
-    each holds the TF32 parts (term 0), then the residuals (term 1)."""
+    needs 3 taps' room, not 4; for K > 4 the second holds K - 2 rounded up (K = 7: 2 + 8 taps).
+    Under precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
         return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
     else:
@@ -295,9 +295,8 @@ def _write_tile(y_ptr, out, t, TILES: gl.constexpr, T: gl.constexpr, L_out: gl.c
 @gluon.jit
 def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
                  first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
-                 K: gl.constexpr,
-                 L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
-                 E: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
+                 P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
@@ -341,9 +340,8 @@ def _async_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf
 @gluon.jit
 def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
                  first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
-                 K: gl.constexpr,
-                 L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
-                 E: gl.constexpr, HAS_BIAS: gl.constexpr,
+                 K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
+                 P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
                  COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
                  W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
                  STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
@@ -379,8 +377,8 @@ def _sync_tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf,
 @gluon.jit
 def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, handoff, n_mine, n_items,
            first_tile, step, group, Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr,
-           K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr,
-           E: gl.constexpr, HAS_BIAS: gl.constexpr,
+           K: gl.constexpr, L_in: gl.constexpr, L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr,
+           P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
            COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
            W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, Q: gl.constexpr,
            STAGES: gl.constexpr, TMA: gl.constexpr, STORE: gl.constexpr, TERMS: gl.constexpr,
@@ -401,8 +399,7 @@ def _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, ybuf, hand
 
 @gluon.jit
 def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.constexpr, PARTS: gl.constexpr,
-                  L_out: gl.constexpr,
-                  COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
+                  L_out: gl.constexpr, COUT_P: gl.constexpr, BLOCK_L: gl.constexpr, T: gl.constexpr):
     """10. STORE=worker: the store partition. Each tile the main warps hand over, written out along
     y's rows, lanes on consecutive positions (whole sectors per request), then handed back."""
     TILES: gl.constexpr = (L_out + T - 1) // T
@@ -420,8 +417,7 @@ def _store_worker(y_ptr, ybuf, handoff, n_mine, first_tile, step, Cout: gl.const
 def conv1d_staged_taps_kernel(
     x_ptr, x_desc, w_ptr, b_ptr, y_ptr, n_tiles,
     Cin: gl.constexpr, Cout: gl.constexpr, G: gl.constexpr, CT: gl.constexpr, K: gl.constexpr, L_in: gl.constexpr,
-    L_out: gl.constexpr,
-    S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
+    L_out: gl.constexpr, S: gl.constexpr, D: gl.constexpr, P: gl.constexpr, E: gl.constexpr, HAS_BIAS: gl.constexpr,
     COUT_P: gl.constexpr, NCHUNK: gl.constexpr, BLOCK_L: gl.constexpr, BLOCK_C: gl.constexpr,
     W: gl.constexpr, SPAN: gl.constexpr, T: gl.constexpr, SLOT: gl.constexpr, XALLOC: gl.constexpr, Q: gl.constexpr,
     W01: gl.constexpr, W23: gl.constexpr, STAGES: gl.constexpr, TMA: gl.constexpr, ASYNC_MMA: gl.constexpr,
@@ -518,7 +514,8 @@ def conv1d_staged_taps_kernel(
     else:
         _tiles(x_ptr, x_desc, b_ptr, y_ptr, xbuf, bars, planes, w01, w23, xbuf, bars, n_mine, n_items, first_tile,
                step, group, Cin, Cout, G, CT, K, L_in, L_out, S, D, P, E, HAS_BIAS, COUT_P, NCHUNK, BLOCK_L, BLOCK_C, W,
-               SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA, num_warps)
+               SPAN, T, SLOT, Q, STAGES, TMA, STORE, TERMS, PLANES, acc_layout, a_layout, store_layout, ASYNC_MMA,
+               num_warps)
     if not TMA:
         async_copy.wait_group(0)
 
@@ -616,7 +613,7 @@ def geometry(problem, config) -> dict:
             geo["unsupported"] = "PLANES=yes: 16-bit inputs (M-major A operands), MMA=async, COPY=cp_async, FILL=outputs"
         elif 7 * s + reach >= 32 or 8 * s * (nu - 1) + 32 > w:
             geo["unsupported"] = "PLANES=yes: a thread's 8 positions of every tap must lie in 32 of the window's row"
-    geo.update({"W": w, "SPAN": span, "T": t, "E": e, "NCHUNK": nchunk, "COUT_P": cout_p, "SLOT": slot,
+    geo.update({"W": w, "SPAN": span, "T": t, "E": e, "NCHUNK": nchunk, "COUT": cout, "COUT_P": cout_p, "SLOT": slot,
                 "XALLOC": xalloc, "Q": q, "W01": w01, "W23": w23, "TERMS": terms, "SMEM": smem})
     acc = bl * cout_p // (32 * config["num_warps"])
     if acc > MAX_ACC_PER_THREAD:
@@ -659,7 +656,7 @@ def launch(x, w, bias, out, problem, config):
                                               [1, config["BLOCK_C"] // 4, geo["W"]],
                                               gl.NVMMASharedLayout(0, 8 * x.element_size(), rank=3))
     n_tiles = problem.batch * triton.cdiv(problem.l_out, geo["T"])     # a part's
-    cout = cout_part(problem, config)
+    cout = geo["COUT"]
     parts = problem.out_channels // cout
     # a persistent grid of PER_SM programs an SM, the same number for every part (point 11)
     conv1d_staged_taps_kernel[(min(n_tiles, max(1, config["PER_SM"] * sm_count(x.device) // parts)), parts)](
@@ -694,6 +691,19 @@ def precision(problem, config) -> str:
     if problem.dtype == "float32":
         return "fp32" if config["precision"] == "tf32x3" else "tf32"
     return {"float16": "fp16", "bfloat16": "bf16"}[problem.dtype]
+
+
+# The fastest config on kb76 with fragment stores: 5 slots of 16 channels, four windows in flight
+# ahead of the one in use (depth is not monotone: 4, 6, 7 and 8 slots are slower). With its stores
+# in their own warps it is the known config `worker`, kb76's choice.
+# The defaults keep fragment stores: promoted configs recorded before a parameter existed take its default.
+DEFAULTS = {"BLOCK_L": 64, "BLOCK_C": 16, "STAGES": 5, "FILL": "outputs", "MMA": "sync", "COPY": "cp_async",
+            "STORE": "fragments", "num_warps": 4, "precision": "tf32", "PLANES": "no", "PER_SM": 1, "COUT_MAX": 256}
+
+
+def _config(**changes):
+    """A known config: the defaults with what it changes."""
+    return {**DEFAULTS, **changes}
 
 
 class DirectLaunch:
@@ -911,7 +921,7 @@ def config_limits(problem, config):
     return tma_limits(problem, config) if config["LOAD"] == "tma" else None
 
 
-def _config(co, l, ci, fold, warps, stages, load="pointers", acc="co_l"):
+def portable__config(co, l, ci, fold, warps, stages, load="pointers", acc="co_l"):
     return {"BLOCK_CO": co, "BLOCK_L": l, "BLOCK_CI": ci, "FOLD": fold, "num_warps": warps, "num_stages": stages,
             "precision": "tf32", "LOAD": load, "ACC": acc}
 
