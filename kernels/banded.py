@@ -36,7 +36,15 @@ about once.
    next block while this one multiplies. The grid is flat, column blocks of a channel fastest,
    so programs launched together read neighbouring windows of the same rows.
 
-5. Edges and precision. Window reads are masked at x's ends (zero padding) and past the last
+5. Aligned windows. A window that starts at l0*S - P is 16-byte aligned only when P is, so at
+   Conformer's P = 15 every load and every pipelined copy of x would be 4 bytes wide. Each window
+   starts E = (-P) mod RUN positions earlier instead (RUN = 16 bytes of x), the band shifts its
+   taps E columns right (A[t, j] = w[co, k] where j = t*S + k*D + E), and T is a multiple of RUN,
+   so every window starts on a 16-byte boundary of an aligned row: 16-byte loads, and 16-byte
+   cp.async copies when num_stages > 1. Where that leaves no output, E is 0 and the windows
+   start unaligned.
+
+6. Edges and precision. Window reads are masked at x's ends (zero padding) and past the last
    column; stores are masked at T, at L_out and past the last column, so any length, stride,
    dilation, padding and channel multiplier run, as long as one tap span fits the window
    ((K-1)*D + 1 <= WIN, else the family refuses and depthwise.py runs it). Products: fp16 and
@@ -59,7 +67,7 @@ def conv1d_banded_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_tiles, n_cols, n_blocks,
     S: tl.constexpr, D: tl.constexpr, P: tl.constexpr, K: tl.constexpr, MULT: tl.constexpr,
-    T: tl.constexpr, WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+    T: tl.constexpr, E: tl.constexpr, WIDE: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_T: tl.constexpr, WIN: tl.constexpr, BLOCK_N: tl.constexpr, STEPS: tl.constexpr,
 ):
     # Our channel and run of column blocks (point 4): column blocks fastest.
@@ -70,10 +78,10 @@ def conv1d_banded_kernel(
     x_chan = x_ptr + (ci.to(tl.int64) * x_cs if WIDE else ci * x_cs)
     y_chan = y_ptr + (co.to(tl.int64) * y_cs if WIDE else co * y_cs)
 
-    # 1. The band A[t, j] = w[co, k] where j = t*S + k*D, built once.
+    # 1. The band A[t, j] = w[co, k] where j = t*S + k*D + E (point 5), built once.
     t = tl.arange(0, BLOCK_T)
     j = tl.arange(0, WIN)
-    reach = j[None, :] - t[:, None] * S                       # k*D, where it is one
+    reach = j[None, :] - t[:, None] * S - E                   # k*D, where it is one
     k = reach // D
     band = (reach >= 0) & (reach % D == 0) & (k < K) & (t < T)[:, None]
     a = tl.load(w_ptr + co * K + k, mask=band, other=0.0)
@@ -86,13 +94,13 @@ def conv1d_banded_kernel(
         b = n // n_tiles
         l0 = (n % n_tiles) * T
         x_row = b.to(tl.int64) * x_bs if WIDE else b * x_bs
-        pos = (l0 * S - P)[None, :] + j[:, None]               # [WIN, BLOCK_N]
+        pos = (l0 * S - (P + E))[None, :] + j[:, None]         # [WIN, BLOCK_N], P + E folded: aligned
         xw = tl.load(x_chan + x_row[None, :] + pos,
                      mask=(n < n_cols)[None, :] & (pos >= 0) & (pos < L_in), other=0.0)
         acc = tl.dot(a, xw, input_precision=PRECISION)        # [BLOCK_T, BLOCK_N], fp32
         if HAS_BIAS:
             acc += bias
-        # 5. Store column n's T outputs along y's row.
+        # 6. Store column n's T outputs along y's row.
         y_row = b.to(tl.int64) * y_bs if WIDE else b * y_bs
         l = l0[None, :] + t[:, None]
         tl.store(y_chan + y_row[None, :] + l, acc.to(y_ptr.dtype.element_ty),
@@ -102,16 +110,24 @@ def conv1d_banded_kernel(
 _launch = DirectLaunch(conv1d_banded_kernel)
 
 
-def outputs_per_window(problem, config) -> int:
-    """T: the rows of the band whose taps all fall inside the window (point 1), at most BLOCK_T."""
+def window(problem, config) -> tuple:
+    """(T, E): the rows of the band whose taps all fall inside the window (point 1), at most
+    BLOCK_T, and how many positions before the first tap each window starts (point 5)."""
+    run = 16 // problem.element_size
     span = (problem.kernel_size - 1) * problem.dilation + 1
-    return max(0, min(config["BLOCK_T"], (config["WIN"] - span) // problem.stride + 1))
+
+    def fits(e):
+        return max(0, min(config["BLOCK_T"], (config["WIN"] - span - e) // problem.stride + 1))
+
+    e = -problem.padding % run
+    t = fits(e) // run * run
+    return (t, e) if t else (fits(0), 0)
 
 
 def launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
-    t = outputs_per_window(problem, config)
+    t, e = window(problem, config)
     n_tiles = triton.cdiv(problem.l_out, t)
     n_cols = problem.batch * n_tiles
     n_blocks = triton.cdiv(n_cols, config["BLOCK_N"] * config["STEPS"])
@@ -120,7 +136,7 @@ def launch(x, w, bias, out, problem, config):
             problem.length, problem.l_out, x.stride(0), x.stride(1), out.stride(0), out.stride(1),
             n_tiles, n_cols, n_blocks,
             problem.stride, problem.dilation, problem.padding, problem.kernel_size,
-            problem.out_channels // problem.in_channels, t, wide, bias is not None, config["precision"],
+            problem.out_channels // problem.in_channels, t, e, wide, bias is not None, config["precision"],
             config["BLOCK_T"], config["WIN"], config["BLOCK_N"], config["STEPS"])
     _launch((problem.out_channels * n_blocks,), args, config["num_warps"], config["num_stages"])
 
@@ -142,7 +158,7 @@ def config_limits(problem, config):
         return (f"a {config['WIN']}x{config['BLOCK_N']} window block and a {config['BLOCK_T']}x{config['BLOCK_N']} "
                 f"accumulator over {config['num_warps']} warps are {held} values a thread "
                 f"(> {MAX_HELD_PER_THREAD}): it would spill")
-    if outputs_per_window(problem, config) < 1:
+    if window(problem, config)[0] < 1:
         return (f"a {config['WIN']}-wide window holds no output's {problem.kernel_size} taps at dilation "
                 f"{problem.dilation}; take a wider WIN")
     return None

@@ -78,8 +78,8 @@ and W-S*BLOCK_L to be 0 or a power of two), a group's C_out with a divisor that 
 8-256 channels, at most 128 accumulator registers a thread (BLOCK_L x a part's channels), not
 depthwise (a group of one channel fills one column of an MMA), and a part's weights plus STAGES
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
-cannot run Gluon, so this family is checked on the GPU only. Every chunk loop runs NCHUNK, a
-power of two, chunks (12 channels in 16-channel chunks: 1; 80 in 16: 8, 3 of them zeros).
+cannot run Gluon, so this family is checked on the GPU only. A chunk loop runs cdiv(Cin, BLOCK_C) chunks,
+the last one masked (80 channels in 16-channel chunks: 5).
 """
 import torch
 import triton
@@ -657,15 +657,16 @@ def geometry(problem, config) -> dict:
                               f"{problem.out_channels // problem.groups} output channels brings a part to "
                               f"8-{config['COUT_MAX']} channels")
         cout = config["COUT_MAX"]
-    nchunk = triton.next_power_of_2(triton.cdiv(cin, bc))
+    nchunk = triton.cdiv(cin, bc)
     cout_p = max(8, triton.next_power_of_2(cout))   # an MMA N, and a power-of-two allocation
     slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
     terms = 2 if config["precision"] == "tf32x3" else 1
-    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1),     # _weights' two allocations
-                                                   (triton.next_power_of_2(k - 2) if k > 2 else 0))]
+    # _weights' two allocations, each a power of two of [COUT_P, BLOCK_C] tiles
+    w01, w23 = [triton.next_power_of_2(terms * taps * nchunk) if taps else 0
+                for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 0))]
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES

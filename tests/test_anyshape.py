@@ -2,6 +2,7 @@
 tagged `models` in problems.yaml, plus odd shapes, against the float64 reference in Triton's CPU
 interpreter (on a GPU, the same checks run on the device). And the rules reach both families."""
 import dataclasses
+import sys
 
 import pytest
 import torch
@@ -299,3 +300,18 @@ def test_window_taps_refuses_tiles_whose_accumulator_fills_the_registers():
     assert wt.config_limits(tcn, wt.known_configs["g4"]).endswith("256 accumulator registers a thread, "
                                                                   "the register file allows 255")
     assert [wt.config_limits(kb67, c) for c in wt.known_configs.values()] == [None, None]
+
+
+def test_banded_windows_start_on_16_bytes_and_hold_whole_runs_of_outputs():
+    """banded point 5: E = -P mod (16 bytes' positions) and T a multiple of it, or E = 0 where
+    no aligned run of outputs fits."""
+    window = sys.modules[BANDED.launch.__module__].window
+    conformer, mamba = SUITE.get("conformer-depthwise"), SUITE.get("mamba-depthwise")
+    assert window(conformer, BANDED.config({"WIN": 128})) == (64, 1)     # P 15, runs of 4 fp32
+    assert window(conformer, BANDED.config({"WIN": 64})) == (32, 1)      # 33 fit, 32 whole runs
+    assert window(conformer, BANDED.config({"WIN": 32})) == (2, 0)       # no run of 4 fits: unaligned
+    assert window(mamba, BANDED.config({"WIN": 64})) == (56, 5)          # P 3, runs of 8 bf16
+    strided = Problem.from_dict("s2", dict(batch=1, in_channels=4, out_channels=4, kernel_size=5, length=400,
+                                           stride=2, padding=2, groups=4))
+    t, e = window(strided, BANDED.config({"WIN": 64}))
+    assert (t, e) == (28, 2) and (t * 2) % 4 == 0

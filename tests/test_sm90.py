@@ -171,3 +171,12 @@ def test_staged_taps_copies_a_padded_grouped_window_in_16_byte_pieces(tmp_path):
     copies = [line for line in ptx.splitlines() if "cp.async.c" in line and "shared.global" in line]
     assert copies and all("0x10" in line for line in copies)
     assert "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32" in ptx
+
+
+def test_banded_windows_start_aligned_so_pipelined_copies_are_16_bytes():
+    """banded point 5: at conformer's P = 15 each window starts one position early (E = 1) and the
+    band shifts its taps with it, so the pipelined copies of x are 16-byte cp.async (4-byte before)."""
+    done = sm90("-p", "conformer-depthwise", "-v", "banded:BLOCK_T=64,WIN=128,BLOCK_N=64,STEPS=4,num_stages=2")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("regs"))
+    assert "wgmma" in line and "cp.async.cg:16" in line and "cp.async.ca" not in line

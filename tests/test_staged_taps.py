@@ -204,9 +204,16 @@ def test_a_wide_c_out_is_split_into_equal_parts():
 
 
 def test_taps_0_and_1_alone_need_no_second_allocation():
-    pointwise = SUITE.get("pointwise-expand")       # K 1: 16 chunks of 32 channels (12 rounded up)
+    pointwise = SUITE.get("pointwise-expand")       # K 1: 12 chunks of 32 channels, in room for 16
     geo = geometry(pointwise, FAMILY.config({"BLOCK_C": 32, "COUT_MAX": 128}))
-    assert (geo["W01"], geo["W23"]) == (16, 0)
+    assert (geo["NCHUNK"], geo["W01"], geo["W23"]) == (12, 16, 0)
+
+
+def test_the_chunk_loop_runs_only_the_chunks_that_hold_channels():
+    """whisper-conv1's 80 channels in 16-channel chunks: 5 chunks (8 before, 3 of them all zeros);
+    only the weight allocations round up to powers of two (taps 0-1: 10 tiles in 16, tap 2: 5 in 8)."""
+    geo = geometry(SUITE.get("whisper-conv1"), FAMILY.config({"BLOCK_C": 16, "COUT_MAX": 128}))
+    assert (geo["NCHUNK"], geo["W01"], geo["W23"]) == (5, 16, 8)
 
 
 def test_accumulators_that_would_spill_are_refused():
