@@ -10,7 +10,7 @@
 #                                              (bench/results/optimize-P.txt). FROM=promoted starts from the promoted
 #                                              kernel; STAGES="memory micro" walks only those
 #   bash bench/gpu_session.sh loop P [P ...]     optimize from the seed on each problem, then bench/targets.py on
-#                                              them (bench/results/optimize-P.txt, targets-loop.txt)
+#                                              them (bench/results/optimize-P.txt, targets-loop-P+....txt)
 #   bash bench/gpu_session.sh speed            bench/loop_speed.py: the memory stage on kb76 and optimize on mid, timed,
 #                                              with each variant's cost split (bench/results/loop-speed.md)
 #   bash bench/gpu_session.sh targets          bench/targets.py: each promoted kernel against the seed baseline and
@@ -60,7 +60,7 @@ case "${1:-}" in
     done ;;
   loop)
     # `optimize` from the seed on each problem (LOOP_TIMEOUT seconds each, BUDGETS="grid=4 memory=12" to cap
-    # a stage's measurements), then targets for them
+    # a stage's measurements), then targets for them, in targets-loop-TAG.txt (TAG: the problems' names)
     shift
     budgets=()
     for b in ${BUDGETS:-}; do budgets+=(--budget "$b"); done
@@ -68,8 +68,9 @@ case "${1:-}" in
       timeout "${LOOP_TIMEOUT:-600}" python3 -m workbench optimize -p "$p" --start seed "${budgets[@]}" 2>&1 | grep -v "^PASS" \
         | tee bench/results/optimize-$p.txt
     done
-    python3 bench/targets.py --problems "$(IFS=,; echo "$*")" 2>bench/results/targets-loop.log \
-      | tee bench/results/targets-loop.txt ;;
+    tag=${TAG:-$(IFS=+; echo "$*")}
+    python3 bench/targets.py --problems "$(IFS=,; echo "$*")" 2>bench/results/targets-loop-$tag.log \
+      | tee bench/results/targets-loop-$tag.txt ;;
   speed)
     python3 bench/loop_speed.py --out bench/results ;;
   tma-probe)

@@ -185,20 +185,21 @@ FAMILY = Family(
     # A 64-row band over a 128-wide window: up to 65 taps at stride 1, x read twice for a short
     # kernel; two warpgroups share each 64 x 64 x 128 product (48 values a thread), 4 a program.
     defaults=_config(64, 128, 64, 4, 8, 2),
-    # Aimed at classes of shapes by reasoning and checked for spills with bench/sm90.py (not yet
-    # measured on the H200):
+    # Measured on the H200 (bench/results/models-sweep/*-banded-aligned.txt, one process each):
     known_configs={
-        # Short kernels (Mamba's K = 4, ConvNeXt-style K <= 8): a 64-wide window keeps 61 of 64
-        # rows, so x is read 1.05 times and the product costs 128 FLOPs an output; 128 columns a
-        # product and 8 a program amortise the band. One stage: 16-bit windows are loaded through
-        # registers (2-byte elements, no cp.async), and a second set of them would spill.
-        "short_kernel": _config(64, 64, 128, 8, 8, 1),
-        # Long kernels (Conformer's K = 31, up to K = 65): all 64 rows fit a 128-wide window, x read
-        # twice, 256 FLOPs an output, still far under the TF32 ridge; one product a program and one
-        # stage: on conformer-depthwise more products a program, or a second stage, were slower
-        # (fewer programs, less in flight; bench/results/models-sweep/conformer-depthwise.txt).
-        "long_kernel": _config(64, 128, 64, 1, 8, 1),
-        # Very long kernels (K up to 129): a 256-wide window at 128 rows, 96 values a thread.
+        # Short kernels (Mamba's K = 4, ConvNeXt-style K <= 8): a 64-wide window keeps 56 of 64
+        # rows at 16 bits (whole runs of 8 after E = 5), so x is read 1.14 times and the product
+        # costs 128 FLOPs an output; 4 products a program, 2 stages of 16-byte copies: mamba-depthwise
+        # 0.217 ms against 0.273 for 128 columns, 8 products, one stage (0.457 unaligned). depthwise
+        # READ=rows stays far ahead there (0.088): at K = 4 there are few FMAs to move.
+        "short_kernel": _config(64, 64, 64, 4, 8, 2),
+        # Long kernels (Conformer's K = 31): 32 rows over a 64-wide window, x read twice, 128 FLOPs
+        # an output on mma.sync; 8 products a program, 3 stages of 16-byte copies (point 5) in
+        # flight: conformer-depthwise 0.027 ms, 58.8% of the floor, against 0.034 for one 64 x 128
+        # product a program (0.040 with the unaligned file), and depthwise READ=rows' 0.027.
+        "long_kernel": _config(32, 64, 64, 8, 4, 3),
+        # Very long kernels (K up to 129), by reasoning (not measured): a 256-wide window at 128 rows,
+        # 96 values a thread, checked for spills with bench/sm90.py.
         "very_long_kernel": _config(128, 256, 64, 4, 8, 1),
     },
     stages=("grid", "tiling", "memory", "micro"),

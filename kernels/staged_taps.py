@@ -829,7 +829,8 @@ FAMILY = Family(
     # programs an SM where both fit (grouped-conv 0.172 ms: 8 groups leave 4 of 132 SMs idle at one
     # an SM, grouped-conv-per-sm.txt); few_inputs for a handful of input channels (12 ECG leads:
     # 16-channel chunks waste less of each product than 32, 128 positions a tile; ecg-12lead 0.145 ms
-    # against narrow's 0.171, ecg-12lead-staged.txt).
+    # against narrow's 0.171, ecg-12lead-staged.txt); wide_out for a C_out over 256 (whisper-conv1's 384
+    # in 3 parts of 128: 0.036 ms against tap_gemm's 0.043-0.057 and cuDNN's 0.076, whisper-conv1.txt).
     known_configs={
         "worker": _config(STORE="worker"),
         "wide": _config(BLOCK_C=32, STAGES=3, MMA="async"),
@@ -839,6 +840,7 @@ FAMILY = Family(
         "narrow": _config(BLOCK_L=128, BLOCK_C=32, STAGES=4, MMA="async"),
         "pair": _config(BLOCK_C=32, STAGES=3, MMA="async", PER_SM=2),
         "few_inputs": _config(BLOCK_L=128, STAGES=3, MMA="async"),
+        "wide_out": _config(BLOCK_C=32, STAGES=3, MMA="async", COUT_MAX=128),
     },
     stages=("memory",),
     supports=supports,

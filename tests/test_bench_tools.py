@@ -1,4 +1,7 @@
 """bench/traffic.py's streaming kernel (CPU interpreter) and bench/pc_stalls.py's tables."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,11 @@ def test_the_store_rate_kernel_writes_every_tile_of_y_once_in_each_order():
     flat = torch.full((8 * 128,), -1.0)
     write_tiles_kernel[(3,)](flat, 8, TILES=tiles, L_out=70, COUT=8, BLOCK_L=16, ORDER="flat")
     assert torch.equal(flat, torch.arange(8.0).repeat_interleave(128))
+
+
+def test_the_size_copy_table_asks_for_a_gpu_by_name():
+    """bench/size_copy.py times device copies; without a GPU it says so and exits non-zero."""
+    done = subprocess.run([sys.executable, "bench/size_copy.py", "--problems", "conformer-depthwise"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 1 and "it needs a CUDA GPU" in done.stderr

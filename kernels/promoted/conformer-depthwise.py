@@ -1,6 +1,6 @@
 # Promoted conv1d kernel for problem conformer-depthwise (B=16 Cin=256 Cout=256 K=31 L=2048 stride=1 dil=1 pad=15 groups=256 float32).
-# Family depthwise from kernels/depthwise.py, config pinned below; run 20261203-142706-profile-memory-conformer-depthwise on
-# NVIDIA H200: 0.02835 ms, 15x the seed kernel, 5.29x cuDNN.
+# Family depthwise from kernels/depthwise.py, config pinned below; run 20261203-185330-profile-memory-conformer-depthwise on
+# NVIDIA H200: 0.02677 ms, 15.9x the seed kernel, 5.62x cuDNN.
 # ModelNew is a drop-in nn.Conv1d: it runs depthwise where that kernel's own limits hold for the
 # input, else the portable Triton kernel (tap_gemm), else torch.nn.functional.conv1d, and
 # warns once per reason. Written by `workbench promote`; regenerate rather than edit
@@ -464,7 +464,7 @@ def portable__config(co, l, ci, fold, warps, stages, load="pointers", acc="co_l"
             "precision": "tf32", "LOAD": load, "ACC": acc}
 
 
-CONFIG = {'BLOCK_C': 1, 'BLOCK_L': 2048, 'num_warps': 4, 'num_stages': 1, 'READ': 'rows', 'TILES': 1}
+CONFIG = {'BLOCK_C': 1, 'BLOCK_L': 512, 'num_warps': 4, 'num_stages': 1, 'READ': 'rows', 'TILES': 4}
 PROBLEM = 'conformer-depthwise'  # the problem it was tuned on
 STRICT = False  # whether fp32 inputs want fp32 products (no TF32), as on conformer-depthwise
 # Triton's CPU interpreter decorated the kernels above (TRITON_INTERPRET=1 when this module was imported)

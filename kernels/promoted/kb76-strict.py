@@ -592,15 +592,16 @@ def geometry(problem, config) -> dict:
                               f"{problem.out_channels // problem.groups} output channels brings a part to "
                               f"8-{config['COUT_MAX']} channels")
         cout = config["COUT_MAX"]
-    nchunk = triton.next_power_of_2(triton.cdiv(cin, bc))
+    nchunk = triton.cdiv(cin, bc)
     cout_p = max(8, triton.next_power_of_2(cout))   # an MMA N, and a power-of-two allocation
     slot = bc * w + (0 if shift else 3 * q)   # cp.async: the last row group starts 3*Q in
     junk = reach if config["FILL"] == "window" else 0      # junk rows read up to `reach` past the data
     xalloc = triton.cdiv(config["STAGES"] * slot + junk, 64) * 64
     k = problem.kernel_size
     terms = 2 if config["precision"] == "tf32x3" else 1
-    w01, w23 = [terms * taps * nchunk for taps in ((2 if k > 1 else 1),     # _weights' two allocations
-                                                   (triton.next_power_of_2(k - 2) if k > 2 else 0))]
+    # _weights' two allocations, each a power of two of [COUT_P, BLOCK_C] tiles
+    w01, w23 = [triton.next_power_of_2(terms * taps * nchunk) if taps else 0
+                for taps in ((2 if k > 1 else 1), (k - 2 if k > 2 else 0))]
     smem = size * (xalloc + (w01 + w23) * cout_p * bc) + ALLOC_SLACK_BYTES
     if config["STORE"] == "rows":
         smem += ROWS_SCRATCH_BYTES
