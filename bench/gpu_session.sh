@@ -60,7 +60,7 @@ case "${1:-}" in
     done ;;
   loop)
     # `optimize` from the seed on each problem (LOOP_TIMEOUT seconds each, BUDGETS="grid=4 memory=12" to cap
-    # a stage's measurements), then targets for them, in targets-loop-TAG.txt (TAG: the problems' names)
+    # a stage's measurements), then targets for them, in targets-loop-LOOP_TAG.txt (default: the problems' names)
     shift
     budgets=()
     for b in ${BUDGETS:-}; do budgets+=(--budget "$b"); done
@@ -68,9 +68,9 @@ case "${1:-}" in
       timeout "${LOOP_TIMEOUT:-600}" python3 -m workbench optimize -p "$p" --start seed "${budgets[@]}" 2>&1 | grep -v "^PASS" \
         | tee bench/results/optimize-$p.txt
     done
-    tag=${TAG:-$(IFS=+; echo "$*")}
-    python3 bench/targets.py --problems "$(IFS=,; echo "$*")" 2>bench/results/targets-loop-$tag.log \
-      | tee bench/results/targets-loop-$tag.txt ;;
+    tag=${LOOP_TAG:-$(IFS=+; echo "$*")}
+    python3 bench/targets.py --problems "$(IFS=,; echo "$*")" 2>"bench/results/targets-loop-$tag.log" \
+      | tee "bench/results/targets-loop-$tag.txt" ;;
   speed)
     python3 bench/loop_speed.py --out bench/results ;;
   tma-probe)

@@ -1,6 +1,6 @@
 """How close a kernel of a problem's size can get to its memory floor: a device copy of exactly the
-problem's bytes (half read, half written), timed like every variant (workbench.timing: L2 flushed,
-CUDA events, median), against the floor those bytes take at the 2 GiB copy's bandwidth.
+problem's bytes (half read, half written), timed like every variant (workbench.collect.timing: L2
+flushed, CUDA events, median), against the floor those bytes take at the 2 GiB copy's bandwidth.
 
 A small problem pays a launch, a ramp-up and a last wave that a 2 GiB copy spreads over far more
 bytes; this table says how much of the floor that leaves to a kernel that only streams.
@@ -17,6 +17,7 @@ import torch
 
 from workbench import problems
 from workbench.collect import timing
+from workbench.errors import WorkbenchError
 from workbench.problems import load_suite
 
 
@@ -25,11 +26,15 @@ def main():
     ap.add_argument("--problems", help="comma-separated names (default: the suite's `models` tag)")
     ap.add_argument("--tag", default="models")
     args = ap.parse_args()
+    suite = load_suite()
+    try:
+        chosen = ([suite.get(n) for n in args.problems.split(",")] if args.problems
+                  else [p for p in suite.problems.values() if args.tag in p.tags])
+    except WorkbenchError as e:
+        raise SystemExit(f"bench/size_copy.py: {e}")
     if not torch.cuda.is_available():
         raise SystemExit("bench/size_copy.py times device copies: it needs a CUDA GPU")
-    suite = load_suite()
-    chosen = ([suite.get(n) for n in args.problems.split(",")] if args.problems
-              else [p for p in suite.problems.values() if args.tag in p.tags])
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
     gbps = timing.copy_bandwidth_gbps()
     print(f"{torch.cuda.get_device_name()}: 2 GiB copy bandwidth {gbps:.0f} GB/s\n")
     print("| problem | MB moved | floor at that bandwidth (us) | copy of the same bytes (us) | copy's % of the floor |")
@@ -38,7 +43,7 @@ def main():
         moved = problems.facts(problem)["min_bytes"]
         src = torch.empty(moved // 2, dtype=torch.uint8, device="cuda")
         dst = torch.empty_like(src)
-        ms = timing.benchmark(lambda i: dst.copy_(src), n_sets=timing.rotation_count(moved, 64 << 20))["median_ms"]
+        ms = timing.benchmark(lambda i: dst.copy_(src), l2_bytes=l2)["median_ms"]   # L2 flushed before each
         floor_us = moved / (gbps * 1e3)
         print(f"| {problem.name} | {moved / 1e6:.1f} | {floor_us:.1f} | {ms * 1e3:.1f} | {100 * floor_us / (ms * 1e3):.1f} |")
 

@@ -8,7 +8,8 @@ product instead, where the tensor cores do the multiply-adds and every element o
 about once.
 
 1. The band. T consecutive outputs of one channel, positions l0 .. l0+T-1, read the window of x
-   that starts at l0*S - P and is WIN = (T-1)*S + (K-1)*D + 1 elements long (or less). Over that
+   that starts at l0*S - P and is WIN = (T-1)*S + (K-1)*D + 1 elements long (or less; point 5
+   starts it E elements earlier). Over that
    window the conv is one matrix-vector product with a banded (Toeplitz) matrix:
 
        y[l0 + t] = sum_j A[t, j] * x[l0*S - P + j],   A[t, j] = w[co, k]  where j = t*S + k*D
@@ -22,7 +23,7 @@ about once.
    a [BLOCK_T, BLOCK_N] tile of y: a tl.dot, on the tensor cores (wgmma on sm_90). Column n's
    window is contiguous in x, so the block is K-major (as TF32 products need) and each column
    a coalesced read; windows of neighbouring tiles overlap by WIN - T*S elements, so x is read
-   WIN / (T*S) times (about 1.05 at K = 4 with a 64-wide window, 2 at K = 31 with 128), mostly
+   WIN / (T*S) times (1.14 at K = 4 in bf16 with a 64-wide window, 2 at K = 31), mostly
    from DRAM once and L1/L2 after, against K times for the FMA form.
 
 3. What the product costs. 2*WIN FLOPs per output instead of 2*K: 128-256 for these windows.
@@ -30,8 +31,8 @@ about once.
    under half the TF32 ridge (~116 FLOP/B on an H200) and a quarter of the 16-bit one: the
    tensor cores stay off the critical path and the kernel runs at the copy roofline's pace.
 
-4. Tiles. BLOCK_T rows (64 or 128: one or two warpgroup MMAs), T = the rows whose taps fit in
-   WIN, the rest masked; BLOCK_N columns per product and STEPS products per program, the band
+4. Tiles. BLOCK_T rows (64 or 128: one or two warpgroup MMAs; 32: mma.sync), T = the rows whose
+   taps fit in WIN, in whole runs (point 5), the rest masked; BLOCK_N columns per product and STEPS products per program, the band
    built once for all of them; the loop over steps lets Triton's pipeliner (num_stages) load the
    next block while this one multiplies. The grid is flat, column blocks of a channel fastest,
    so programs launched together read neighbouring windows of the same rows.
@@ -40,9 +41,11 @@ about once.
    Conformer's P = 15 every load and every pipelined copy of x would be 4 bytes wide. Each window
    starts E = (-P) mod RUN positions earlier instead (RUN = 16 bytes of x), the band shifts its
    taps E columns right (A[t, j] = w[co, k] where j = t*S + k*D + E), and T is a multiple of RUN,
-   so every window starts on a 16-byte boundary of an aligned row: 16-byte loads, and 16-byte
-   cp.async copies when num_stages > 1. Where that leaves no output, E is 0 and the windows
-   start unaligned.
+   so every window starts on a 16-byte boundary of its row: 16-byte loads, and 16-byte cp.async
+   copies when num_stages > 1. Triton only knows the rows themselves are aligned when x's length
+   and strides are multiples of 16 elements (the integers it specializes on); elsewhere the
+   result is the same and the copies narrower (conformer at L = 2040: 4-byte cp.async). Where
+   whole runs leave no output, E is 0 and the windows start unaligned.
 
 6. Edges and precision. Window reads are masked at x's ends (zero padding) and past the last
    column; stores are masked at T, at L_out and past the last column, so any length, stride,
@@ -112,7 +115,8 @@ _launch = DirectLaunch(conv1d_banded_kernel)
 
 def window(problem, config) -> tuple:
     """(T, E): the rows of the band whose taps all fall inside the window (point 1), at most
-    BLOCK_T, and how many positions before the first tap each window starts (point 5)."""
+    BLOCK_T and in whole runs, and how many positions before the first tap each window starts
+    (point 5)."""
     run = 16 // problem.element_size
     span = (problem.kernel_size - 1) * problem.dilation + 1
 
@@ -182,7 +186,7 @@ FAMILY = Family(
         "num_stages": (1, 2, 3, 4),
         "precision": ("tf32", "tf32x3", "ieee"),
     },
-    # A 64-row band over a 128-wide window: up to 65 taps at stride 1, x read twice for a short
+    # A 64-row band over a 128-wide window: up to 65 - E taps at stride 1, x read twice for a short
     # kernel; two warpgroups share each 64 x 64 x 128 product (48 values a thread), 4 a program.
     defaults=_config(64, 128, 64, 4, 8, 2),
     # Measured on the H200 (bench/results/models-sweep/*-banded-aligned.txt, one process each):

@@ -78,8 +78,9 @@ and W-S*BLOCK_L to be 0 or a power of two), a group's C_out with a divisor that 
 8-256 channels, at most 128 accumulator registers a thread (BLOCK_L x a part's channels), not
 depthwise (a group of one channel fills one column of an MMA), and a part's weights plus STAGES
 windows must fit the 227 KiB of shared memory. It needs an sm_90 GPU: Triton's CPU interpreter
-cannot run Gluon, so this family is checked on the GPU only. A chunk loop runs cdiv(Cin, BLOCK_C) chunks,
-the last one masked (80 channels in 16-channel chunks: 5).
+cannot run Gluon, so this family is checked on the GPU only. A chunk loop runs cdiv(Cin, BLOCK_C)
+chunks, the last one masked where it is partial (80 channels in 32-channel chunks: 3, half of the
+last).
 """
 import torch
 import triton
@@ -214,8 +215,9 @@ def _at(buf, offset):
 
 @gluon.jit
 def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
-    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations, each a power of two: K = 3
-    needs 3 taps' room, not 4; for K > 4 the second holds K - 2 rounded up (K = 7: 2 + 8 taps).
+    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations of [COUT_P, BLOCK_C] tiles, each
+    (taps x NCHUNK x TERMS) rounded up to a power of two: K = 3 needs 3 taps' room, not 4; K = 7 at
+    one chunk, 2 + 8.
     Under precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
         return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
