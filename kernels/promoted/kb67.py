@@ -149,8 +149,9 @@ def _at(buf, offset):
 
 @gluon.jit
 def _weights(w01, w23, k: gl.constexpr, chunk, NCHUNK: gl.constexpr, TERMS: gl.constexpr, term: gl.constexpr):
-    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations, each a power of two: K = 3
-    needs 3 taps' room, not 4; for K > 4 the second holds K - 2 rounded up (K = 7: 2 + 8 taps).
+    """W_k of one chunk; taps 0-1 and 2..K-1 live in two allocations of [COUT_P, BLOCK_C] tiles, each
+    (taps x NCHUNK x TERMS) rounded up to a power of two: K = 3 needs 3 taps' room, not 4; K = 7 at
+    one chunk, 2 + 8.
     Under precision=tf32x3 each holds the TF32 parts (term 0), then the residuals (term 1)."""
     if k < 2:
         return w01.index(term * (w01.shape[0] // TERMS) + k * NCHUNK + chunk)
