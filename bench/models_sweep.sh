@@ -11,18 +11,19 @@ trap 'tar czf "$OUT/models-sweep.tgz" "$dir" 2>/dev/null' EXIT
 declare -A GRIDS
 ROWS="depthwise:READ=rows,BLOCK_C=1,BLOCK_L=256|512|1024|2048,num_warps=2|4,TILES=1|2|4"
 GRIDS[mamba-depthwise]="$ROWS"
-GRIDS[conformer-depthwise]="banded:BLOCK_T=64,WIN=64,BLOCK_N=64,STEPS=1,num_warps=8,num_stages=1
+GRIDS[conformer-depthwise]="banded:BLOCK_T=32,WIN=64,BLOCK_N=64|128,STEPS=4|8|16,num_warps=4,num_stages=3|4
 $ROWS"
 GRIDS[grouped-conv]="staged_taps:BLOCK_L=64|128,BLOCK_C=16|32,STAGES=3|4,MMA=async,PER_SM=1|2
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
 CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
 GRIDS[tcn-dilated]="$CHANNELS"
 GRIDS[pointwise-expand]="$CHANNELS
-staged_taps:BLOCK_L=64|128,BLOCK_C=64,STAGES=3,MMA=async,COUT_MAX=128|64"
+row_gemm:BLOCK_M=128,BLOCK_N=128|256,BLOCK_K=64,num_warps=8,num_stages=3|4
+row_gemm:BLOCK_M=256,BLOCK_N=128,BLOCK_K=64,num_warps=8,num_stages=3|4"
 GRIDS[whisper-conv1]="staged_taps:BLOCK_L=64|128,BLOCK_C=16|32,STAGES=3|4,MMA=async,COUT_MAX=128|64
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=64|128,BLOCK_L=128,BLOCK_CI=16|32,num_warps=4|8,num_stages=3"
 GRIDS[large-kernel]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3|4"
-GRIDS[codec-conv]="staged_taps:BLOCK_L=64|128,BLOCK_C=32,STAGES=3|4,MMA=async,PER_SM=1|2
+GRIDS[codec-conv]="staged_taps:BLOCK_L=64|128,BLOCK_C=32,STAGES=2|3,MMA=async,PER_SM=2
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=32,BLOCK_L=128|256,BLOCK_CI=32,num_warps=4|8,num_stages=3"
 GRIDS[ecg-12lead]="staged_taps:BLOCK_L=64|128,BLOCK_C=16,STAGES=3|6,MMA=async,PER_SM=1|2
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=16,num_warps=4|8,num_stages=3"
