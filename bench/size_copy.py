@@ -15,7 +15,7 @@ device.prepare()
 
 import torch
 
-from workbench import problems
+from workbench import problems, roofline
 from workbench.collect import timing
 from workbench.errors import WorkbenchError
 from workbench.problems import load_suite
@@ -40,12 +40,11 @@ def main():
     print("| problem | MB moved | floor at that bandwidth (us) | copy of the same bytes (us) | copy's % of the floor |")
     print("|---|---|---|---|---|")
     for problem in chosen:
-        moved = problems.facts(problem)["min_bytes"]
-        src = torch.empty(moved // 2, dtype=torch.uint8, device="cuda")
-        dst = torch.empty_like(src)
-        ms = timing.benchmark(lambda i: dst.copy_(src), l2_bytes=l2)["median_ms"]   # L2 flushed before each
-        floor_us = moved / (gbps * 1e3)
-        print(f"| {problem.name} | {moved / 1e6:.1f} | {floor_us:.1f} | {ms * 1e3:.1f} | {100 * floor_us / (ms * 1e3):.1f} |")
+        facts = problems.facts(problem)
+        floor_ms = roofline.floor(facts, gbps, None)["memory_ms"]
+        ms = timing.copy_ms(facts["min_bytes"], l2_bytes=l2)      # L2 flushed before each run
+        print(f"| {problem.name} | {facts['min_bytes'] / 1e6:.1f} | {floor_ms * 1e3:.1f} | {ms * 1e3:.1f} "
+              f"| {100 * floor_ms / ms:.1f} |")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ about once.
 
 1. The band. T consecutive outputs of one channel, positions l0 .. l0+T-1, read the window of x
    that starts at l0*S - P and is WIN = (T-1)*S + (K-1)*D + 1 elements long (or less; point 5
-   starts it E elements earlier). Over that
-   window the conv is one matrix-vector product with a banded (Toeplitz) matrix:
+   starts it E elements earlier). Over that window the conv is one matrix-vector product with a
+   banded (Toeplitz) matrix:
 
        y[l0 + t] = sum_j A[t, j] * x[l0*S - P + j],   A[t, j] = w[co, k]  where j = t*S + k*D
 
@@ -32,10 +32,11 @@ about once.
    tensor cores stay off the critical path and the kernel runs at the copy roofline's pace.
 
 4. Tiles. BLOCK_T rows (64 or 128: one or two warpgroup MMAs; 32: mma.sync), T = the rows whose
-   taps fit in WIN, in whole runs (point 5), the rest masked; BLOCK_N columns per product and STEPS products per program, the band
-   built once for all of them; the loop over steps lets Triton's pipeliner (num_stages) load the
-   next block while this one multiplies. The grid is flat, column blocks of a channel fastest,
-   so programs launched together read neighbouring windows of the same rows.
+   taps fit in WIN, in whole runs (point 5), the rest masked; BLOCK_N columns per product and
+   STEPS products per program, the band built once for all of them; the loop over steps lets
+   Triton's pipeliner (num_stages) load the next block while this one multiplies. The grid is
+   flat, column blocks of a channel fastest, so programs launched together read neighbouring
+   windows of the same rows.
 
 5. Aligned windows. A window that starts at l0*S - P is 16-byte aligned only when P is, so at
    Conformer's P = 15 every load and every pipelined copy of x would be 4 bytes wide. Each window

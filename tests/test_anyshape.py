@@ -2,7 +2,6 @@
 tagged `models` in problems.yaml, plus odd shapes, against the float64 reference in Triton's CPU
 interpreter (on a GPU, the same checks run on the device). And the rules reach both families."""
 import dataclasses
-import sys
 
 import pytest
 import torch
@@ -305,7 +304,7 @@ def test_window_taps_refuses_tiles_whose_accumulator_fills_the_registers():
 def test_banded_windows_start_on_16_bytes_and_hold_whole_runs_of_outputs():
     """banded point 5: E = -P mod (16 bytes' positions) and T a multiple of it, or E = 0 where
     no aligned run of outputs fits."""
-    window = sys.modules[BANDED.launch.__module__].window
+    window = BANDED.module.window
     conformer, mamba = SUITE.get("conformer-depthwise"), SUITE.get("mamba-depthwise")
     assert window(conformer, BANDED.config({"WIN": 128})) == (64, 1)     # P 15, runs of 4 fp32
     assert window(conformer, BANDED.config({"WIN": 64})) == (32, 1)      # 33 fit, 32 whole runs

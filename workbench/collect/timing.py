@@ -63,9 +63,13 @@ def wall_clock(run, runs: int = 3) -> dict:
     return {**summarize(times), "clock": "wall"}
 
 
+def copy_ms(moved_bytes: int, **benchmark_args) -> float:
+    """Median time of a device-to-device copy that moves `moved_bytes`, half read, half written."""
+    src = torch.empty(moved_bytes // 2, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    return benchmark(lambda i: dst.copy_(src), **benchmark_args)["median_ms"]
+
+
 def copy_bandwidth_gbps() -> float:
     """Device-to-device copy bandwidth, bytes read plus written: the memory roof of every run."""
-    src = torch.empty(COPY_BYTES // 2, dtype=torch.uint8, device="cuda")
-    dst = torch.empty_like(src)
-    t = benchmark(lambda i: dst.copy_(src), target_ms=300, min_runs=10, max_runs=30)
-    return COPY_BYTES / (t["median_ms"] * 1e-3) / 1e9
+    return COPY_BYTES / (copy_ms(COPY_BYTES, target_ms=300, min_runs=10, max_runs=30) * 1e-3) / 1e9
