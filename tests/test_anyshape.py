@@ -17,6 +17,7 @@ MODELS = [p for p in SUITE.problems.values() if "models" in p.tags]
 TAP = registry.family("tap_gemm")
 DEPTHWISE = registry.family("depthwise")
 BANDED = registry.family("banded")
+TMA_GEMM = registry.family("tma_gemm")
 
 
 def small(p: Problem) -> Problem:
@@ -92,11 +93,34 @@ def test_the_pointer_path_takes_every_shape():
     for v in TAP_VARIANTS:
         for p in SHAPES:
             why = TAP.unsupported(p, v.config)
-            assert why is None if v.config["LOAD"] == "pointers" else why is None or why.startswith("LOAD=tma"), why
+            assert why is None if v.config["LOAD"] == "pointers" else why is None or why.startswith(("LOAD=tma", "TMA")), why
 
 
 @pytest.mark.parametrize("variant,problem", TAP_RUNS, ids=[f"{v.id}-{p.name}" for v, p in TAP_RUNS])
 def test_tap_gemm_runs_every_shape(variant, problem):
+    _passes(variant, problem)
+
+
+# tma_gemm's known configs and defaults, and a small tile: every shape, directly where TMA reads
+# x's taps as they are, through tap planes elsewhere (tests/test_tma_gemm.py checks which is which)
+TMA_GEMM_VARIANTS = [TMA_GEMM.variant(c) for c in [TMA_GEMM.defaults, *TMA_GEMM.known_configs.values(),
+                                                   {"BLOCK_CO": 16, "BLOCK_L": 32, "BLOCK_CI": 16, "num_warps": 4}]]
+TMA_GEMM_RUNS = [(v, p) for v in TMA_GEMM_VARIANTS for p in SHAPES if TMA_GEMM.unsupported(p, v.config) is None]
+
+
+def test_tma_gemm_refuses_only_tiles_too_large_for_a_dtype():
+    """Every shape runs; a config is refused only where its tiles overflow shared memory at the
+    shape's element size (the 16-bit configs at fp32), and the small tile runs everything."""
+    for v in TMA_GEMM_VARIANTS:
+        for p in SHAPES:
+            why = TMA_GEMM.unsupported(p, v.config)
+            assert why is None or (p.element_size == 4 and "shared memory" in why), (v.id, p.name, why)
+    assert {v.id for v, _ in TMA_GEMM_RUNS} == {v.id for v in TMA_GEMM_VARIANTS}
+    assert [TMA_GEMM.unsupported(p, TMA_GEMM_VARIANTS[-1].config) for p in SHAPES] == [None] * len(SHAPES)
+
+
+@pytest.mark.parametrize("variant,problem", TMA_GEMM_RUNS, ids=[f"{p.name}-{v.id}" for v, p in TMA_GEMM_RUNS])
+def test_tma_gemm_runs_every_shape(variant, problem):
     _passes(variant, problem)
 
 
@@ -227,19 +251,19 @@ def test_tma_refusals():
     assert TAP.unsupported(aligned, tma) is None
     assert TAP.unsupported(dataclasses.replace(aligned, kernel_size=1, dilation=3, padding=0), tma) is None
     cases = {
-        "stride2": ({"stride": 2}, tma, "LOAD=tma at stride 2: a descriptor's box reads consecutive positions"),
-        "odd rows": ({"length": 66}, tma, "LOAD=tma: x's rows (L_in) of 66 float32 elements are 264 bytes, "
+        "stride2": ({"stride": 2}, tma, "TMA at stride 2: a descriptor's box reads consecutive positions"),
+        "odd rows": ({"length": 66}, tma, "TMA: x's rows (L_in) of 66 float32 elements are 264 bytes, "
                                           "not a multiple of 16"),
         "fp16 rows": ({"length": 68, "dtype": "float16", "dilation": 8, "padding": 8}, tma,
-                      "LOAD=tma: x's rows (L_in) of 68 float16 elements are 136 bytes"),
-        "weight rows": ({"in_channels": 6}, tma, "LOAD=tma: the weights' rows (C_in per group) of 6 float32 "
+                      "TMA: x's rows (L_in) of 68 float16 elements are 136 bytes"),
+        "weight rows": ({"in_channels": 6}, tma, "TMA: the weights' rows (C_in per group) of 6 float32 "
                                                  "elements are 24 bytes"),
-        "padding": ({"padding": 1}, tma, "LOAD=tma with taps shifted by P=1, D=4 float32 elements: a descriptor "
+        "padding": ({"padding": 1}, tma, "TMA with taps shifted by P=1, D=4 float32 elements: a descriptor "
                                          "load must start 16-byte aligned along L"),
-        "dilation": ({"dilation": 1, "padding": 0}, tma, "LOAD=tma with taps shifted by P=0, D=1"),
+        "dilation": ({"dilation": 1, "padding": 0}, tma, "TMA with taps shifted by P=0, D=1"),
         "pointwise padding": ({"kernel_size": 1, "dilation": 1, "padding": 2}, tma,
-                              "LOAD=tma with taps shifted by P=2"),
-        "fp16 dilation": ({"dtype": "float16", "padding": 8}, tma, "LOAD=tma with taps shifted by P=8, D=4 float16"),
+                              "TMA with taps shifted by P=2"),
+        "fp16 dilation": ({"dtype": "float16", "padding": 8}, tma, "TMA with taps shifted by P=8, D=4 float16"),
         "fold": ({}, {**tma, "FOLD": "yes"}, "LOAD=tma with FOLD=yes"),
     }
     for name, (change, config, reason) in cases.items():
@@ -270,7 +294,7 @@ def test_the_rules_reach_tap_gemm_from_the_seed():
         assert ("row_gemm" in {q.variant.family for q in proposals}) == (p.groups == 1)
 
 
-NEW_FAMILIES = [registry.family(name) for name in ("tap_gemm", "depthwise", "banded", "implicit_gemm_groups")]
+NEW_FAMILIES = [registry.family(name) for name in ("tap_gemm", "tma_gemm", "depthwise", "banded", "implicit_gemm_groups")]
 FULL_SIZE = [(f.variant(c), p) for f in NEW_FAMILIES for c in [f.defaults, *f.known_configs.values()]
              for p in MODELS if not f.unsupported(p, f.config(c)) or not p.fits_interpreter]
 

@@ -83,10 +83,10 @@ def test_the_store_rate_kernel_writes_every_tile_of_y_once_in_each_order():
 
 @pytest.mark.parametrize("problems,says", [("conformer-depthwise", "it needs a CUDA GPU"),
                                            ("conformer-depthwise,nope", "unknown problem 'nope'")])
-def test_the_size_copy_table_names_what_it_lacks(problems, says):
-    """bench/size_copy.py times device copies; without a GPU, or given a problem the suite does not
+def test_the_same_size_table_names_what_it_lacks(problems, says):
+    """bench/same_size.py times device copies and GEMMs; without a GPU, or given a problem the suite does not
     have, it says so and exits non-zero."""
-    done = subprocess.run([sys.executable, "bench/size_copy.py", "--problems", problems],
+    done = subprocess.run([sys.executable, "bench/same_size.py", "--problems", problems],
                           cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 1 and says in done.stderr

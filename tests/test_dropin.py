@@ -118,10 +118,13 @@ def test_odd_shapes_match_torch_in_the_interpreter(path, case):
     mod, taken, said = check_case(path, case, "cpu")
     depthwise_only = mod.TUNED["supports"](mod.Conv1dProblem(
         torch.empty(1, 4, 16), torch.empty(4, 4, 3), None, 1, 0, 1, 1, mod.STRICT)) is not None
-    if case.groups == 1 and not depthwise_only:   # the interpreter runs the tuned family, unless it is a Gluon one
+    # tiles tuned for 16-bit inputs may overflow shared memory at fp32: a fallback that says so
+    too_large = taken == "portable" and case.dtype == torch.float32 and "shared memory" in said[0]
+    if case.groups == 1 and not depthwise_only and not too_large:
+        # the interpreter runs the tuned family, unless it is a Gluon one
         assert taken == ("tuned" if mod.TUNED["interpretable"] else "portable")
     elif taken != "tuned":
-        assert "groups" in said[0] or "Gluon" in said[0]
+        assert "groups" in said[0] or "Gluon" in said[0] or too_large
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)

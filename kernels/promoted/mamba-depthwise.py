@@ -275,6 +275,32 @@ def dot_precision(problem, config) -> str:
     return "tf32" if config["precision"] == "tf32" else "fp32"
 
 
+def tap_major(w, problem):
+    """The weights as [groups, K, Cout_g, Cin_g], each tap's tile contiguous along C_in: the layout
+    a tap-by-tap product reads its A tiles from. A view, no copy, when K = 1."""
+    g = problem.groups
+    return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
+
+
+def tma_shape_limits(problem) -> str | None:
+    """Why tensor descriptors cannot load a tap-by-tap product's tiles of `problem`, or None: x as
+    [B, G, Cin_g, L_in] and the tap-major weights as [G, K, Cout_g, Cin_g], a tap's box starting
+    k*D - P positions from its tile."""
+    if problem.stride > 1:
+        return f"TMA at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
+    size = problem.element_size
+    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
+        if n * size % 16:
+            return (f"TMA: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
+                    f"of 16 (TMA's row alignment)")
+    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
+        # tiles are >= 16 elements long, so a tile's first box starts aligned; tap k shifts it by k*D - P
+        return (f"TMA with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
+                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
+                f"otherwise, and Triton's CPU interpreter asserts it)")
+    return None
+
+
 SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
 MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold before the tile spills
 
@@ -386,13 +412,6 @@ def conv1d_tap_gemm_kernel(
 portable__launch = DirectLaunch(conv1d_tap_gemm_kernel)
 
 
-def tap_major(w, problem):
-    """The weights as [groups, K, Cout_g, Cin_g], each tap's tile contiguous along C_in (point 2).
-    A view, no copy, when K = 1."""
-    g = problem.groups
-    return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
-
-
 def _scratch(size, alignment, stream):
     """Triton's allocator for LOAD = "tma": the global memory each program writes its tensor
     descriptors to (point 7), a few hundred bytes a program, taken with each launch."""
@@ -427,19 +446,7 @@ def tma_limits(problem, config):
     if config["FOLD"] == "yes":
         return ("LOAD=tma with FOLD=yes: the folded B tile gathers x at (r // K, r % K * D), "
                 "no box a tensor descriptor could load")
-    if problem.stride > 1:
-        return f"LOAD=tma at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
-    size = problem.element_size
-    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
-        if n * size % 16:
-            return (f"LOAD=tma: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
-                    f"of 16 (TMA's row alignment)")
-    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
-        # BLOCK_L >= 16 elements, so a tile's first box starts aligned; tap k shifts it by k*D - P
-        return (f"LOAD=tma with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
-                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
-                f"otherwise, and Triton's CPU interpreter asserts it)")
-    return None
+    return tma_shape_limits(problem)
 
 
 def portable_config_limits(problem, config):
