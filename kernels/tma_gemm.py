@@ -51,6 +51,14 @@ file first) rebuilt around those three.
    bytes, then are read again by the product: cheap for a short kernel at stride 2 (wav2vec2's
    K = 3), costly for a long one (K = 31 writes 31 copies of x), where tap_gemm reads the taps
    from L1/L2 instead and the stage keeps whichever measures faster.
+
+7. Channels last (LAYOUT = "channels_last"): a first kernel copies x once into [B, rows, S, G,
+   Cin_g] (each group's channels padded to 16 bytes, positions grouped S to a row), and the
+   product reads X^T tiles [BLOCK_L positions, BLOCK_CI channels] from it. A tap's shift now
+   moves a box along its outer dimension, where TMA takes any start, so no tap needs planes:
+   output l's tap k reads position l*S + k*D - P = (l + q)*S + s, row l + q at phase s. It costs
+   a read and a write of x's bytes whatever K and S, and both operands are K-major in shared
+   memory, which TF32 products want (point 4: no transposed copy through registers).
 """
 import torch
 import triton
@@ -62,21 +70,27 @@ SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
 SM_SMEM_BYTES = 228 * 1024      # an SM's, shared by the programs on it
 MAX_ACC_PER_THREAD = 128        # fp32 accumulator registers a thread may hold before the tile spills
 PLANES_C, PLANES_L = 8, 256     # a planes program's tile (point 6): 8 elements a thread over 4 warps
+COLUMNS_C, COLUMNS_P = 64, 64   # a channels-last copy's tile (point 7): 32 elements a thread over 4 warps
 
 
 @triton.jit
 def conv1d_tma_gemm_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     n_b, L_in, L_out, x_bs, x_cs, y_bs, y_cs, n_l, n_co,
-    D: tl.constexpr, P: tl.constexpr, K: tl.constexpr,
-    G: tl.constexpr, CIN_G: tl.constexpr, COUT_G: tl.constexpr, W_ROW: tl.constexpr,
-    L_CO: tl.constexpr, TMA_STORE: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+    S: tl.constexpr, D: tl.constexpr, P: tl.constexpr, K: tl.constexpr,
+    G: tl.constexpr, CIN_G: tl.constexpr, COUT_G: tl.constexpr, W_ROW: tl.constexpr, X_ROW: tl.constexpr,
+    CL: tl.constexpr, L_CO: tl.constexpr, TMA_STORE: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_CO: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_CI: tl.constexpr, SPLIT: tl.constexpr,
 ):
-    # 1. Descriptors, once per program (points 2 and 5).
-    x_desc = tl.make_tensor_descriptor(x_ptr, shape=[n_b, G, CIN_G, L_in],
-                                       strides=[x_bs, tl.cast(x_cs, tl.int64) * CIN_G, x_cs, 1],
-                                       block_shape=[1, 1, BLOCK_CI, BLOCK_L])
+    # 1. Descriptors, once per program (points 2, 5 and 7).
+    if CL:      # x channels last as [B, rows, S, G, CIN_G], X_ROW elements a channel row (point 7)
+        x_desc = tl.make_tensor_descriptor(x_ptr, shape=[n_b, L_in, S, G, CIN_G],
+                                           strides=[x_bs, S * G * X_ROW, G * X_ROW, X_ROW, 1],
+                                           block_shape=[1, BLOCK_L, 1, 1, BLOCK_CI])
+    else:
+        x_desc = tl.make_tensor_descriptor(x_ptr, shape=[n_b, G, CIN_G, L_in],
+                                           strides=[x_bs, tl.cast(x_cs, tl.int64) * CIN_G, x_cs, 1],
+                                           block_shape=[1, 1, BLOCK_CI, BLOCK_L])
     w_desc = tl.make_tensor_descriptor(w_ptr, shape=[G, K, COUT_G, CIN_G],
                                        strides=[K * COUT_G * W_ROW, COUT_G * W_ROW, W_ROW, 1],
                                        block_shape=[1, 1, BLOCK_CO, BLOCK_CI])
@@ -104,13 +118,22 @@ def conv1d_tma_gemm_kernel(
             k = t // CHUNKS
             ci0 = (t % CHUNKS) * BLOCK_CI
             a = w_desc.load([j, k, pid_co * BLOCK_CO, ci0]).reshape(BLOCK_CO, BLOCK_CI)
-            xt = x_desc.load([b, j, ci0, pid_l * BLOCK_L + k * D - P]).reshape(BLOCK_CI, BLOCK_L)
-            if L_CO:
-                if xt.dtype == tl.float32:
-                    xt = xt + 0.0       # a computed value: the TF32 MMA takes X^T from registers (point 4)
-                acc = tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
+            if CL:
+                # output l's tap k reads position l*S + k*D - P = (l + q)*S + s: row l + q, phase s;
+                # QP rows ahead keeps the division's operand non-negative
+                QP: tl.constexpr = (P + S - 1) // S
+                shift = k * D - P + QP * S
+                q = shift // S - QP
+                xt = x_desc.load([b, pid_l * BLOCK_L + q, shift % S, j, ci0]).reshape(BLOCK_L, BLOCK_CI)
+                acc = tl.dot(xt, tl.trans(a), acc, input_precision=PRECISION)
             else:
-                acc = tl.dot(a, xt, acc, input_precision=PRECISION)
+                xt = x_desc.load([b, j, ci0, pid_l * BLOCK_L + k * D - P]).reshape(BLOCK_CI, BLOCK_L)
+                if L_CO:
+                    if xt.dtype == tl.float32:
+                        xt = xt + 0.0       # a computed value: the TF32 MMA takes X^T from registers (point 4)
+                    acc = tl.dot(tl.trans(xt), tl.trans(a), acc, input_precision=PRECISION)
+                else:
+                    acc = tl.dot(a, xt, acc, input_precision=PRECISION)
 
         # 4. Epilogue (point 5): [BLOCK_CO, BLOCK_L], bias, cast, one box of y.
         if L_CO:
@@ -159,8 +182,28 @@ def conv1d_tap_planes_kernel(
         tl.store(p_rows + k * CIN_G * Lp, v, mask=mask_c[:, None] & (offs_l < Lp)[None, :])
 
 
+@triton.jit
+def conv1d_channels_last_kernel(
+    x_ptr, c_ptr, L_in, ROWS, x_bs, x_cs,
+    CIN_G: tl.constexpr, X_ROW: tl.constexpr, GX: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+):
+    """Point 7: xc[b, p, j*X_ROW + i] = x[b, j*CIN_G + i, p], zero for positions past L_in (up to
+    ROWS, a whole number of S-position rows) and for the channels that pad a group's row to
+    X_ROW. Read along positions, written along channels (Triton transposes through shared memory)."""
+    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)      # over G * X_ROW padded channels
+    b = tl.program_id(2).to(tl.int64)
+    i = offs_c % X_ROW
+    src = (offs_c // X_ROW) * CIN_G + i
+    v = tl.load(x_ptr + b * x_bs + src.to(tl.int64)[:, None] * x_cs + offs_p[None, :],
+                mask=((i < CIN_G) & (offs_c < GX))[:, None] & (offs_p < L_in)[None, :], other=0.0)
+    tl.store(c_ptr + b * ROWS * GX + offs_p.to(tl.int64)[:, None] * GX + offs_c[None, :], tl.trans(v),
+             mask=(offs_p < ROWS)[:, None] & (offs_c < GX)[None, :])
+
+
 _launch = DirectLaunch(conv1d_tma_gemm_kernel)
 _planes = DirectLaunch(conv1d_tap_planes_kernel)
+_channels_last = DirectLaunch(conv1d_channels_last_kernel)
 
 
 def _scratch(size, alignment, stream):
@@ -190,20 +233,30 @@ def launch(x, w, bias, out, problem, config):
     cannot read x's taps as they are, the taps are copied out as planes first (point 6)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
     size = x.element_size()
-    k, cin, d, p = problem.kernel_size, problem.group_in, problem.dilation, problem.padding
+    k, cin, d, p, stride = problem.kernel_size, problem.group_in, problem.dilation, problem.padding, problem.stride
+    layout = "channels_last" if config["LAYOUT"] == "channels_last" else "rows"
     # every tap's box starts on 16 bytes (tiles are >= 16 elements long) in rows of 16-byte multiples
-    direct = problem.stride == 1 and p * size % 16 == 0 and (k == 1 or d * size % 16 == 0) and \
-        x.data_ptr() % 16 == 0 and x.stride(0) * size % 16 == 0 and x.stride(1) * size % 16 == 0
-    if direct:
+    if layout == "rows" and not (stride == 1 and p * size % 16 == 0 and (k == 1 or d * size % 16 == 0) and
+                                 x.data_ptr() % 16 == 0 and x.stride(0) * size % 16 == 0 and x.stride(1) * size % 16 == 0):
+        layout = "planes"
+    x_row = cin
+    if layout == "rows":
         xs, l_in, x_bs, x_cs = x, problem.length, x.stride(0), x.stride(1)
-    else:
+    elif layout == "planes":
         lp = _run(problem.l_out, size)
         xs = torch.empty(problem.batch, problem.groups * k * cin, lp, device=x.device, dtype=x.dtype)
         _planes((triton.cdiv(lp, PLANES_L), triton.cdiv(problem.in_channels, PLANES_C), problem.batch),
                 (x, xs, problem.length, problem.l_out, lp, x.stride(0), x.stride(1),
-                 problem.stride, d, p, k, problem.in_channels, cin, PLANES_C, PLANES_L), 4, 1)
-        l_in, x_bs, x_cs, cin, k, d, p = lp, xs.stride(0), lp, k * cin, 1, 1, 0
-    w = _weights(w, problem, planes=not direct)
+                 stride, d, p, k, problem.in_channels, cin, PLANES_C, PLANES_L), 4, 1)
+        l_in, x_bs, x_cs, cin, k, d, p, stride = lp, xs.stride(0), lp, k * cin, 1, 1, 0, 1
+    else:
+        x_row, rows = _run(cin, size), triton.cdiv(problem.length, stride)
+        xs = torch.empty(problem.batch, rows * stride, problem.groups * x_row, device=x.device, dtype=x.dtype)
+        _channels_last((triton.cdiv(rows * stride, COLUMNS_P), triton.cdiv(xs.shape[2], COLUMNS_C), problem.batch),
+                       (x, xs, problem.length, rows * stride, x.stride(0), x.stride(1),
+                        cin, x_row, xs.shape[2], COLUMNS_C, COLUMNS_P), 4, 1)
+        l_in, x_bs, x_cs = rows, xs.stride(0), 1
+    w = _weights(w, problem, planes=layout == "planes")
     tma_store = (out.data_ptr() % 16 == 0 and out.stride(0) * out.element_size() % 16 == 0
                  and out.stride(1) * out.element_size() % 16 == 0)
     triton.set_allocator(_scratch)
@@ -212,15 +265,17 @@ def launch(x, w, bias, out, problem, config):
     n_tiles = problem.batch * problem.groups * n_l * n_co
     args = (xs, w, bias if bias is not None else x, out,
             problem.batch, l_in, problem.l_out, x_bs, x_cs, out.stride(0), out.stride(1),
-            n_l, n_co, d, p, k, problem.groups, cin, problem.group_out, w.shape[3],
-            config["ACC"] == "l_co", tma_store, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"],
+            n_l, n_co, stride, d, p, k, problem.groups, cin, problem.group_out, w.shape[3], x_row,
+            layout == "channels_last", config["ACC"] == "l_co", tma_store, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"],
             config["SPLIT"])
     _launch((min(n_tiles, config["PER_SM"] * sm_count(x.device)),), args, config["num_warps"], config["num_stages"])
 
 
 def config_limits(problem, config):
     """A config whose accumulator would spill, whose pipeline buffers overflow shared memory (per
-    program, and PER_SM programs an SM), or a problem no tensor descriptor describes (point 2)."""
+    program, and PER_SM programs an SM), or channels last with channels as M (point 7)."""
+    if config["LAYOUT"] == "channels_last" and config["ACC"] != "l_co":
+        return "LAYOUT=channels_last puts positions on the MMA's M: it takes ACC=l_co only"
     acc = config["BLOCK_CO"] * config["BLOCK_L"] // (32 * config["num_warps"])
     if acc > MAX_ACC_PER_THREAD:
         return (f"a {config['BLOCK_CO']}x{config['BLOCK_L']} fp32 accumulator over {config['num_warps']} warps is "
@@ -239,9 +294,9 @@ def config_limits(problem, config):
     return None
 
 
-def _config(co, l, ci, warps, stages, acc, per_sm=1, split=1):
+def _config(co, l, ci, warps, stages, acc, per_sm=1, split=1, layout="rows"):
     return {"BLOCK_CO": co, "BLOCK_L": l, "BLOCK_CI": ci, "num_warps": warps, "num_stages": stages,
-            "precision": "tf32", "ACC": acc, "PER_SM": per_sm, "SPLIT": split}
+            "precision": "tf32", "ACC": acc, "PER_SM": per_sm, "SPLIT": split, "LAYOUT": layout}
 
 
 FAMILY = Family(
@@ -258,6 +313,7 @@ FAMILY = Family(
         "ACC": ("co_l", "l_co"),
         "PER_SM": (1, 2),
         "SPLIT": (1, 2),
+        "LAYOUT": ("rows", "channels_last"),
     },
     # The usual Hopper GEMM tile, two warpgroups over 128 x 128, with 32 channels a step so that
     # 3 stages and the output tile fit every dtype (160 KiB at fp32, 80 at 16 bits); positions as
@@ -272,6 +328,10 @@ FAMILY = Family(
         # products, in place of warp specialization; 3 stages of 64-deep steps, the output in
         # halves (2 x 112 KiB).
         "pair_16bit": _config(128, 128, 64, 8, 3, "co_l", per_sm=2, split=2),
+        # Channels last (point 7), for 16-bit shapes whose taps would go through planes (stride 2,
+        # K = 3: 1.5 times x's bytes): x copied once. 3 stages: counted conservatively, the
+        # transposed output tile takes 64 KiB (208 KiB in all; the H200 build takes 116).
+        "channels_last_16bit": _config(128, 256, 64, 8, 3, "l_co", split=2, layout="channels_last"),
         # fp32 (TF32 products), positions as M (point 4): 128 x 128 with 32-deep steps, 4 stages
         # (128 KiB + the 64 KiB output tile).
         "tf32": _config(128, 128, 32, 8, 4, "l_co"),

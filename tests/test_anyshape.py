@@ -104,6 +104,8 @@ def test_tap_gemm_runs_every_shape(variant, problem):
 # tma_gemm's known configs and defaults, and a small tile: every shape, directly where TMA reads
 # x's taps as they are, through tap planes elsewhere (tests/test_tma_gemm.py checks which is which)
 TMA_GEMM_VARIANTS = [TMA_GEMM.variant(c) for c in [TMA_GEMM.defaults, *TMA_GEMM.known_configs.values(),
+                                                   {"BLOCK_CO": 16, "BLOCK_L": 32, "BLOCK_CI": 16, "num_warps": 4,
+                                                    "ACC": "l_co", "LAYOUT": "channels_last"},
                                                    {"BLOCK_CO": 16, "BLOCK_L": 32, "BLOCK_CI": 16, "num_warps": 4}]]
 TMA_GEMM_RUNS = [(v, p) for v in TMA_GEMM_VARIANTS for p in SHAPES if TMA_GEMM.unsupported(p, v.config) is None]
 

@@ -90,3 +90,13 @@ def test_the_same_size_table_names_what_it_lacks(problems, says):
                           cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 1 and says in done.stderr
+
+
+@pytest.mark.parametrize("problem,says", [("wav2vec2-conv", "it needs a CUDA GPU"), ("nope", "unknown problem 'nope'")])
+def test_the_planes_timing_names_what_it_lacks(problem, says):
+    """bench/planes_time.py times tma_gemm's planes copy on the device; without a GPU, or given a
+    problem the suite does not have, it says so and exits non-zero."""
+    done = subprocess.run([sys.executable, "bench/planes_time.py", "-p", problem],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 1 and says in done.stderr

@@ -17,7 +17,7 @@ from workbench.search.stages import load_stages
 SUITE = load_suite()
 GROUPED = dict(batch=2, in_channels=12, out_channels=18, kernel_size=3, length=40, padding=1, groups=3, bias=True)
 # The families that take groups > 1; every other one was written for groups = 1.
-GROUP_FAMILIES = {"tap_gemm", "depthwise", "banded", "staged_taps", registry.GROUPED_SEED_FAMILY}
+GROUP_FAMILIES = {"tap_gemm", "tma_gemm", "depthwise", "banded", "staged_taps", registry.GROUPED_SEED_FAMILY}
 
 
 def test_groups_shape_the_weights_bytes_and_macs():
@@ -145,9 +145,9 @@ def test_the_seed_baseline_of_a_grouped_problem_is_the_seed_per_group():
 
 
 @pytest.mark.parametrize("name,expected", [
-    ("mamba-depthwise", {"tap_gemm", "depthwise", "banded"}),
-    ("conformer-depthwise", {"tap_gemm", "depthwise", "banded"}),
-    ("grouped-conv", {"tap_gemm"}),
+    ("mamba-depthwise", {"tap_gemm", "tma_gemm", "depthwise", "banded"}),
+    ("conformer-depthwise", {"tap_gemm", "tma_gemm", "depthwise", "banded"}),
+    ("grouped-conv", {"tap_gemm", "tma_gemm"}),
 ])
 def test_the_rules_take_a_grouped_run_to_the_families_that_take_groups(name, expected):
     """From the grouped seed, with DRAM below 60% of its peak, the memory stage proposes every

@@ -281,8 +281,9 @@ def roles(run: record.Run) -> dict:
 
 def floor_by_hand(run: record.Run) -> tuple:
     """(bound, floor ms): minimum bytes at the copy bandwidth, FLOPs at the datasheet peak of the
-    problem's precision (TF32 for float32, fp32 when strict); the larger holds."""
-    precision = "fp32" if run.problem.get("strict") else "tf32"
+    problem's precision (TF32 for float32, fp32 when strict, the 16-bit type's own); the larger holds."""
+    precision = {"float16": "fp16", "bfloat16": "bf16"}.get(run.problem.get("dtype", "float32"),
+                                                            "fp32" if run.problem.get("strict") else "tf32")
     peak = targets.datasheet_peak_tflops(run.gpu["name"], precision)
     memory_ms = run.problem["min_bytes"] / (run.device["copy_gbps"] * 1e6)
     compute_ms = run.problem["flops"] / (peak * 1e9)
@@ -769,5 +770,8 @@ def test_metric_values_carry_their_units(value, unit, text):
 def test_report_of_an_unknown_run_lists_the_known_ones(workspace, cli):
     save_run(synthetic_record(), workspace / "profiles")
     result = cli("report", "nope")
-    assert result.exit_code == 2 and "20261125-101500-profile-memory-kb76" in result.output
+    # the newest eight runs on record are named, the synthetic one among those it holds
+    assert result.exit_code == 2 and record.known_runs()[-1] in result.output
+    assert ("20261125-101500-profile-memory-kb76" in result.output) == \
+        ("20261125-101500-profile-memory-kb76" in record.known_runs()[-8:])
     assert not os.path.exists(workspace / "reports")

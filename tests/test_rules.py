@@ -10,7 +10,7 @@ import pytest
 from workbench import registry
 from workbench.search import rules
 from workbench.problems import load_suite
-from workbench.search.stages import PROBLEM_FACTS, load_stages
+from workbench.search.stages import PROBLEM_FACTS, RUN_FACTS, load_stages
 
 ANCHOR_FILE = Path(__file__).parent / "fixtures" / "metrics_mid_seed.json"
 ANCHOR = json.loads(ANCHOR_FILE.read_text())
@@ -25,7 +25,7 @@ def _stage_of(rule_id):
 
 def _propose(rule_id, inputs, current=CURRENT, tried=()):
     """Proposals of the stage holding `rule_id`; inputs mixes metrics and problem facts."""
-    facts = {k: v for k, v in inputs.items() if k in PROBLEM_FACTS}
+    facts = {k: v for k, v in inputs.items() if k in PROBLEM_FACTS + RUN_FACTS}
     measured = {k: v for k, v in inputs.items() if k not in facts}
     return rules.propose(registry, _stage_of(rule_id), current, measured, facts, set(tried))
 
@@ -38,7 +38,7 @@ def second_family(monkeypatch):
     micro_only = dataclasses.replace(SEED, name="micro_only", stages=("micro",))
     fams = {f.name: f for f in (SEED, other, micro_only,
                                 *(registry.family(name) for name in ("row_gemm", "held_taps", "window_taps", "staged_taps",
-                                                                     "tap_gemm")))}
+                                                                     "tap_gemm", "tma_gemm")))}
     monkeypatch.setattr(registry, "families", lambda: fams)
     return other
 
@@ -70,6 +70,7 @@ AT_THRESHOLD = {
     "block-ci-reuse": ({"registers": 127, "local_load_bytes": 0, "local_store_bytes": 0}, ("registers", 128)),
     "gathers-any-shape": ({"sectors_per_request": 4.1, "dram_pct": 49.9}, ("sectors_per_request", 4)),
     "grouped-below-the-roof": ({"groups": 2, "dram_pct": 59.9}, ("dram_pct", 60)),
+    "sm-busier-than-dram": ({"compute_bound": 1, "sm_pct": 50, "dram_pct": 49.9}, ("dram_pct", 50)),
 }
 # Configs from which the rule's step stays inside the stage's space (tap_gemm's rules step its own parameters).
 TAP = registry.family("tap_gemm").variant()
@@ -219,7 +220,7 @@ def test_proposals_stay_in_the_space_and_never_repeat():
 def test_family_action_proposes_each_other_family_of_the_stage(second_family):
     proposals = _propose("access-pattern-on-evidence", {"l2_hit": 40})
     assert {p.variant.family for p in proposals} == {"other_pattern", "row_gemm", "held_taps", "window_taps",
-                                                     "staged_taps", "tap_gemm"}   # never micro_only
+                                                     "staged_taps", "tap_gemm", "tma_gemm"}   # never micro_only
     # Shared keys keep the current values; one the new family does not allow falls back to its
     # default. Here that is the family's defaults too, proposed once.
     [proposal] = [p for p in proposals if p.variant.family == "other_pattern"]

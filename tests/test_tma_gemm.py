@@ -92,6 +92,10 @@ def test_refusals_say_why():
     for name, (problem, config, reason) in cases.items():
         why = TMA.unsupported(problem, config)
         assert why is not None and why.startswith(reason), (name, why)
+    # channels last puts positions on the MMA's M (point 7)
+    assert TMA.unsupported(aligned, {**small_tile, "LAYOUT": "channels_last", "ACC": "co_l"}).startswith(
+        "LAYOUT=channels_last puts positions on the MMA's M")
+    assert TMA.unsupported(aligned, {**small_tile, "LAYOUT": "channels_last", "ACC": "l_co"}) is None
     # transposed back from l_co the whole output tile passes through shared memory: the H200
     # refused this one (232 KiB), which counting half-tiles would have let through
     bf16 = Problem.from_dict("bf16", dict(batch=1, in_channels=64, out_channels=256, kernel_size=1, length=256,
@@ -104,34 +108,45 @@ def test_refusals_say_why():
     assert one is None
 
 
-@pytest.mark.parametrize("change,planes", [({}, False), ({"stride": 2}, True), ({"dilation": 1, "padding": 1}, True),
-                                           ({"length": 66}, True), ({"in_channels": 6}, False)])
-def test_taps_go_through_planes_only_where_tma_cannot_read_them(monkeypatch, change, planes):
-    """x's own rows where every tap's box starts on 16 bytes; tap planes elsewhere (point 6). The
-    weights' rows are padded instead (6 channels: no planes), and the result is right either way."""
+@pytest.mark.parametrize("change,layout,planes", [
+    ({}, "rows", False), ({"stride": 2}, "rows", True), ({"dilation": 1, "padding": 1}, "rows", True),
+    ({"length": 66}, "rows", True), ({"in_channels": 6}, "rows", False),
+    ({"stride": 2}, "channels_last", False), ({"dilation": 1, "padding": 1, "groups": 2}, "channels_last", False)])
+def test_taps_go_through_planes_only_where_tma_cannot_read_them(monkeypatch, change, layout, planes):
+    """x's own rows where every tap's box starts on 16 bytes; tap planes elsewhere (point 6); never
+    with x copied channels last (point 7). The weights' rows are padded instead (6 channels: no
+    planes), and the result is right either way."""
     p = dataclasses.replace(Problem.from_dict("p", dict(batch=2, in_channels=8, out_channels=16, kernel_size=3,
                                                         length=64, dilation=4, padding=4, bias=True)), **change)
     calls = []
     real = TMA.module._planes
     monkeypatch.setattr(TMA.module, "_planes", lambda *a: calls.append(a) or real(*a))
-    result = correctness.check(TMA.variant({"BLOCK_CO": 16, "BLOCK_L": 32, "BLOCK_CI": 16, "num_warps": 4}), TMA, p)
+    config = {"BLOCK_CO": 16, "BLOCK_L": 32, "BLOCK_CI": 16, "num_warps": 4, "ACC": "l_co", "LAYOUT": layout}
+    result = correctness.check(TMA.variant(config), TMA, p)
     assert result.passed, result.line()
     assert bool(calls) == planes
 
 
-def test_the_memory_stage_switches_to_tma_gemm_when_the_sms_are_busier_than_dram():
-    """On a compute-bound model shape (SMs busier than DRAM, DRAM under 60%) the memory stage
-    proposes tma_gemm's configs that fit; with DRAM the busier unit, or near its roof, it does not."""
+def test_the_memory_stage_switches_to_tma_gemm_on_a_compute_bound_problem_when_the_sms_are_busier_than_dram():
+    """Where the floor on the H200 is the FLOPs (pointwise-expand, tcn-dilated) and the SMs are busier
+    than DRAM with DRAM under 60%, the memory stage proposes tma_gemm's configs that fit; with DRAM
+    the busier unit, or near its roof, or on a memory-bound problem (codec-conv), this rule does not."""
     memory = load_stages().get("memory")
+    h200 = {"name": "NVIDIA H200", "sm_count": 132}
+
+    def proposed(p, measured):
+        props = rules.propose(registry, memory, registry.seed_default(p), measured,
+                              rules.facts(p, h200, copy_gbps=4250), set(), p)
+        return {q.variant.id for q in props if q.rule == "sm-busier-than-dram"}
+
     for name in ("pointwise-expand", "tcn-dilated"):
         p = SUITE.get(name)
-        seed = registry.seed_default(p)
-
-        def proposed(measured):
-            props = rules.propose(registry, memory, seed, measured, rules.facts(p), set(), p)
-            return {q.variant.id for q in props if q.variant.family == "tma_gemm"}
-
+        assert rules.facts(p, h200, copy_gbps=4250)["compute_bound"] == 1
         fits = {TMA.variant(c).id for c in [TMA.defaults, *TMA.known_configs.values()] if not TMA.unsupported(p, c)}
-        assert fits and fits <= proposed({"sm_pct": 70, "dram_pct": 40})
-        assert not proposed({"sm_pct": 30, "dram_pct": 40})
-        assert not proposed({"sm_pct": 80, "dram_pct": 75})
+        assert fits and fits <= proposed(p, {"sm_pct": 70, "dram_pct": 40})
+        assert not proposed(p, {"sm_pct": 30, "dram_pct": 40})
+        assert not proposed(p, {"sm_pct": 80, "dram_pct": 75})
+    codec = SUITE.get("codec-conv")
+    assert rules.facts(codec, h200, copy_gbps=4250)["compute_bound"] == 0
+    assert not proposed(codec, {"sm_pct": 70, "dram_pct": 40})
+    assert "compute_bound" not in rules.facts(codec, h200)      # no copy bandwidth measured: no floor

@@ -171,7 +171,7 @@ class Agent:
         self.check_timeout_s = check_timeout_s
         run = session.record
         self.problem = Problem.from_record(run.problem)
-        self.facts = rules.facts(self.problem, run.gpu)
+        self.facts = rules.facts(self.problem, run.gpu, copy_gbps=run.device.get("copy_gbps"))
         self.target = targets.pick(target, run.gpu.get("name"))
         self.problems = check_problems(self.problem, check)
         self.dir = session.dir / "agent"

@@ -421,7 +421,7 @@ def _facts(run: Run) -> dict:
         problem = Problem.from_record(run.problem)
     except (TypeError, ValueError, WorkbenchError):
         problem = None
-    return rules.facts(problem, run.gpu)
+    return rules.facts(problem, run.gpu, copy_gbps=run.device.get("copy_gbps"))
 
 
 def _metric_cell(entry: Entry, target: dict, met: bool | None) -> dict:

@@ -9,6 +9,7 @@ import operator
 from dataclasses import dataclass
 from numbers import Real
 
+from workbench import problems, roofline
 from workbench.collect import metrics as metric_table
 from workbench.errors import WorkbenchError
 from workbench.variant import Variant
@@ -31,10 +32,15 @@ class Proposal:
                 "changes": dict(self.changes), "evidence": [dict(e) for e in self.evidence]}
 
 
-def facts(problem=None, gpu: dict | None = None, arch: str | None = None) -> dict:
-    """The facts conditions may name: the problem's shape and the device's (device.facts()['gpu'])."""
+def facts(problem=None, gpu: dict | None = None, arch: str | None = None, copy_gbps: float | None = None) -> dict:
+    """The facts conditions may name: the problem's shape, the device's (device.facts()['gpu']), and
+    where the problem's floor lies on that device (RUN_FACTS; it needs the measured copy bandwidth)."""
     out = {name: getattr(problem, name) for name in PROBLEM_FACTS} if problem else {}
     out.update({name: gpu[name] for name in DEVICE_FACTS if gpu and gpu.get(name) is not None})
+    if problem and gpu and copy_gbps:
+        shape = problems.facts(problem)
+        bound = roofline.floor(shape, copy_gbps, roofline.peak_tflops(shape, gpu.get("name")))["bound"]
+        out["compute_bound"] = int(bound == "compute")
     out["arch"] = arch or (gpu or {}).get("arch") or DEFAULT_ARCH
     return out
 

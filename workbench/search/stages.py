@@ -17,6 +17,9 @@ OPS = ("<", "<=", ">", ">=", "==", "!=")
 # Facts a condition may name besides metrics: the problem's shape and the device's (rules.facts()).
 PROBLEM_FACTS = (*SIZE_FIELDS, "padding", "l_out")
 DEVICE_FACTS = ("sm_count", "l2_bytes", "memory_bytes")
+# Facts of the problem on the device: compute_bound is 1 where the problem's roofline floor there is
+# its FLOPs at the tensor-core peak, 0 where it is its bytes at the copy bandwidth (roofline.floor).
+RUN_FACTS = ("compute_bound",)
 ACTIONS = ("step", "set", "try", "family")
 
 _PARAM_VALUE = {"type": ["number", "string"]}
@@ -157,10 +160,10 @@ def _names(comparison: dict) -> list:
 def _check_names(comparison: dict, keys: list, space: dict, fail):
     """Both sides of a comparison must name something a condition can look up."""
     for side, name in _names(comparison):
-        if not (_is_metric(name) or name in PROBLEM_FACTS or name in DEVICE_FACTS or name in space):
+        if not (_is_metric(name) or name in PROBLEM_FACTS + DEVICE_FACTS + RUN_FACTS or name in space):
             fail([*keys, side], f"unknown metric or fact {name!r}; allowed: a logical metric "
                  f"({', '.join(metrics.logical_names())}), a raw ncu name (unit__counter.rollup), a fact "
-                 f"({', '.join(PROBLEM_FACTS + DEVICE_FACTS)}) or a parameter of this stage's space "
+                 f"({', '.join(PROBLEM_FACTS + DEVICE_FACTS + RUN_FACTS)}) or a parameter of this stage's space "
                  f"({', '.join(space)})")
 
 

@@ -61,7 +61,11 @@ class Search:
         self.asked = 0          # measurements asked for, the budget's count
         self.started = time.monotonic()
         self.problem = Problem.from_record(session.record.problem)
-        self.facts = rules.facts(self.problem, session.record.gpu)
+
+    @property
+    def facts(self) -> dict:
+        """Read when proposing: the copy bandwidth the session's references measured places the floor."""
+        return rules.facts(self.problem, self.record.gpu, copy_gbps=self.record.device.get("copy_gbps"))
 
     @property
     def record(self):
