@@ -17,9 +17,10 @@ GRIDS[grouped-conv]="staged_taps:BLOCK_L=64|128,BLOCK_C=16|32,STAGES=3|4,MMA=asy
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3"
 CHANNELS="tap_gemm:LOAD=tma,ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=8,num_stages=3|4"
 GRIDS[tcn-dilated]="$CHANNELS"
-GRIDS[pointwise-expand]="$CHANNELS
-row_gemm:BLOCK_M=128,BLOCK_N=128|256,BLOCK_K=64,num_warps=8,num_stages=3|4
-row_gemm:BLOCK_M=256,BLOCK_N=128,BLOCK_K=64,num_warps=8,num_stages=3|4"
+TMA16="tma_gemm:BLOCK_CO=128,BLOCK_L=256,BLOCK_CI=64,num_warps=8,num_stages=3|4,ACC=co_l,SPLIT=2
+tma_gemm:BLOCK_CO=128,BLOCK_L=128,BLOCK_CI=64,num_warps=8,num_stages=3,ACC=co_l,SPLIT=2,PER_SM=2"
+GRIDS[pointwise-expand]="$TMA16
+row_gemm:BLOCK_M=128,BLOCK_N=128,BLOCK_K=64,num_warps=8,num_stages=3"
 GRIDS[whisper-conv1]="staged_taps:BLOCK_L=64|128,BLOCK_C=16|32,STAGES=3|4,MMA=async,COUT_MAX=128|64
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=64|128,BLOCK_L=128,BLOCK_CI=16|32,num_warps=4|8,num_stages=3"
 GRIDS[large-kernel]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=32|64,num_warps=4|8,num_stages=3|4"
@@ -27,7 +28,8 @@ GRIDS[codec-conv]="staged_taps:BLOCK_L=64|128,BLOCK_C=32,STAGES=2|3,MMA=async,PE
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=32,BLOCK_L=128|256,BLOCK_CI=32,num_warps=4|8,num_stages=3"
 GRIDS[ecg-12lead]="staged_taps:BLOCK_L=64|128,BLOCK_C=16,STAGES=3|6,MMA=async,PER_SM=1|2
 tap_gemm:ACC=co_l|l_co,BLOCK_CO=64,BLOCK_L=128|256,BLOCK_CI=16,num_warps=4|8,num_stages=3"
-GRIDS[wav2vec2-conv]="tap_gemm:ACC=co_l|l_co,BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=64,num_warps=8,num_stages=3|4"
+GRIDS[wav2vec2-conv]="$TMA16
+tma_gemm:BLOCK_CO=128,BLOCK_L=128|256,BLOCK_CI=64,num_warps=8,num_stages=3,ACC=l_co,SPLIT=2,LAYOUT=channels_last"
 [ $# -gt 0 ] || set -- grouped-conv mamba-depthwise conformer-depthwise tcn-dilated large-kernel pointwise-expand \
   whisper-conv1 codec-conv ecg-12lead wav2vec2-conv
 for p in "$@"; do

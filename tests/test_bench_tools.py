@@ -100,3 +100,23 @@ def test_the_planes_timing_names_what_it_lacks(problem, says):
                           cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 1 and says in done.stderr
+
+
+def test_the_model_sweep_grids_name_suite_problems_and_valid_variants():
+    """bench/models_sweep.sh's grids, as bash defines them: every key a problem of the suite, every
+    crossed spec a variant the registry accepts, so a typo costs no device time."""
+    from bench.sweep import expand
+    from workbench import registry
+    from workbench.problems import load_suite
+    text = (Path(__file__).resolve().parent.parent / "bench" / "models_sweep.sh").read_text()
+    defs = text[text.index("declare -A GRIDS"):text.index("[ $# -gt 0 ]")]
+    dump = 'for k in "${!GRIDS[@]}"; do while IFS= read -r g; do [ -n "$g" ] && printf "%s\\t%s\\n" "$k" "$g"; ' \
+           'done <<<"${GRIDS[$k]}"; done'
+    done = subprocess.run(["bash", "-c", defs + dump], capture_output=True, text=True, check=True)
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    suite = load_suite()
+    assert {"pointwise-expand", "wav2vec2-conv", "codec-conv"} <= {p for p, _ in rows}
+    for problem, grid in rows:
+        suite.get(problem)
+        for spec in expand(grid):
+            registry.parse_variant(spec)
