@@ -39,7 +39,7 @@ def main():
     print(f"{p.name}: planes bytes {moved / 1e6:.0f} MB; copy of those bytes {timing.copy_ms(moved):.4f} ms")
     for bc, bl, warps in TILES:
         def run(i, bc=bc, bl=bl, warps=warps):
-            m._planes((triton.cdiv(lp, bl), triton.cdiv(p.in_channels, bc), p.batch),
+            m._planes((p.batch * triton.cdiv(lp, bl), triton.cdiv(p.in_channels, bc)),
                       (x, planes, p.length, p.l_out, lp, x.stride(0), x.stride(1), p.stride, p.dilation, p.padding,
                        k, p.in_channels, p.group_in, bc, bl), warps, 1)
         print(f"BLOCK_C {bc} BLOCK_L {bl} warps {warps}: {timing.benchmark(run)['median_ms']:.4f} ms", flush=True)

@@ -150,9 +150,10 @@ def conv1d_tap_planes_kernel(
     l < Lp (a row of Lp elements is a multiple of 16 bytes; columns past L_out feed only outputs
     the store clips). A program copies every tap of its [BLOCK_C, BLOCK_L] tile, so the taps'
     overlapping reads of x hit in L1."""
-    offs_l = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+    n_l = tl.cdiv(Lp, BLOCK_L)          # axis 0 is (batch row, position tile): no 65535 limit on the batch
+    b = tl.program_id(0) // n_l
+    offs_l = (tl.program_id(0) % n_l) * BLOCK_L + tl.arange(0, BLOCK_L)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    b = tl.program_id(2)
     mask_c = offs_c < C
     x_rows = x_ptr + b.to(tl.int64) * x_bs + offs_c.to(tl.int64)[:, None] * x_cs
     # channel c = j*CIN_G + i of batch row b goes to row ((b*G + j)*K + k)*CIN_G + i of the planes
@@ -173,9 +174,10 @@ def conv1d_channels_last_kernel(
     """Point 7: xc[b, p, j*X_ROW + i] = x[b, j*CIN_G + i, p], zero for positions past L_in (up to
     ROWS, a whole number of S-position rows) and for the channels that pad a group's row to
     X_ROW. Read along positions, written along channels (Triton transposes through shared memory)."""
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    n_p = tl.cdiv(ROWS, BLOCK_P)        # axis 0 is (batch row, position tile): no 65535 limit on the batch
+    b = (tl.program_id(0) // n_p).to(tl.int64)
+    offs_p = (tl.program_id(0) % n_p) * BLOCK_P + tl.arange(0, BLOCK_P)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)      # over G * X_ROW padded channels
-    b = tl.program_id(2).to(tl.int64)
     i = offs_c % X_ROW
     src = (offs_c // X_ROW) * CIN_G + i
     v = tl.load(x_ptr + b * x_bs + src.to(tl.int64)[:, None] * x_cs + offs_p[None, :],
@@ -228,14 +230,14 @@ def launch(x, w, bias, out, problem, config):
     elif layout == "planes":
         lp = _run(problem.l_out, size)
         xs = torch.empty(problem.batch, problem.groups * k * cin, lp, device=x.device, dtype=x.dtype)
-        _planes((triton.cdiv(lp, PLANES_L), triton.cdiv(problem.in_channels, PLANES_C), problem.batch),
+        _planes((problem.batch * triton.cdiv(lp, PLANES_L), triton.cdiv(problem.in_channels, PLANES_C)),
                 (x, xs, problem.length, problem.l_out, lp, x.stride(0), x.stride(1),
                  stride, d, p, k, problem.in_channels, cin, PLANES_C, PLANES_L), 4, 1)
         l_in, x_bs, x_cs, cin, k, d, p, stride = lp, xs.stride(0), lp, k * cin, 1, 1, 0, 1
     else:
         x_row, rows = _run(cin, size), triton.cdiv(problem.length, stride)
         xs = torch.empty(problem.batch, rows * stride, problem.groups * x_row, device=x.device, dtype=x.dtype)
-        _channels_last((triton.cdiv(rows * stride, COLUMNS_P), triton.cdiv(xs.shape[2], COLUMNS_C), problem.batch),
+        _channels_last((problem.batch * triton.cdiv(rows * stride, COLUMNS_P), triton.cdiv(xs.shape[2], COLUMNS_C)),
                        (x, xs, problem.length, rows * stride, x.stride(0), x.stride(1),
                         cin, x_row, xs.shape[2], COLUMNS_C, COLUMNS_P), 4, 1)
         l_in, x_bs, x_cs = rows, xs.stride(0), 1
