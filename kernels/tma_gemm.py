@@ -21,7 +21,8 @@ file first) rebuilt around those three.
    l0 + k*D - P); the copy engine zero-fills what lies outside the tensor, which is the conv's
    padding and the tiles' channel tails, so no element needs an address or a mask. A box must
    start on a 16-byte boundary along L, at stride 1: that holds for K = 1 and for D and P
-   multiples of 16 bytes (D = 8 at fp32), in rows of 16-byte multiples. Point 6 takes the rest.
+   multiples of 16 bytes (4 fp32 or 8 16-bit elements; tcn-dilated's D = P = 8 at fp32), in rows
+   of 16-byte multiples. Points 6 and 7 take the rest.
 
 3. Persistent programs. The grid is PER_SM programs an SM, and each walks the output tiles
    t, t + grid, t + 2*grid, ... Its descriptors are built once, not once per tile, and with
@@ -64,7 +65,8 @@ import torch
 import triton
 import triton.language as tl
 
-from workbench.registry.family import DirectLaunch, Family, dot_precision, sm_count
+from workbench.registry.family import (DirectLaunch, Family, depthwise_refused, descriptor_scratch, dot_precision,
+                                       sm_count, tap_major)
 
 SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
 SM_SMEM_BYTES = 228 * 1024      # an SM's, shared by the programs on it
@@ -174,13 +176,15 @@ def conv1d_tap_planes_kernel(
     mask_c = offs_c < C
     x_rows = x_ptr + b.to(tl.int64) * x_bs + offs_c.to(tl.int64)[:, None] * x_cs
     # channel c = j*CIN_G + i of batch row b goes to row ((b*G + j)*K + k)*CIN_G + i of the planes
-    row0 = (b * (C // CIN_G) + offs_c // CIN_G) * K * CIN_G + offs_c % CIN_G
-    p_rows = p_ptr + row0.to(tl.int64)[:, None] * Lp + offs_l[None, :]
+    row0 = (b.to(tl.int64) * (C // CIN_G) + offs_c // CIN_G) * (K * CIN_G) + offs_c % CIN_G     # 64-bit: B*K*C rows
+    p_rows = p_ptr + row0[:, None] * Lp + offs_l[None, :]
+    plane = Lp.to(tl.int64) * CIN_G          # from one tap's rows to the next's
     for k in range(K):
         pos = offs_l * S + k * D - P
         v = tl.load(x_rows + pos[None, :], mask=mask_c[:, None] & ((pos >= 0) & (pos < L_in) & (offs_l < L_out))[None, :],
                     other=0.0)
-        tl.store(p_rows + k * CIN_G * Lp, v, mask=mask_c[:, None] & (offs_l < Lp)[None, :])
+        tl.store(p_rows, v, mask=mask_c[:, None] & (offs_l < Lp)[None, :])
+        p_rows += plane
 
 
 @triton.jit
@@ -208,12 +212,6 @@ _planes = DirectLaunch(conv1d_tap_planes_kernel)
 _channels_last = DirectLaunch(conv1d_channels_last_kernel)
 
 
-def _scratch(size, alignment, stream):
-    """Triton's allocator for device-side descriptors: the global memory each program writes its
-    descriptors to, a few hundred bytes a program, taken with each launch."""
-    return torch.empty(size, dtype=torch.int8, device="cuda")
-
-
 def _run(n, size):
     """n elements rounded up to a whole number of 16-byte runs."""
     return -(-n * size // 16) * 16 // size
@@ -223,16 +221,16 @@ def _weights(w, problem, planes: bool):
     """The weights as [G, K, Cout_g, row] (point 2), or for planes [G, 1, Cout_g, row] with the
     reduction r = k*Cin_g + i (point 6); rows zero-padded to 16-byte multiples."""
     g, cout, cin, k = problem.groups, problem.group_out, problem.group_in, problem.kernel_size
-    w = w.view(g, cout, cin, k)
-    w = w.permute(0, 1, 3, 2).reshape(g, 1, cout, k * cin) if planes else w.permute(0, 3, 1, 2)
+    w = w.view(g, cout, cin, k).permute(0, 1, 3, 2).reshape(g, 1, cout, k * cin) if planes else tap_major(w, problem)
     padded = w.new_zeros(*w.shape[:3], _run(w.shape[3], w.element_size()))
     padded[..., :w.shape[3]] = w
     return padded
 
 
 def launch(x, w, bias, out, problem, config):
-    """One launch of PER_SM programs an SM over every tile, the weights re-laid first; where TMA
-    cannot read x's taps as they are, the taps are copied out as planes first (point 6)."""
+    """One launch of PER_SM programs an SM over every tile, the weights re-laid first; with
+    LAYOUT=channels_last x is copied channels last first (point 7), and where TMA cannot read x's
+    taps as they are, the taps are copied out as planes first (point 6)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
     size = x.element_size()
     k, cin, d, p, stride = problem.kernel_size, problem.group_in, problem.dilation, problem.padding, problem.stride
@@ -261,7 +259,7 @@ def launch(x, w, bias, out, problem, config):
     w = _weights(w, problem, planes=layout == "planes")
     tma_store = (out.data_ptr() % 16 == 0 and out.stride(0) * out.element_size() % 16 == 0
                  and out.stride(1) * out.element_size() % 16 == 0)
-    triton.set_allocator(_scratch)
+    triton.set_allocator(descriptor_scratch)
     bco, bl = config["BLOCK_CO"], config["BLOCK_L"]
     n_l, n_co = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.group_out, bco)
     n_tiles = problem.batch * problem.groups * n_l * n_co
@@ -341,6 +339,7 @@ FAMILY = Family(
         "pair_tf32": _config(64, 128, 32, 4, 3, "l_co", per_sm=2),
     },
     stages=("tiling", "memory", "micro"),
+    supports=depthwise_refused,
     config_limits=config_limits,
     precision=dot_precision,
 )

@@ -10,11 +10,11 @@ import torch
 from workbench import registry
 from workbench.collect import correctness
 from workbench.problems import Problem, load_suite
-from workbench.registry.family import tma_shape_limits
 from workbench.search import rules
 from workbench.search.stages import load_stages
 
 TMA = registry.family("tma_gemm")
+tma_shape_limits = registry.family("tap_gemm").module.tma_shape_limits     # what TMA reads as x's rows stand
 SUITE = load_suite()
 MODELS = [p for p in SUITE.problems.values() if "models" in p.tags]
 
@@ -150,3 +150,4 @@ def test_the_memory_stage_switches_to_tma_gemm_on_a_compute_bound_problem_when_t
     assert rules.facts(codec, h200, copy_gbps=4250)["compute_bound"] == 0
     assert not proposed(codec, {"sm_pct": 70, "dram_pct": 40})
     assert "compute_bound" not in rules.facts(codec, h200)      # no copy bandwidth measured: no floor
+    assert "compute_bound" not in rules.facts(codec, {"name": "Mystery GPU"}, copy_gbps=4250)   # no peak known

@@ -673,7 +673,8 @@ def rules(stage_name, metrics_source, kernel, run_id, variant_spec, problem, sui
         current = registry.parse_variant(variant_spec or registry.SEED_FAMILY)
     if rec is not None:
         problem = Problem.from_record(rec.problem)
-    facts = {**engine.facts(problem, rec.gpu if rec else None, arch=arch or source_arch), **_parse_facts(fact_items)}
+    facts = {**engine.facts(problem, rec.gpu if rec else None, arch=arch or source_arch,
+                            copy_gbps=rec.device.get("copy_gbps") if rec else None), **_parse_facts(fact_items)}
     proposals = engine.propose(registry, stage, current, measured, facts, set())
     if as_json:
         return _print_json([p.to_dict() for p in proposals])

@@ -730,6 +730,12 @@ class DirectLaunch:
             self._compiled[key] = compiled
 
 
+def descriptor_scratch(size, alignment, stream):
+    """Triton's allocator for tensor descriptors built on the device: the global memory each
+    program writes its descriptors to, a few hundred bytes a program, taken with each launch."""
+    return torch.empty(size, dtype=torch.int8, device="cuda")
+
+
 def dot_precision(problem, config) -> str:
     """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
     input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under
@@ -744,25 +750,6 @@ def tap_major(w, problem):
     a tap-by-tap product reads its A tiles from. A view, no copy, when K = 1."""
     g = problem.groups
     return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
-
-
-def tma_shape_limits(problem) -> str | None:
-    """Why tensor descriptors cannot load a tap-by-tap product's tiles of `problem`, or None: x as
-    [B, G, Cin_g, L_in] and the tap-major weights as [G, K, Cout_g, Cin_g], a tap's box starting
-    k*D - P positions from its tile."""
-    if problem.stride > 1:
-        return f"TMA at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
-    size = problem.element_size
-    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
-        if n * size % 16:
-            return (f"TMA: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
-                    f"of 16 (TMA's row alignment)")
-    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
-        # tiles are >= 16 elements long, so a tile's first box starts aligned; tap k shifts it by k*D - P
-        return (f"TMA with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
-                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
-                f"otherwise, and Triton's CPU interpreter asserts it)")
-    return None
 
 
 portable_SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
@@ -876,12 +863,6 @@ def conv1d_tap_gemm_kernel(
 _launch = DirectLaunch(conv1d_tap_gemm_kernel)
 
 
-def _scratch(size, alignment, stream):
-    """Triton's allocator for LOAD = "tma": the global memory each program writes its tensor
-    descriptors to (point 7), a few hundred bytes a program, taken with each launch."""
-    return torch.empty(size, dtype=torch.int8, device="cuda")
-
-
 def portable_launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning); with FOLD = "no" the weights are
     re-laid out first (a small copy, part of every launch)."""
@@ -894,7 +875,7 @@ def portable_launch(x, w, bias, out, problem, config):
         assert x.data_ptr() % 16 == 0 and w.data_ptr() % 16 == 0 and \
             x.stride(0) * x.element_size() % 16 == 0 and x.stride(1) * x.element_size() % 16 == 0, \
             "LOAD=tma: x and w must start on 16-byte boundaries and x's rows be multiples of 16 bytes"
-        triton.set_allocator(_scratch)
+        triton.set_allocator(descriptor_scratch)
     n_l, n_co = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.group_out, bco)
     wide = max(problem.group_in * x.stride(1), problem.group_out * out.stride(1)) >= 2**31
     args = (x, w, bias if bias is not None else x, out,
@@ -903,6 +884,25 @@ def portable_launch(x, w, bias, out, problem, config):
             problem.groups, problem.group_in, problem.group_out,
             fold, tma, config["ACC"] == "l_co", wide, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"])
     _launch((problem.batch * problem.groups * n_l * n_co,), args, config["num_warps"], config["num_stages"])
+
+
+def tma_shape_limits(problem) -> str | None:
+    """Why tensor descriptors cannot load a tap-by-tap product's tiles of `problem`, or None: x as
+    [B, G, Cin_g, L_in] and the tap-major weights as [G, K, Cout_g, Cin_g], a tap's box starting
+    k*D - P positions from its tile."""
+    if problem.stride > 1:
+        return f"TMA at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
+    size = problem.element_size
+    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
+        if n * size % 16:
+            return (f"TMA: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
+                    f"of 16 (TMA's row alignment)")
+    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
+        # tiles are >= 16 elements long, so a tile's first box starts aligned; tap k shifts it by k*D - P
+        return (f"TMA with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
+                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
+                f"otherwise, and Triton's CPU interpreter asserts it)")
+    return None
 
 
 def tma_limits(problem, config):

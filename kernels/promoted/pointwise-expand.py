@@ -35,6 +35,23 @@ class DirectLaunch:
             self._compiled[key] = compiled
 
 
+def depthwise_refused(problem) -> str | None:
+    """supports() of a tensor-core family that takes any groups but depthwise: one output channel
+    a group fills one row of each 16-row MMA tile, where the depthwise and banded families are built
+    for that case."""
+    if problem.groups == problem.in_channels > 1 and problem.group_out < 16:
+        return (f"groups = in_channels = {problem.groups} with {problem.group_out} output channel(s) a group: a "
+                f"tensor-core tile would fill {problem.group_out} of its 16 rows; depthwise and banded are built "
+                f"for depthwise convs")
+    return None
+
+
+def descriptor_scratch(size, alignment, stream):
+    """Triton's allocator for tensor descriptors built on the device: the global memory each
+    program writes its descriptors to, a few hundred bytes a program, taken with each launch."""
+    return torch.empty(size, dtype=torch.int8, device="cuda")
+
+
 def dot_precision(problem, config) -> str:
     """The precision class of a tl.dot family with a `precision` parameter (tl.dot's
     input_precision): fp16/bf16 inputs multiply exactly; fp32 inputs are TF32 products under
@@ -47,6 +64,13 @@ def dot_precision(problem, config) -> str:
 def sm_count(device: torch.device) -> int:
     """SMs to size a persistent grid by; Triton's CPU interpreter gets a few programs."""
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
+
+
+def tap_major(w, problem):
+    """The weights as [groups, K, Cout_g, Cin_g], each tap's tile contiguous along C_in: the layout
+    a tap-by-tap product reads its A tiles from. A view, no copy, when K = 1."""
+    g = problem.groups
+    return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
 
 
 SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
@@ -157,13 +181,15 @@ def conv1d_tap_planes_kernel(
     mask_c = offs_c < C
     x_rows = x_ptr + b.to(tl.int64) * x_bs + offs_c.to(tl.int64)[:, None] * x_cs
     # channel c = j*CIN_G + i of batch row b goes to row ((b*G + j)*K + k)*CIN_G + i of the planes
-    row0 = (b * (C // CIN_G) + offs_c // CIN_G) * K * CIN_G + offs_c % CIN_G
-    p_rows = p_ptr + row0.to(tl.int64)[:, None] * Lp + offs_l[None, :]
+    row0 = (b.to(tl.int64) * (C // CIN_G) + offs_c // CIN_G) * (K * CIN_G) + offs_c % CIN_G     # 64-bit: B*K*C rows
+    p_rows = p_ptr + row0[:, None] * Lp + offs_l[None, :]
+    plane = Lp.to(tl.int64) * CIN_G          # from one tap's rows to the next's
     for k in range(K):
         pos = offs_l * S + k * D - P
         v = tl.load(x_rows + pos[None, :], mask=mask_c[:, None] & ((pos >= 0) & (pos < L_in) & (offs_l < L_out))[None, :],
                     other=0.0)
-        tl.store(p_rows + k * CIN_G * Lp, v, mask=mask_c[:, None] & (offs_l < Lp)[None, :])
+        tl.store(p_rows, v, mask=mask_c[:, None] & (offs_l < Lp)[None, :])
+        p_rows += plane
 
 
 @triton.jit
@@ -191,12 +217,6 @@ _planes = DirectLaunch(conv1d_tap_planes_kernel)
 _channels_last = DirectLaunch(conv1d_channels_last_kernel)
 
 
-def _scratch(size, alignment, stream):
-    """Triton's allocator for device-side descriptors: the global memory each program writes its
-    descriptors to, a few hundred bytes a program, taken with each launch."""
-    return torch.empty(size, dtype=torch.int8, device="cuda")
-
-
 def _run(n, size):
     """n elements rounded up to a whole number of 16-byte runs."""
     return -(-n * size // 16) * 16 // size
@@ -206,16 +226,16 @@ def _weights(w, problem, planes: bool):
     """The weights as [G, K, Cout_g, row] (point 2), or for planes [G, 1, Cout_g, row] with the
     reduction r = k*Cin_g + i (point 6); rows zero-padded to 16-byte multiples."""
     g, cout, cin, k = problem.groups, problem.group_out, problem.group_in, problem.kernel_size
-    w = w.view(g, cout, cin, k)
-    w = w.permute(0, 1, 3, 2).reshape(g, 1, cout, k * cin) if planes else w.permute(0, 3, 1, 2)
+    w = w.view(g, cout, cin, k).permute(0, 1, 3, 2).reshape(g, 1, cout, k * cin) if planes else tap_major(w, problem)
     padded = w.new_zeros(*w.shape[:3], _run(w.shape[3], w.element_size()))
     padded[..., :w.shape[3]] = w
     return padded
 
 
 def launch(x, w, bias, out, problem, config):
-    """One launch of PER_SM programs an SM over every tile, the weights re-laid first; where TMA
-    cannot read x's taps as they are, the taps are copied out as planes first (point 6)."""
+    """One launch of PER_SM programs an SM over every tile, the weights re-laid first; with
+    LAYOUT=channels_last x is copied channels last first (point 7), and where TMA cannot read x's
+    taps as they are, the taps are copied out as planes first (point 6)."""
     assert x.stride(2) == 1 and out.stride(2) == 1 and w.is_contiguous(), "x, y along length and w must be contiguous"
     size = x.element_size()
     k, cin, d, p, stride = problem.kernel_size, problem.group_in, problem.dilation, problem.padding, problem.stride
@@ -244,7 +264,7 @@ def launch(x, w, bias, out, problem, config):
     w = _weights(w, problem, planes=layout == "planes")
     tma_store = (out.data_ptr() % 16 == 0 and out.stride(0) * out.element_size() % 16 == 0
                  and out.stride(1) * out.element_size() % 16 == 0)
-    triton.set_allocator(_scratch)
+    triton.set_allocator(descriptor_scratch)
     bco, bl = config["BLOCK_CO"], config["BLOCK_L"]
     n_l, n_co = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.group_out, bco)
     n_tiles = problem.batch * problem.groups * n_l * n_co
@@ -282,32 +302,6 @@ def config_limits(problem, config):
 def _config(co, l, ci, warps, stages, acc, per_sm=1, split=1, layout="rows"):
     return {"BLOCK_CO": co, "BLOCK_L": l, "BLOCK_CI": ci, "num_warps": warps, "num_stages": stages,
             "precision": "tf32", "ACC": acc, "PER_SM": per_sm, "SPLIT": split, "LAYOUT": layout}
-
-
-def tap_major(w, problem):
-    """The weights as [groups, K, Cout_g, Cin_g], each tap's tile contiguous along C_in: the layout
-    a tap-by-tap product reads its A tiles from. A view, no copy, when K = 1."""
-    g = problem.groups
-    return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
-
-
-def tma_shape_limits(problem) -> str | None:
-    """Why tensor descriptors cannot load a tap-by-tap product's tiles of `problem`, or None: x as
-    [B, G, Cin_g, L_in] and the tap-major weights as [G, K, Cout_g, Cin_g], a tap's box starting
-    k*D - P positions from its tile."""
-    if problem.stride > 1:
-        return f"TMA at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
-    size = problem.element_size
-    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
-        if n * size % 16:
-            return (f"TMA: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
-                    f"of 16 (TMA's row alignment)")
-    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
-        # tiles are >= 16 elements long, so a tile's first box starts aligned; tap k shifts it by k*D - P
-        return (f"TMA with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
-                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
-                f"otherwise, and Triton's CPU interpreter asserts it)")
-    return None
 
 
 portable_SMEM_BYTES = 227 * 1024         # an H100/H200 program's shared memory at most
@@ -421,12 +415,6 @@ def conv1d_tap_gemm_kernel(
 portable__launch = DirectLaunch(conv1d_tap_gemm_kernel)
 
 
-def portable__scratch(size, alignment, stream):
-    """Triton's allocator for LOAD = "tma": the global memory each program writes its tensor
-    descriptors to (point 7), a few hundred bytes a program, taken with each launch."""
-    return torch.empty(size, dtype=torch.int8, device="cuda")
-
-
 def portable_launch(x, w, bias, out, problem, config):
     """One launch, exactly the config given (no autotuning); with FOLD = "no" the weights are
     re-laid out first (a small copy, part of every launch)."""
@@ -439,7 +427,7 @@ def portable_launch(x, w, bias, out, problem, config):
         assert x.data_ptr() % 16 == 0 and w.data_ptr() % 16 == 0 and \
             x.stride(0) * x.element_size() % 16 == 0 and x.stride(1) * x.element_size() % 16 == 0, \
             "LOAD=tma: x and w must start on 16-byte boundaries and x's rows be multiples of 16 bytes"
-        triton.set_allocator(portable__scratch)
+        triton.set_allocator(descriptor_scratch)
     n_l, n_co = triton.cdiv(problem.l_out, bl), triton.cdiv(problem.group_out, bco)
     wide = max(problem.group_in * x.stride(1), problem.group_out * out.stride(1)) >= 2**31
     args = (x, w, bias if bias is not None else x, out,
@@ -448,6 +436,25 @@ def portable_launch(x, w, bias, out, problem, config):
             problem.groups, problem.group_in, problem.group_out,
             fold, tma, config["ACC"] == "l_co", wide, bias is not None, config["precision"], bco, bl, config["BLOCK_CI"])
     portable__launch((problem.batch * problem.groups * n_l * n_co,), args, config["num_warps"], config["num_stages"])
+
+
+def tma_shape_limits(problem) -> str | None:
+    """Why tensor descriptors cannot load a tap-by-tap product's tiles of `problem`, or None: x as
+    [B, G, Cin_g, L_in] and the tap-major weights as [G, K, Cout_g, Cin_g], a tap's box starting
+    k*D - P positions from its tile."""
+    if problem.stride > 1:
+        return f"TMA at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
+    size = problem.element_size
+    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
+        if n * size % 16:
+            return (f"TMA: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
+                    f"of 16 (TMA's row alignment)")
+    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
+        # tiles are >= 16 elements long, so a tile's first box starts aligned; tap k shifts it by k*D - P
+        return (f"TMA with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
+                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
+                f"otherwise, and Triton's CPU interpreter asserts it)")
+    return None
 
 
 def tma_limits(problem, config):
@@ -493,7 +500,7 @@ DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 TUNED = {
     "name": 'tma_gemm',
     "launch": launch,
-    "supports": lambda problem: None,
+    "supports": depthwise_refused,
     "config_limits": config_limits,
     "precision": dot_precision,
     "config": CONFIG,

@@ -64,22 +64,20 @@ def tap_major(w, problem):
     return w.view(g, problem.group_out, problem.group_in, problem.kernel_size).permute(0, 3, 1, 2).contiguous()
 
 
-def tma_shape_limits(problem) -> str | None:
-    """Why tensor descriptors cannot load a tap-by-tap product's tiles of `problem`, or None: x as
-    [B, G, Cin_g, L_in] and the tap-major weights as [G, K, Cout_g, Cin_g], a tap's box starting
-    k*D - P positions from its tile."""
-    if problem.stride > 1:
-        return f"TMA at stride {problem.stride}: a descriptor's box reads consecutive positions (stride 1 only)"
-    size = problem.element_size
-    for rows, n in (("x's rows (L_in)", problem.length), ("the weights' rows (C_in per group)", problem.group_in)):
-        if n * size % 16:
-            return (f"TMA: {rows} of {n} {problem.dtype} elements are {n * size} bytes, not a multiple "
-                    f"of 16 (TMA's row alignment)")
-    if problem.padding * size % 16 or problem.kernel_size > 1 and problem.dilation * size % 16:
-        # tiles are >= 16 elements long, so a tile's first box starts aligned; tap k shifts it by k*D - P
-        return (f"TMA with taps shifted by P={problem.padding}, D={problem.dilation} {problem.dtype} elements: "
-                f"a descriptor load must start 16-byte aligned along L (Triton asks it; the H200 faults "
-                f"otherwise, and Triton's CPU interpreter asserts it)")
+def descriptor_scratch(size, alignment, stream):
+    """Triton's allocator for tensor descriptors built on the device: the global memory each
+    program writes its descriptors to, a few hundred bytes a program, taken with each launch."""
+    return torch.empty(size, dtype=torch.int8, device="cuda")
+
+
+def depthwise_refused(problem) -> str | None:
+    """supports() of a tensor-core family that takes any groups but depthwise: one output channel
+    a group fills one row of each 16-row MMA tile, where the depthwise and banded families are built
+    for that case."""
+    if problem.groups == problem.in_channels > 1 and problem.group_out < 16:
+        return (f"groups = in_channels = {problem.groups} with {problem.group_out} output channel(s) a group: a "
+                f"tensor-core tile would fill {problem.group_out} of its 16 rows; depthwise and banded are built "
+                f"for depthwise convs")
     return None
 
 

@@ -37,10 +37,10 @@ def facts(problem=None, gpu: dict | None = None, arch: str | None = None, copy_g
     where the problem's floor lies on that device (RUN_FACTS; it needs the measured copy bandwidth)."""
     out = {name: getattr(problem, name) for name in PROBLEM_FACTS} if problem else {}
     out.update({name: gpu[name] for name in DEVICE_FACTS if gpu and gpu.get(name) is not None})
-    if problem and gpu and copy_gbps:
-        shape = problems.facts(problem)
-        bound = roofline.floor(shape, copy_gbps, roofline.peak_tflops(shape, gpu.get("name")))["bound"]
-        out["compute_bound"] = int(bound == "compute")
+    shape = problems.facts(problem) if problem and gpu and copy_gbps else None
+    peak = shape and roofline.peak_tflops(shape, gpu.get("name"))
+    if peak:     # both floors known: a GPU without a datasheet peak leaves the fact missing
+        out["compute_bound"] = int(roofline.floor(shape, copy_gbps, peak)["bound"] == "compute")
     out["arch"] = arch or (gpu or {}).get("arch") or DEFAULT_ARCH
     return out
 
